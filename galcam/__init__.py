@@ -1,0 +1,45 @@
+"""galcam: weakly-supervised segmentation of extended radio galaxies.
+
+galcam finds extended radio galaxies (FR-I, FR-II, FR-X and barely resolved
+"R" sources) in radio continuum images, segments each galaxy into a single
+mask covering all of its components, classifies it and locates its infrared
+host, following Gupta et al. 2023 (PASA), "Deep learning for morphological
+identification of extended radio galaxies using weak labels".
+
+The public names are imported lazily, so that ``import galcam`` stays fast
+and never imports torch; torch is only loaded when a deep-learning tool
+(`WeakSegmenter`, `HostFinder`) is used.
+"""
+
+import importlib
+
+try:
+    from ._version import version as __version__
+except ImportError:  # pragma: no cover - only when running from a source tree without a build
+    __version__ = "0.0.0.unknown"
+
+# public name -> module that defines it
+_LAZY = {
+    "read_image": "galcam.io",
+    "write_image": "galcam.io",
+    "Beam": "galcam.io",
+    "NoiseEstimator": "galcam.preprocessing",
+    "NoiseResult": "galcam.preprocessing",
+    "find_islands": "galcam.preprocessing",
+    "CutoutEncoder": "galcam.preprocessing",
+    "EncodedCutout": "galcam.preprocessing",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'galcam' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

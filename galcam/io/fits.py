@@ -1,0 +1,437 @@
+"""Reading radio and infrared images from FITS into 2-D `~astropy.nddata.NDData`.
+
+Real survey products come in many shapes: ASKAP/EMU images have four axes
+(RA, Dec, FREQ, STOKES) with length-1 spectral and Stokes axes, CASA images
+may carry their restoring beam in a ``BEAMS`` binary table instead of the
+header, mosaics have NaN-blanked borders, WISE images have no beam at all,
+and some archives distribute tile-compressed ``.fits.fz`` files.
+`read_image` turns all of them into the same thing: a 2-D float32 image on a
+2-D celestial WCS, with its unit and (for radio images) its beam.
+"""
+
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.io import fits
+from astropy.nddata import NDData
+from astropy.utils.exceptions import AstropyUserWarning
+from astropy.wcs import WCS, FITSFixedWarning
+from radio_beam import Beam
+
+__all__ = ["read_image", "write_image", "Beam", "ImageReadError", "image_beam", "pixel_scale"]
+
+log = logging.getLogger(__name__)
+
+# Unit spellings found in real headers that astropy's FITS unit parser does not accept.
+_UNIT_ALIASES = {
+    "JY/BEAM": u.Jy / u.beam,
+    "JY/BM": u.Jy / u.beam,
+    "JANSKY/BEAM": u.Jy / u.beam,
+    "MJY/BEAM": u.mJy / u.beam,
+    "DN": u.dimensionless_unscaled,  # WISE data numbers: a relative brightness scale
+    "": u.dimensionless_unscaled,
+}
+
+
+class ImageReadError(ValueError):
+    """An image that galcam cannot use; the message names the file and the problem."""
+
+
+def _describe(source):
+    if isinstance(source, (str, os.PathLike)):
+        return f"'{os.fspath(source)}'"
+    name = getattr(source, "filename", None)
+    if callable(name):
+        name = name()
+    return f"'{name}'" if name else f"<{type(source).__name__}>"
+
+
+def _parse_unit(bunit, where):
+    key = (bunit or "").strip()
+    if key.upper() in _UNIT_ALIASES:
+        return _UNIT_ALIASES[key.upper()]
+    for fmt in ("fits", None):
+        try:
+            return u.Unit(key, format=fmt) if fmt else u.Unit(key)
+        except ValueError:
+            continue
+    warnings.warn(
+        f"{where}: BUNIT {bunit!r} is not a unit astropy understands; "
+        "treating the data as dimensionless",
+        AstropyUserWarning,
+        stacklevel=3,
+    )
+    return u.dimensionless_unscaled
+
+
+def _make_wcs(header, where):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FITSFixedWarning)
+        try:
+            wcs = WCS(header)
+        except Exception as exc:
+            raise ImageReadError(f"{where}: the header's WCS cannot be parsed ({exc})") from exc
+    for w in caught:
+        if issubclass(w.category, FITSFixedWarning):
+            log.debug("%s: %s", where, w.message)
+        else:  # pragma: no cover - re-emit anything that is not a routine header fix
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return wcs
+
+
+def _first_image_hdu(hdul, where, hdu_index):
+    if hdu_index is not None:
+        try:
+            hdu = hdul[hdu_index]
+        except (IndexError, KeyError) as exc:
+            raise ImageReadError(f"{where}: there is no HDU {hdu_index!r}") from exc
+        if not hdu.is_image or hdu.header.get("NAXIS", 0) < 2:
+            raise ImageReadError(f"{where}: HDU {hdu_index!r} is not an image with 2 or more axes")
+        return hdu
+    for hdu in hdul:
+        if hdu.is_image and hdu.header.get("NAXIS", 0) >= 2:
+            return hdu
+    raise ImageReadError(
+        f"{where}: no image HDU with 2 or more axes was found "
+        f"(HDUs: {', '.join(type(h).__name__ for h in hdul)})"
+    )
+
+
+def _beam_from_table(hdul, chan, pol, where):
+    """The beam of one plane from a CASA ``BEAMS`` binary table, or None."""
+    if "BEAMS" not in hdul:
+        return None
+    table = hdul["BEAMS"].data
+    names = [n.upper() for n in table.columns.names]
+    if not {"BMAJ", "BMIN", "BPA"} <= set(names):
+        raise ImageReadError(f"{where}: the BEAMS table lacks BMAJ/BMIN/BPA columns")
+    units = {}
+    for col in hdul["BEAMS"].columns:
+        units[col.name.upper()] = u.Unit(col.unit) if col.unit else u.arcsec
+    rows = np.arange(len(table))
+    if "CHAN" in names and len(table) > 1:
+        rows = rows[np.asarray(table["CHAN"]) == chan]
+    if "POL" in names and len(rows) > 1:
+        rows = rows[np.asarray(table["POL"])[rows] == pol]
+    if len(rows) == 0:
+        raise ImageReadError(f"{where}: the BEAMS table has no row for channel {chan}, pol {pol}")
+    row = table[rows[0]]
+    return Beam(
+        major=float(row["BMAJ"]) * units["BMAJ"],
+        minor=float(row["BMIN"]) * units["BMIN"],
+        pa=float(row["BPA"]) * units["BPA"],
+    )
+
+
+def image_beam(image):
+    """The restoring beam of an image returned by `read_image`, or `None` (e.g. WISE)."""
+    return image.meta.get("beam")
+
+
+def pixel_scale(image_or_wcs):
+    """Pixel scale of a celestial image (geometric mean of the two axes) as an angle Quantity.
+
+    Parameters
+    ----------
+    image_or_wcs : `~astropy.nddata.NDData` or `~astropy.wcs.WCS`
+        An image with a celestial WCS, or the WCS itself.
+    """
+    wcs = getattr(image_or_wcs, "wcs", image_or_wcs)
+    if not isinstance(wcs, WCS):
+        raise TypeError("pixel_scale expects an NDData with a WCS or an astropy WCS")
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    scales = proj_plane_pixel_scales(wcs.celestial)
+    return (np.sqrt(scales[0] * scales[1]) * u.deg).to(u.arcsec)
+
+
+def _select_plane(data_shape, wcs, plane, where):
+    """Index tuple that picks the 2-D celestial plane out of an N-D array."""
+    naxis = len(data_shape)
+    lng, lat = wcs.wcs.lng, wcs.wcs.lat
+    if lng < 0 or lat < 0:
+        raise ImageReadError(
+            f"{where}: the image has no celestial WCS (CTYPEs: {list(wcs.wcs.ctype)}); "
+            "galcam needs RA/Dec (or Galactic) axes to place sources on the sky"
+        )
+    extra = [i for i in range(naxis) if i not in (lng, lat)]  # FITS (WCS) axis numbers, 0-based
+    # numpy axis of WCS axis i is naxis - 1 - i
+    lengths = {i: data_shape[naxis - 1 - i] for i in extra}
+    ctypes = {i: (wcs.wcs.ctype[i] or f"AXIS{i + 1}").split("-")[0].upper() for i in extra}
+    nondeg = [i for i in extra if lengths[i] > 1]
+    chosen = {i: 0 for i in extra}
+    if isinstance(plane, dict):
+        for key, index in plane.items():
+            matches = [
+                i for i in extra if (isinstance(key, str) and ctypes[i] == key.upper()) or key == i + 1
+            ]
+            if not matches:
+                raise ImageReadError(
+                    f"{where}: plane={plane!r} names axis {key!r}, but the non-celestial axes are "
+                    + ", ".join(f"{ctypes[i]} (axis {i + 1}, length {lengths[i]})" for i in extra)
+                )
+            chosen[matches[0]] = int(index)
+    elif plane is not None:
+        if len(nondeg) > 1:
+            raise ImageReadError(
+                f"{where}: plane={plane!r} is ambiguous: more than one non-celestial axis has "
+                "several planes; give a dict such as plane={'FREQ': 0, 'STOKES': 0}"
+            )
+        if nondeg:
+            chosen[nondeg[0]] = int(plane)
+        elif int(plane) != 0:
+            raise ImageReadError(f"{where}: plane={plane!r} but the image has a single plane")
+    else:
+        if nondeg:
+            desc = ", ".join(f"{ctypes[i]} has {lengths[i]} planes" for i in nondeg)
+            raise ImageReadError(
+                f"{where}: the image is a cube ({desc}); galcam needs one 2-D plane. "
+                "Pick one with plane=INDEX (or a dict such as plane={'FREQ': 0, 'STOKES': 0}); "
+                "on the command line use --plane"
+            )
+    for i, index in chosen.items():
+        if not -lengths[i] <= index < lengths[i]:
+            raise ImageReadError(
+                f"{where}: plane index {index} is outside the {ctypes[i]} axis of length {lengths[i]}"
+            )
+    index = [slice(None)] * naxis
+    for i, k in chosen.items():
+        index[naxis - 1 - i] = k % lengths[i]
+    stokes_axis = next((i for i in extra if ctypes[i] == "STOKES"), None)
+    spec_axis = next((i for i in extra if ctypes[i] != "STOKES"), None)
+    return (
+        tuple(index),
+        chosen.get(spec_axis, 0) if spec_axis is not None else 0,
+        chosen.get(stokes_axis, 0) if stokes_axis is not None else 0,
+        (lng, lat),
+    )
+
+
+def read_image(source, *, hdu=None, plane=None, memmap=False, unit=None):
+    """Read a radio or infrared image as a 2-D image on a celestial WCS.
+
+    Parameters
+    ----------
+    source : str, path-like, `~astropy.io.fits.HDUList`, image HDU or `~astropy.nddata.NDData`
+        A FITS file (``.fits``, ``.fits.gz``, tile-compressed ``.fits.fz``), an open HDU list,
+        a single image HDU, or an `~astropy.nddata.NDData` with a celestial ``wcs``.
+    hdu : int or str, optional
+        Which HDU holds the image. By default the first HDU with 2 or more axes (compressed
+        image HDUs included).
+    plane : int or dict, optional
+        For cubes with a non-degenerate spectral or Stokes axis: the plane to use, as a
+        0-based index along the single non-degenerate extra axis, or a dict mapping CTYPE
+        (``'FREQ'``, ``'STOKES'``, ...) or 1-based FITS axis number to a 0-based index.
+        Length-1 axes (as in ASKAP/EMU products) are dropped without asking.
+    memmap : bool, optional
+        Memory-map the file instead of reading it. The returned data is then a read-only view
+        of the selected plane in the file's byte order, read from disk only where sliced:
+        use it for mosaics larger than memory. Not possible for compressed or scaled
+        (BSCALE/BZERO) data, which are read in full.
+    unit : `~astropy.units.Unit` or str, optional
+        Override the unit given by the header's ``BUNIT``.
+
+    Returns
+    -------
+    image : `~astropy.nddata.NDData`
+        ``data`` is a 2-D float32 array indexed ``data[y, x]`` (NaN where the image is
+        blanked), ``wcs`` a 2-D celestial `~astropy.wcs.WCS`, ``unit`` the brightness unit,
+        ``mask`` is `True` where the data are not finite. ``meta`` holds ``'header'`` (the
+        original header), ``'filename'``, ``'beam'`` (a `radio_beam.Beam`, or `None` when
+        the image has none, as for WISE), ``'plane'`` (the indices used along the
+        non-celestial axes) and ``'blanked_fraction'``.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ImageReadError
+        Not a FITS file, no image HDU, no celestial WCS, a cube without ``plane``, data that
+        are empty or all blank. The message names the file and the problem.
+    """
+    if isinstance(source, NDData):
+        return _from_nddata(source, unit=unit)
+    where = _describe(source)
+    hdul = None
+    close = False
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            if not path.exists():
+                raise FileNotFoundError(f"{where}: no such file")
+            if path.is_dir():
+                raise ImageReadError(f"{where}: is a directory, not a FITS file")
+            try:
+                hdul = fits.open(path, memmap=memmap, lazy_load_hdus=False)
+            except OSError as exc:
+                raise ImageReadError(f"{where}: not a readable FITS file ({exc})") from exc
+            close = True
+        elif isinstance(source, fits.HDUList):
+            hdul = source
+        elif isinstance(source, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
+            hdul = fits.HDUList([fits.PrimaryHDU(source.data, source.header)])
+        else:
+            raise TypeError(
+                "read_image expects a file path, an HDUList, an image HDU or an NDData, "
+                f"got {type(source).__name__}"
+            )
+        image_hdu = _first_image_hdu(hdul, where, hdu)
+        header = image_hdu.header.copy()
+        raw = image_hdu.data
+        if raw is None or raw.size == 0:
+            raise ImageReadError(f"{where}: the image HDU holds no data (shape {raw and raw.shape})")
+        wcs = _make_wcs(header, where)
+        if wcs.naxis != raw.ndim:
+            # e.g. NAXIS=4 but WCSAXES=2; treat the extra data axes as degenerate
+            wcs = _make_wcs(_pad_header_axes(header, raw.ndim), where)
+        index, chan, pol, (lng, lat) = _select_plane(raw.shape, wcs, plane, where)
+        data2d = raw[index]
+        if lng > lat:  # images stored as (RA, Dec) with RA the 2nd FITS axis: make RA x
+            data2d = data2d.T
+        wcs2d = wcs.celestial
+        if wcs2d.wcs.lng == 1:
+            wcs2d = wcs2d.swapaxes(0, 1)
+        direct_memmap = memmap and isinstance(data2d, np.memmap)
+        if not direct_memmap:
+            data2d = np.asarray(data2d, dtype=np.float32)
+        beam = _beam_from_header(header, where) or _beam_from_table(hdul, chan, pol, where)
+        image = _finish(
+            data2d,
+            wcs2d,
+            unit if unit is not None else _parse_unit(header.get("BUNIT", ""), where),
+            beam,
+            where,
+            meta={
+                "header": header,
+                "filename": os.fspath(source) if close else None,
+                "plane": {"chan": chan, "pol": pol},
+            },
+            check_blank=not direct_memmap,
+        )
+        return image
+    finally:
+        if close and hdul is not None and not memmap:
+            hdul.close()
+
+
+def _pad_header_axes(header, ndim):
+    header = header.copy()
+    header["WCSAXES"] = ndim
+    return header
+
+
+def _beam_from_header(header, where):
+    if "BMAJ" not in header or "BMIN" not in header:
+        return None
+    try:
+        bmaj, bmin = float(header["BMAJ"]), float(header["BMIN"])
+        bpa = float(header.get("BPA", 0.0))
+    except (TypeError, ValueError) as exc:
+        raise ImageReadError(f"{where}: BMAJ/BMIN/BPA are not numbers ({exc})") from exc
+    if not (np.isfinite(bmaj) and np.isfinite(bmin)) or bmaj <= 0 or bmin <= 0:
+        return None
+    if bmin > bmaj:
+        bmaj, bmin, bpa = bmin, bmaj, bpa + 90.0
+    return Beam(major=bmaj * u.deg, minor=bmin * u.deg, pa=bpa * u.deg)
+
+
+def _from_nddata(nd, *, unit=None):
+    where = f"<{type(nd).__name__}>"
+    wcs = nd.wcs
+    if wcs is None:
+        raise ImageReadError(f"{where}: the NDData has no wcs; galcam needs a celestial WCS")
+    if not isinstance(wcs, WCS):
+        raise ImageReadError(f"{where}: wcs must be an astropy.wcs.WCS, got {type(wcs).__name__}")
+    data = np.asarray(nd.data)
+    if data.ndim != 2:
+        if data.ndim > 2 and all(n == 1 for n in data.shape[:-2]):
+            data = data.reshape(data.shape[-2:])
+        else:
+            raise ImageReadError(f"{where}: expected 2-D data, got shape {data.shape}")
+    if not wcs.has_celestial:
+        raise ImageReadError(f"{where}: the NDData's WCS has no celestial axes")
+    meta = dict(nd.meta or {})
+    beam = meta.get("beam")
+    if beam is None and "header" in meta:
+        beam = _beam_from_header(meta["header"], where)
+    nd_unit = unit if unit is not None else (nd.unit or u.dimensionless_unscaled)
+    data = np.asarray(data, dtype=np.float32)
+    if nd.mask is not None:
+        data = np.where(np.asarray(nd.mask, dtype=bool), np.float32(np.nan), data)
+    return _finish(data, wcs.celestial, nd_unit, beam, where, meta=meta)
+
+
+def _finish(data, wcs, unit, beam, where, *, meta, check_blank=True):
+    if data.size == 0:
+        raise ImageReadError(f"{where}: the image plane is empty (shape {data.shape})")
+    if check_blank:
+        finite = np.isfinite(data)
+        nfinite = int(finite.sum())
+        if nfinite == 0:
+            raise ImageReadError(f"{where}: every pixel is NaN or infinite (blank image)")
+        mask = ~finite
+        blanked = 1.0 - nfinite / data.size
+    else:
+        mask = None
+        blanked = None
+    meta = dict(meta)
+    meta.update(beam=beam, blanked_fraction=blanked)
+    if isinstance(unit, str):
+        unit = u.Unit(unit)
+    return NDData(data, wcs=wcs, unit=unit, mask=mask, meta=meta)
+
+
+def write_image(image, path, *, overwrite=False):
+    """Write a 2-D image (as returned by `read_image`) to a FITS file, atomically.
+
+    The header gets the celestial WCS, ``BUNIT`` and, when the image has a beam,
+    ``BMAJ``/``BMIN``/``BPA``. The file is written to a temporary name in the same
+    directory and renamed into place, so an interrupted write never leaves a partial file.
+
+    Parameters
+    ----------
+    image : `~astropy.nddata.NDData`
+        A 2-D image with a celestial WCS.
+    path : str or path-like
+        Output file.
+    overwrite : bool, optional
+        Replace an existing file. By default an existing file raises `FileExistsError`.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"'{path}': exists already (pass overwrite=True to replace it)")
+    header = image.wcs.to_header()
+    if image.unit is not None:
+        header["BUNIT"] = image.unit.to_string("fits") if image.unit != u.Jy / u.beam else "Jy/beam"
+    beam = image.meta.get("beam") if image.meta else None
+    if beam is not None:
+        header.update(beam.to_header_keywords())
+    hdu = fits.PrimaryHDU(np.asarray(image.data, dtype=np.float32), header=header)
+    atomic_write(path, lambda tmp: hdu.writeto(tmp))
+    return path
+
+
+def atomic_write(path, writer):
+    """Call ``writer(tmp_path)`` then rename ``tmp_path`` onto ``path``.
+
+    The temporary file lives in the same directory (so the rename is atomic) and is
+    removed if ``writer`` fails.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # writers such as astropy refuse to write over an existing file
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

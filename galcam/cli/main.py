@@ -18,7 +18,9 @@ import sys
 from galcam import __version__
 
 # Subcommands in the order ``galcam --help`` lists them.
-SUBCOMMANDS = ["islands"]
+SUBCOMMANDS = [
+    "islands",
+]
 
 log = logging.getLogger("galcam")
 

@@ -282,9 +282,17 @@ def read_image(source, *, hdu=None, plane=None, memmap=False, unit=None):
             )
         image_hdu = _first_image_hdu(hdul, where, hdu)
         header = image_hdu.header.copy()
+        scaled = any(k in header for k in ("BSCALE", "BZERO", "BLANK"))
+        if memmap and close and (scaled or isinstance(image_hdu, fits.CompImageHDU)):
+            # astropy cannot memory-map scaled or compressed data: read it in full instead
+            log.info("%s: scaled or compressed data cannot be memory-mapped; reading it", where)
+            hdul.close()
+            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+            image_hdu = _first_image_hdu(hdul, where, hdu)
+            memmap = False
         raw = image_hdu.data
         if raw is None or raw.size == 0:
-            raise ImageReadError(f"{where}: the image HDU holds no data (shape {raw and raw.shape})")
+            raise ImageReadError(f"{where}: the image HDU holds no data (shape {None if raw is None else raw.shape})")
         wcs = _make_wcs(header, where)
         if wcs.naxis != raw.ndim:
             # e.g. NAXIS=4 but WCSAXES=2; treat the extra data axes as degenerate
@@ -296,10 +304,13 @@ def read_image(source, *, hdu=None, plane=None, memmap=False, unit=None):
         wcs2d = wcs.celestial
         if wcs2d.wcs.lng == 1:
             wcs2d = wcs2d.swapaxes(0, 1)
-        direct_memmap = memmap and isinstance(data2d, np.memmap)
+        # a memory-mapped float plane is handed out as a view of the file (no copy)
+        direct_memmap = memmap and close and data2d.dtype.kind == "f" and not data2d.flags.owndata
         if not direct_memmap:
             data2d = np.asarray(data2d, dtype=np.float32)
-        beam = _beam_from_header(header, where) or _beam_from_table(hdul, chan, pol, where)
+        beam = _beam_from_header(header, where)
+        if beam is None:
+            beam = _beam_from_table(hdul, chan, pol, where)
         image = _finish(
             data2d,
             wcs2d,
@@ -315,7 +326,9 @@ def read_image(source, *, hdu=None, plane=None, memmap=False, unit=None):
         )
         return image
     finally:
-        if close and hdul is not None and not memmap:
+        # Memory-mapped arrays that were handed out stay valid after close: the map is
+        # released when the last array referencing it is deleted.
+        if close and hdul is not None:
             hdul.close()
 
 

@@ -1,0 +1,21 @@
+"""Data sets: the COCO data set reader and the simulator of EMU-like data."""
+
+from .coco import (
+    DEFAULT_CLASSES,
+    CocoDataset,
+    CocoImage,
+    DatasetError,
+    ImageAnnotations,
+    WeakLabelView,
+    normalize_class_name,
+)
+
+__all__ = [
+    "DEFAULT_CLASSES",
+    "CocoDataset",
+    "CocoImage",
+    "DatasetError",
+    "ImageAnnotations",
+    "WeakLabelView",
+    "normalize_class_name",
+]

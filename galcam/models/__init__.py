@@ -6,12 +6,30 @@ pseudo-labels for IRNet and the model-folder format. This subpackage, like
 """
 
 from .backbone import ARCHITECTURES, Backbone, FixedBatchNorm2d
-from .cam import (RECAM_LOSS_WEIGHT, CAMNet, CAMOutput, ReCAMHead, cam_loss, normalize_cams,
-                  recam_loss)
-from .cam_inference import (DEFAULT_SCALES, multiscale_cams, predict_classes, select_classes,
-                            strided_size, strided_up_size)
-from .folder import (SCHEMA_VERSION, ModelFolderError, load_model_folder, resolve_device,
-                     save_model_folder)
+from .cam import (
+    RECAM_LOSS_WEIGHT,
+    CAMNet,
+    CAMOutput,
+    ReCAMHead,
+    cam_loss,
+    normalize_cams,
+    recam_loss,
+)
+from .cam_inference import (
+    DEFAULT_SCALES,
+    multiscale_cams,
+    predict_classes,
+    select_classes,
+    strided_size,
+    strided_up_size,
+)
+from .folder import (
+    SCHEMA_VERSION,
+    ModelFolderError,
+    load_model_folder,
+    resolve_device,
+    save_model_folder,
+)
 from .ir_labels import IGNORE_INDEX, make_ir_labels
 from .weights import WeightsError, imagenet_weights_path, load_imagenet_weights
 

@@ -8,7 +8,6 @@ batch normalisation layers that always use their running statistics.
 
 import logging
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision import models as tv_models

@@ -164,7 +164,8 @@ class ReCAMHead(nn.Module):
 
 def _check_labels(labels, batch, n_classes, name="labels"):
     if labels.ndim != 2 or labels.shape != (batch, n_classes):
-        raise ValueError(f"{name}: expected shape ({batch}, {n_classes}), got {tuple(labels.shape)}")
+        raise ValueError(f"{name}: expected shape ({batch}, {n_classes}), "
+                         f"got {tuple(labels.shape)}")
 
 
 def cam_loss(logits, labels):

@@ -4,8 +4,13 @@ import pytest
 import torch
 from torchvision import models as tv_models
 
-from galcam.models import (Backbone, FixedBatchNorm2d, WeightsError, imagenet_weights_path,
-                           load_imagenet_weights)
+from galcam.models import (
+    Backbone,
+    FixedBatchNorm2d,
+    WeightsError,
+    imagenet_weights_path,
+    load_imagenet_weights,
+)
 
 torch.set_num_threads(1)
 

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from galcam.models.cam import (RECAM_LOSS_WEIGHT, CAMNet, ReCAMHead, cam_loss, normalize_cams,
-                               recam_loss)
+from galcam.models.cam import (
+    RECAM_LOSS_WEIGHT,
+    CAMNet,
+    ReCAMHead,
+    cam_loss,
+    normalize_cams,
+    recam_loss,
+)
 
 torch.set_num_threads(1)
 

@@ -5,8 +5,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from galcam.models.cam import CAMNet, CAMOutput
-from galcam.models.cam_inference import (multiscale_cams, predict_classes, select_classes,
-                                         strided_size, strided_up_size)
+from galcam.models.cam_inference import (
+    multiscale_cams,
+    predict_classes,
+    select_classes,
+    strided_size,
+    strided_up_size,
+)
 
 torch.set_num_threads(1)
 

@@ -5,8 +5,13 @@ import pytest
 import torch
 
 import galcam
-from galcam.models.folder import (SCHEMA_VERSION, ModelFolderError, load_model_folder,
-                                  resolve_device, save_model_folder)
+from galcam.models.folder import (
+    SCHEMA_VERSION,
+    ModelFolderError,
+    load_model_folder,
+    resolve_device,
+    save_model_folder,
+)
 
 torch.set_num_threads(1)
 
@@ -32,7 +37,8 @@ def test_round_trip(tmp_path, states):
     assert config["schema_version"] == SCHEMA_VERSION
     assert config["galcam_version"] == galcam.__version__
     assert config["classes"] == CONFIG["classes"] and config["beam"] == CONFIG["beam"]
-    assert set(config["weights"]) == {"cam", "irn"} and len(config["weights"]["cam"]["sha256"]) == 64
+    assert set(config["weights"]) == {"cam", "irn"}
+    assert len(config["weights"]["cam"]["sha256"]) == 64
     assert metrics == {"mAP50": 0.5}
     for name, state in states.items():
         assert state.keys() == loaded[name].keys()

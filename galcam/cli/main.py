@@ -20,6 +20,7 @@ from galcam import __version__
 # Subcommands in the order ``galcam --help`` lists them.
 SUBCOMMANDS = [
     "islands",
+    "baseline",
 ]
 
 log = logging.getLogger("galcam")

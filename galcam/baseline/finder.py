@@ -540,14 +540,13 @@ class ClassicalFinder:
         tol = self.core_offset * geom["fwhm"]
         for d, a, b in pairs:
             u_ab = (cent[b] - cent[a]) / d
-            for c in range(n):
-                if c in (a, b):
-                    continue
-                rel = cent[c] - cent[a]
-                t = float(rel @ u_ab) / d
-                perp = abs(float(rel[0] * u_ab[1] - rel[1] * u_ab[0]))
-                if 0.25 <= t <= 0.75 and perp <= tol and flux[c] <= 2 * max(flux[a], flux[b]):
-                    join([a, b, c], "core")
+            rel = cent - cent[a]
+            t = (rel @ u_ab) / d
+            perp = np.abs(rel[:, 0] * u_ab[1] - rel[:, 1] * u_ab[0])
+            ok = (t >= 0.25) & (t <= 0.75) & (perp <= tol) & (flux <= 2 * max(flux[a], flux[b]))
+            ok[[a, b]] = False
+            for c in np.flatnonzero(ok):
+                join([a, b, int(c)], "core")
 
         # Rule 2: aligned doubles of resolved islands, each island in at most one double
         max_angle = np.deg2rad(self.alignment_angle.value)

@@ -205,7 +205,8 @@ def load_model_folder(path, *, map_location="cpu"):
 
     state_dicts = {}
     for name, entry in table.items():
-        if not isinstance(entry, dict) or "file" not in entry or "sha256" not in entry:
+        if (not isinstance(entry, dict) or not isinstance(entry.get("file"), str)
+                or not isinstance(entry.get("sha256"), str)):
             raise ModelFolderError(f"'{config_file}': bad weights entry {name!r}: {entry!r}")
         file = path / entry["file"]
         if file.resolve().parent != path.resolve():

@@ -25,6 +25,15 @@ _TORCHVISION_WEIGHTS = {
 }
 
 
+# File names of the same ImageNet weights under torchvision's older URLs; the reference
+# code downloads resnet50-19c8e357.pth. Accepted from the hub cache as well.
+_LEGACY_FILES = {
+    "resnet18": "resnet18-5c106cde.pth",
+    "resnet34": "resnet34-333f7ec4.pth",
+    "resnet50": "resnet50-19c8e357.pth",
+}
+
+
 class WeightsError(ValueError):
     """A weights file is missing, unreadable or does not fit the network."""
 
@@ -91,8 +100,10 @@ def load_imagenet_weights(backbone, source):
     source : 'torchvision' or path-like
         ``'torchvision'``: torchvision's ``IMAGENET1K_V1`` weights for the backbone's
         architecture (the original weights that the reference code downloads), read
-        **only** from the local torch hub cache (see `imagenet_weights_path`); their
-        SHA-256 is checked against the prefix in the file name. Nothing is downloaded:
+        **only** from the local torch hub cache (see `imagenet_weights_path`; the file
+        name of torchvision's older URL, e.g. ``resnet50-19c8e357.pth`` as used by the
+        reference, is accepted too); their SHA-256 is checked against the prefix in the
+        file name. Nothing is downloaded:
         if the file is not there, a `FileNotFoundError` explains how to provide it.
         A path: a file holding a torchvision ResNet state dict, saved with
         ``torch.save(model.state_dict(), path)``.
@@ -118,6 +129,9 @@ def load_imagenet_weights(backbone, source):
     """
     if isinstance(source, str) and source == "torchvision":
         path, url = imagenet_weights_path(backbone.arch)
+        legacy = path.with_name(_LEGACY_FILES[backbone.arch])
+        if not path.is_file() and legacy.is_file():
+            path = legacy
         if not path.is_file():
             raise FileNotFoundError(
                 f"torchvision ImageNet weights for {backbone.arch} are not in the local "

@@ -160,3 +160,7 @@ def test_torchvision_cache(tmp_path, monkeypatch):
     assert not hashlib.sha256(path.read_bytes()).hexdigest().startswith("f37072fd")
     with pytest.raises(WeightsError, match="SHA-256"):
         load_imagenet_weights(Backbone("resnet18"), "torchvision")
+    # the reference's older file name is found too
+    path.rename(path.with_name("resnet18-5c106cde.pth"))
+    with pytest.raises(WeightsError, match="resnet18-5c106cde.pth"):
+        load_imagenet_weights(Backbone("resnet18"), "torchvision")

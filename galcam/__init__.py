@@ -26,6 +26,8 @@ _LAZY = {
     "NoiseEstimator": "galcam.preprocessing",
     "NoiseResult": "galcam.preprocessing",
     "find_islands": "galcam.preprocessing",
+    "Islands": "galcam.preprocessing",
+    "preprocess_channel": "galcam.preprocessing",
     "CutoutEncoder": "galcam.preprocessing",
     "EncodedCutout": "galcam.preprocessing",
 }

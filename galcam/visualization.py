@@ -60,7 +60,7 @@ def plot_islands(image, islands, *, title=None, figsize=(7, 6.5), cmap="inferno"
             ax.text(
                 float(row["xcentroid"]),
                 float(row["ycentroid"]),
-                str(row["label"]),
+                str(row["id"]),
                 color="white",
                 fontsize=6,
                 ha="center",

@@ -20,6 +20,7 @@ from galcam import __version__
 # Subcommands in the order ``galcam --help`` lists them.
 SUBCOMMANDS = [
     "islands",
+    "evaluate",
     "baseline",
 ]
 
@@ -46,6 +47,19 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"galcam.cli.{name}").add_parser(sub)
+    # -v/-q are accepted after the subcommand too (``galcam predict ... --quiet``)
+    for subparser in sub.choices.values():
+        options = subparser._option_string_actions
+        if "-v" not in options and "--verbose" not in options:
+            subparser.add_argument(
+                "-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                help="more log output (-vv for debug)",
+            )
+        if "-q" not in options and "--quiet" not in options:
+            subparser.add_argument(
+                "-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                help="only warnings and errors",
+            )
     return parser
 
 

@@ -141,7 +141,7 @@ def pixel_scale(image_or_wcs):
     image_or_wcs : `~astropy.nddata.NDData` or `~astropy.wcs.WCS`
         An image with a celestial WCS, or the WCS itself.
     """
-    wcs = getattr(image_or_wcs, "wcs", image_or_wcs)
+    wcs = image_or_wcs if isinstance(image_or_wcs, WCS) else getattr(image_or_wcs, "wcs", None)
     if not isinstance(wcs, WCS):
         raise TypeError("pixel_scale expects an NDData with a WCS or an astropy WCS")
     from astropy.wcs.utils import proj_plane_pixel_scales

@@ -72,6 +72,9 @@ def test_askap_4d_product_with_degenerate_axes(tmp_path, rng):
     assert image.meta["blanked_fraction"] == pytest.approx(3 / NY)
     assert image.meta["filename"] == str(path)
     assert pixel_scale(image).to_value(u.arcsec) == pytest.approx(2.0, rel=1e-3)
+    assert pixel_scale(image.wcs) == pixel_scale(image)
+    with pytest.raises(TypeError, match="pixel_scale expects"):
+        pixel_scale(image.data)
 
 
 def test_known_sky_position_lands_on_known_pixel(tmp_path):

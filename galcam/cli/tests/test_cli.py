@@ -1,0 +1,78 @@
+"""Tests of the ``galcam`` command line: version, help, islands, error handling."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import QTable
+
+import galcam
+from galcam.cli.main import main
+
+
+def _radio_file(path, rng, *, sources=((30, 40), (80, 70))):
+    """A 4-D ASKAP-like image: white noise of rms 1e-4 Jy/beam plus bright Gaussians."""
+    ny, nx = 120, 110
+    yy, xx = np.mgrid[:ny, :nx]
+    data = rng.normal(0, 1e-4, size=(ny, nx))
+    for x0, y0 in sources:
+        data += 5e-3 * np.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / (2 * 2.5**2))
+    h = fits.Header()
+    for key, value in {
+        "CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN", "CTYPE3": "FREQ", "CTYPE4": "STOKES",
+        "CRPIX1": 55.0, "CRPIX2": 60.0, "CRPIX3": 1.0, "CRPIX4": 1.0,
+        "CRVAL1": 330.0, "CRVAL2": -52.0, "CRVAL3": 944e6, "CRVAL4": 1.0,
+        "CDELT1": -2 / 3600, "CDELT2": 2 / 3600, "CDELT3": 1e6, "CDELT4": 1.0,
+        "CUNIT1": "deg", "CUNIT2": "deg", "BUNIT": "JY/BEAM",
+        "BMAJ": 13 / 3600, "BMIN": 11 / 3600, "BPA": 0.0,
+    }.items():
+        h[key] = value
+    fits.PrimaryHDU(data[None, None].astype(np.float32), h).writeto(path)
+    return path
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert galcam.__version__ in capsys.readouterr().out
+    assert main([]) == 0
+    assert "islands" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["islands", "--help"])
+    assert exc.value.code == 0
+    assert "--n-sigma" in capsys.readouterr().out
+
+
+def test_islands_on_a_file(tmp_path, rng, capsys):
+    image = _radio_file(tmp_path / "emu.fits", rng)
+    out = tmp_path / "out"
+    assert main(["islands", str(image), "-o", str(out)]) == 0
+    table = QTable.read(out / "islands.ecsv")
+    assert len(table) == 2
+    np.testing.assert_allclose(sorted(table["xcentroid"].value), [30, 80], atol=0.3)
+    assert "sky_centroid" in table.colnames
+    assert table.meta["n_sigma"] == 3.0
+    assert (out / "islands.png").stat().st_size > 10_000
+    assert "2 islands" in capsys.readouterr().out
+    # existing outputs are kept unless --overwrite
+    assert main(["islands", str(image), "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["islands", str(image), "-o", str(out), "--overwrite", "--n-sigma", "1000"]) == 0
+    assert len(QTable.read(out / "islands.ecsv")) == 0
+
+
+def test_islands_bad_input_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "notes.fits"
+    bad.write_text("not fits")
+    assert main(["islands", str(bad), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "notes.fits" in err and "not a readable FITS" in err
+    assert main(["islands", str(tmp_path / "missing.fits"), "-o", str(tmp_path / "o")]) == 2
+    assert "missing.fits" in capsys.readouterr().err
+
+
+def test_islands_example(tmp_path):
+    out = tmp_path / "example"
+    assert main(["islands", "--example", "-o", str(out), "-q"]) == 0
+    table = QTable.read(out / "islands.ecsv")
+    assert len(table) >= 3  # the example holds several radio galaxies and compact sources

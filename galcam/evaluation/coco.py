@@ -1,0 +1,771 @@
+"""Reading, checking and normalising COCO ground truth and COCO results.
+
+Ground truth follows galcam's dataset contract (a COCO JSON with ``images``,
+``categories`` and ``annotations``); predictions follow the COCO *results*
+format (a list of ``{image_id, category_id, score, segmentation, bbox,
+keypoints}``), optionally wrapped in a dict ``{"categories": [...],
+"annotations": [...]}`` whose categories say what the prediction ids mean.
+Categories are always matched by **name**, never by id or order, because
+published radio-galaxy data sets number them differently.
+
+Everything here is torch-free; masks are handled with `pycocotools.mask`.
+"""
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import math
+import numbers
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+__all__ = [
+    "normalize_class_name",
+    "load_truth",
+    "load_predictions",
+    "remap_categories",
+    "rle_counts",
+    "decode_rle",
+    "build_coco",
+    "APResult",
+    "run_cocoeval",
+    "segm_average_precision",
+]
+
+log = logging.getLogger(__name__)
+
+_NAME_STRIP = re.compile(r"[\s\-_]+")
+
+
+def normalize_class_name(name):
+    """Canonical form of a class name used to match categories by name.
+
+    Case, white space, hyphens and underscores are ignored, so ``"FR-I"``,
+    ``"FRI"``, ``"fr i"`` and ``"Fr_I"`` are the same class while ``"FR-I"``
+    and ``"FR-II"`` stay different.
+
+    Parameters
+    ----------
+    name : str
+        A category name.
+
+    Returns
+    -------
+    key : str
+        The lower-case name without separators.
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"category name must be a string, got {name!r}")
+    key = _NAME_STRIP.sub("", name).lower()
+    if not key:
+        raise ValueError(f"category name {name!r} is empty once spaces and hyphens are removed")
+    return key
+
+
+def _describe(source):
+    if isinstance(source, (str, os.PathLike)):
+        return f"'{os.fspath(source)}'"
+    return "<in-memory data>"
+
+
+def _read_json(path, what):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file '{path}' does not exist")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} file '{path}' is not valid JSON ({exc})") from exc
+
+
+# ----------------------------------------------------------------------------- RLE checks
+
+
+def rle_counts(counts):
+    """Decode the compressed (LEB128-like) counts string of a COCO RLE.
+
+    pycocotools' C decoder does not check that the run lengths add up to the
+    image size; this pure-Python decoder lets galcam validate an RLE before
+    handing it to pycocotools.
+
+    Parameters
+    ----------
+    counts : str or bytes
+        The ``counts`` entry of a compressed RLE.
+
+    Returns
+    -------
+    runs : list of int
+        Alternating run lengths, starting with a run of zeros.
+
+    Raises
+    ------
+    ValueError
+        If the string contains characters outside the RLE alphabet or ends in
+        the middle of a number.
+    """
+    if isinstance(counts, bytes):
+        try:
+            counts = counts.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise ValueError("RLE counts are not ASCII") from exc
+    runs = []
+    pos = 0
+    n = len(counts)
+    while pos < n:
+        value = 0
+        shift = 0
+        more = True
+        while more:
+            if pos >= n:
+                raise ValueError("RLE counts string ends in the middle of a number")
+            c = ord(counts[pos]) - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"RLE counts contain the invalid character {counts[pos]!r}")
+            value |= (c & 0x1F) << (5 * shift)
+            more = bool(c & 0x20)
+            pos += 1
+            shift += 1
+            if not more and (c & 0x10):
+                value |= -1 << (5 * shift)
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    return runs
+
+
+def decode_rle(rle):
+    """Decode a compressed COCO RLE into a boolean mask ``[y, x]``.
+
+    A wrapper of `pycocotools.mask.decode` that silences the harmless
+    ``__array__ ... copy`` DeprecationWarning its Cython code emits under numpy 2.
+
+    Parameters
+    ----------
+    rle : dict
+        ``{"size": [height, width], "counts": str or bytes}``.
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (height, width)
+    """
+    counts = rle["counts"]
+    obj = {
+        "size": list(rle["size"]),
+        "counts": counts.encode() if isinstance(counts, str) else counts,
+    }
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="__array__ implementation", category=DeprecationWarning
+        )
+        return mask_utils.decode([obj])[:, :, 0].astype(bool)
+
+
+def _to_rle(segmentation, height, width, where):
+    """Any COCO segmentation -> one compressed RLE dict (counts as str), validated."""
+    if isinstance(segmentation, dict):
+        size = segmentation.get("size")
+        counts = segmentation.get("counts")
+        if counts is None or size is None:
+            raise ValueError(f"{where}: an RLE segmentation needs 'size' and 'counts'")
+        if (
+            not isinstance(size, (list, tuple))
+            or len(size) != 2
+            or [int(s) for s in size] != [height, width]
+        ):
+            raise ValueError(
+                f"{where}: RLE size {size!r} does not match the image's [height, width] = "
+                f"[{height}, {width}]"
+            )
+        if isinstance(counts, list):  # uncompressed RLE
+            runs = counts
+            if not all(isinstance(c, numbers.Integral) and c >= 0 for c in runs):
+                raise ValueError(f"{where}: uncompressed RLE counts must be non-negative integers")
+            if sum(runs) != height * width:
+                raise ValueError(
+                    f"{where}: RLE run lengths add up to {sum(runs)} pixels, expected "
+                    f"{height}x{width} = {height * width}"
+                )
+            rle = mask_utils.frPyObjects({"size": [height, width], "counts": runs}, height, width)
+        elif isinstance(counts, (str, bytes)):
+            try:
+                runs = rle_counts(counts)
+            except ValueError as exc:
+                raise ValueError(f"{where}: bad RLE ({exc})") from exc
+            if any(r < 0 for r in runs) or sum(runs) != height * width:
+                raise ValueError(
+                    f"{where}: bad RLE: run lengths add up to {sum(runs)} pixels, expected "
+                    f"{height}x{width} = {height * width}"
+                )
+            rle = {"size": [height, width], "counts": counts}
+        else:
+            raise ValueError(f"{where}: RLE counts must be a string or a list of integers")
+    elif isinstance(segmentation, list):
+        if not segmentation:
+            raise ValueError(f"{where}: empty polygon list")
+        try:
+            polys = [np.asarray(p, dtype=float) for p in segmentation]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: polygons must be lists of numbers") from exc
+        for p in polys:
+            if p.ndim != 1 or p.size < 6 or p.size % 2 or not np.all(np.isfinite(p)):
+                raise ValueError(
+                    f"{where}: each polygon must be a flat list [x0, y0, x1, y1, ...] of at "
+                    "least 3 finite points"
+                )
+        rles = mask_utils.frPyObjects([p.tolist() for p in polys], height, width)
+        rle = mask_utils.merge(rles)
+    else:
+        raise ValueError(f"{where}: segmentation must be an RLE dict or a list of polygons")
+    counts = rle["counts"]
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    return {"size": [int(height), int(width)], "counts": counts}
+
+
+def _check_keypoints(kp, where):
+    if not isinstance(kp, (list, tuple)) or len(kp) != 3:
+        raise ValueError(f"{where}: keypoints must be [x, y, v] (one host per galaxy), got {kp!r}")
+    try:
+        x, y, v = (float(k) for k in kp)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: keypoints must be numbers, got {kp!r}") from exc
+    if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(v)):
+        raise ValueError(f"{where}: keypoints must be finite, got {kp!r}")
+    return [x, y, int(v)]
+
+
+def _check_bbox(bbox, where):
+    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+        raise ValueError(f"{where}: bbox must be [x, y, width, height], got {bbox!r}")
+    try:
+        vals = [float(b) for b in bbox]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: bbox must be numbers, got {bbox!r}") from exc
+    if not all(math.isfinite(b) for b in vals) or vals[2] < 0 or vals[3] < 0:
+        raise ValueError(f"{where}: bbox must be finite with non-negative size, got {bbox!r}")
+    return vals
+
+
+def _int_id(value, where):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ValueError(f"{where} must be an integer, got {value!r}")
+    return int(value)
+
+
+# ----------------------------------------------------------------------------- truth
+
+
+def load_truth(truth):
+    """Read and check a COCO ground-truth data set.
+
+    Parameters
+    ----------
+    truth : str, path-like or dict
+        A COCO JSON file or its parsed content (galcam's dataset contract).
+
+    Returns
+    -------
+    dataset : dict
+        A checked deep copy: every segmentation is a compressed RLE (``counts``
+        a str), every annotation has ``id``, ``area`` (as stored; the mask area
+        in pixels when missing), ``bbox`` (from the mask when missing),
+        ``iscrowd`` (default 0) and, when it has ``keypoints``,
+        ``num_keypoints``. Extra keys (e.g. ``images[].pixel_scale_arcsec``)
+        are kept.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        For a missing file, invalid JSON or content that breaks the contract;
+        the message names the file and the offending entry.
+    """
+    where = _describe(truth)
+    if isinstance(truth, (str, os.PathLike)):
+        data = _read_json(truth, "truth")
+    elif isinstance(truth, dict):
+        data = copy.deepcopy(truth)
+    else:
+        raise ValueError(f"truth must be a COCO JSON path or dict, got {type(truth).__name__}")
+    if not isinstance(data, dict):
+        raise ValueError(f"truth {where}: expected a COCO JSON object, got {type(data).__name__}")
+    for key in ("images", "categories", "annotations"):
+        if not isinstance(data.get(key), list):
+            raise ValueError(f"truth {where}: missing or non-list '{key}'")
+    if not data["images"]:
+        raise ValueError(f"truth {where}: 'images' is empty")
+    if not data["categories"]:
+        raise ValueError(f"truth {where}: 'categories' is empty")
+
+    images = {}
+    for i, img in enumerate(data["images"]):
+        w = f"truth {where}: images[{i}]"
+        if not isinstance(img, dict):
+            raise ValueError(f"{w} is not an object")
+        iid = _int_id(img.get("id"), f"{w}.id")
+        if iid in images:
+            raise ValueError(f"{w}: duplicate image id {iid}")
+        for dim in ("width", "height"):
+            val = img.get(dim)
+            if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val <= 0:
+                raise ValueError(f"{w}: '{dim}' must be a positive integer, got {val!r}")
+        img["id"] = iid
+        images[iid] = img
+
+    cats = {}
+    names = {}
+    for i, cat in enumerate(data["categories"]):
+        w = f"truth {where}: categories[{i}]"
+        if not isinstance(cat, dict):
+            raise ValueError(f"{w} is not an object")
+        cid = _int_id(cat.get("id"), f"{w}.id")
+        key = normalize_class_name(cat.get("name"))
+        if cid in cats:
+            raise ValueError(f"{w}: duplicate category id {cid}")
+        if key in names:
+            raise ValueError(
+                f"{w}: category name {cat['name']!r} duplicates {names[key]!r} "
+                "(names are compared ignoring case, spaces and hyphens)"
+            )
+        cat["id"] = cid
+        cats[cid] = cat
+        names[key] = cat["name"]
+
+    used_ids = {a.get("id") for a in data["annotations"] if isinstance(a, dict)}
+    next_id = max([a for a in used_ids if isinstance(a, numbers.Integral)] + [0]) + 1
+    seen_ids = set()
+    for i, ann in enumerate(data["annotations"]):
+        w = f"truth {where}: annotations[{i}]"
+        if not isinstance(ann, dict):
+            raise ValueError(f"{w} is not an object")
+        iid = _int_id(ann.get("image_id"), f"{w}.image_id")
+        if iid not in images:
+            raise ValueError(f"{w}: image_id {iid} is not in 'images'")
+        cid = _int_id(ann.get("category_id"), f"{w}.category_id")
+        if cid not in cats:
+            raise ValueError(f"{w}: category_id {cid} is not in 'categories'")
+        ann["image_id"], ann["category_id"] = iid, cid
+        if "id" in ann:
+            aid = _int_id(ann["id"], f"{w}.id")
+        else:
+            aid = next_id
+            next_id += 1
+        if aid in seen_ids:
+            raise ValueError(f"{w}: duplicate annotation id {aid}")
+        seen_ids.add(aid)
+        ann["id"] = aid
+        img = images[iid]
+        if "segmentation" not in ann:
+            raise ValueError(f"{w}: missing 'segmentation'")
+        ann["segmentation"] = _to_rle(ann["segmentation"], img["height"], img["width"], w)
+        if "area" in ann:
+            area = ann["area"]
+            if (
+                isinstance(area, bool)
+                or not isinstance(area, numbers.Real)
+                or not math.isfinite(area)
+                or area < 0
+            ):
+                raise ValueError(f"{w}: 'area' must be a finite number >= 0, got {area!r}")
+            ann["area"] = float(area)
+        else:
+            ann["area"] = float(mask_utils.area(ann["segmentation"]))
+            log.debug("%s: no 'area'; using the mask area %.0f px^2", w, ann["area"])
+        if "bbox" in ann:
+            ann["bbox"] = _check_bbox(ann["bbox"], w)
+        else:
+            ann["bbox"] = [float(b) for b in mask_utils.toBbox(ann["segmentation"])]
+        ann["iscrowd"] = int(bool(ann.get("iscrowd", 0)))
+        if ann.get("keypoints") is not None:
+            ann["keypoints"] = _check_keypoints(ann["keypoints"], w)
+            ann["num_keypoints"] = int(ann["keypoints"][2] > 0)
+        else:
+            ann.pop("keypoints", None)
+            ann["num_keypoints"] = 0
+    if not any(not a["iscrowd"] for a in data["annotations"]):
+        raise ValueError(f"truth {where}: there are no (non-crowd) annotations to evaluate against")
+    return data
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+def remap_categories(predictions, pred_categories, truth_categories):
+    """Translate prediction category ids into the truth's ids by class name.
+
+    Parameters
+    ----------
+    predictions : list of dict
+        COCO results whose ``category_id`` refers to ``pred_categories``.
+    pred_categories : list of dict
+        ``[{"id": ..., "name": ...}, ...]`` as used by the model that made the
+        predictions.
+    truth_categories : list of dict
+        The ``categories`` of the ground truth.
+
+    Returns
+    -------
+    remapped : list of dict
+        Shallow copies of the predictions with ``category_id`` replaced by the
+        truth's id of the class of the same name (see `normalize_class_name`).
+
+    Raises
+    ------
+    ValueError
+        If a prediction's id is not in ``pred_categories`` or a predicted class
+        name has no counterpart in the truth.
+    """
+    truth_by_name = {}
+    for cat in truth_categories:
+        truth_by_name[normalize_class_name(cat["name"])] = int(cat["id"])
+    mapping = {}
+    names = {}
+    for i, cat in enumerate(pred_categories):
+        if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
+            raise ValueError(f"prediction categories[{i}] must be an object with 'id' and 'name'")
+        cid = _int_id(cat["id"], f"prediction categories[{i}].id")
+        key = normalize_class_name(cat["name"])
+        if key in names:
+            raise ValueError(
+                f"prediction categories[{i}]: name {cat['name']!r} duplicates {names[key]!r}"
+            )
+        names[key] = cat["name"]
+        if cid in mapping:
+            raise ValueError(f"prediction categories[{i}]: duplicate id {cid}")
+        mapping[cid] = truth_by_name.get(key)
+        if mapping[cid] is None:
+            log.debug("predicted class %r is not in the truth", cat["name"])
+    out = []
+    for i, pred in enumerate(predictions):
+        cid = _int_id(pred.get("category_id"), f"predictions[{i}].category_id")
+        if cid not in mapping:
+            raise ValueError(
+                f"predictions[{i}]: category_id {cid} is not in the prediction categories "
+                f"(ids {sorted(mapping)})"
+            )
+        if mapping[cid] is None:
+            pname = next(c["name"] for c in pred_categories if int(c["id"]) == cid)
+            raise ValueError(
+                f"predictions[{i}]: predicted class {pname!r} has no category of that name in "
+                f"the truth ({', '.join(repr(c['name']) for c in truth_categories)})"
+            )
+        new = dict(pred)
+        new["category_id"] = mapping[cid]
+        out.append(new)
+    return out
+
+
+def load_predictions(predictions, truth, *, pred_categories=None):
+    """Read, check and (by class name) re-number COCO results.
+
+    Parameters
+    ----------
+    predictions : str, path-like, list or dict
+        A COCO results JSON file or its content: a list of
+        ``{image_id, category_id, score, segmentation, bbox, keypoints}``, or
+        a dict ``{"categories": [...], "annotations": [...]}`` whose
+        categories give the names of the prediction ids.
+    truth : dict
+        The checked ground truth from `load_truth`.
+    pred_categories : str, path-like or list of dict, optional
+        Names of the prediction ids (a JSON file holding a list, or a COCO
+        JSON with ``categories``). Overrides categories in a dict input. When
+        absent and ``predictions`` is a plain list, the ids are taken to be
+        the truth's ids.
+
+    Returns
+    -------
+    preds : list of dict
+        Checked copies in the truth's category ids; segmentations are
+        compressed RLE (``counts`` a str), ``bbox`` is filled from the mask
+        when missing, ``score`` is a float and ``keypoints`` (if any) is
+        ``[x, y, v]``.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        For unreadable input, unknown image or category ids, non-finite
+        scores, malformed RLE, or a mix of predictions with and without
+        keypoints. The message names the entry.
+    """
+    where = _describe(predictions)
+    if isinstance(predictions, (str, os.PathLike)):
+        data = _read_json(predictions, "predictions")
+    else:
+        data = predictions
+    categories = None
+    if isinstance(data, dict):
+        if not isinstance(data.get("annotations"), list):
+            raise ValueError(
+                f"predictions {where}: a dict needs an 'annotations' list (COCO results)"
+            )
+        categories = data.get("categories")
+        data = data["annotations"]
+    elif not isinstance(data, list):
+        raise ValueError(
+            f"predictions {where}: expected a COCO results list or a dict with 'annotations', "
+            f"got {type(data).__name__}"
+        )
+    if pred_categories is not None:
+        if isinstance(pred_categories, (str, os.PathLike)):
+            pc = _read_json(pred_categories, "prediction categories")
+            if isinstance(pc, dict):
+                pc = pc.get("categories")
+            pred_categories = pc
+        if not isinstance(pred_categories, list):
+            raise ValueError(
+                "prediction categories must be a list of {id, name} (or a JSON with 'categories')"
+            )
+        categories = pred_categories
+    for i, pred in enumerate(data):
+        if not isinstance(pred, dict):
+            raise ValueError(f"predictions {where}: entry {i} is not an object")
+    if categories is not None:
+        data = remap_categories(data, categories, truth["categories"])
+
+    images = {img["id"]: img for img in truth["images"]}
+    cat_ids = {c["id"] for c in truth["categories"]}
+    out = []
+    n_kp = 0
+    for i, pred in enumerate(data):
+        w = f"predictions {where}: entry {i}"
+        iid = _int_id(pred.get("image_id"), f"{w}: image_id")
+        if iid not in images:
+            raise ValueError(f"{w}: image_id {iid} is not in the truth's images")
+        cid = _int_id(pred.get("category_id"), f"{w}: category_id")
+        if cid not in cat_ids:
+            raise ValueError(
+                f"{w}: category_id {cid} is not a truth category id {sorted(cat_ids)}; give the "
+                "prediction categories (names) to remap by name"
+            )
+        score = pred.get("score")
+        if isinstance(score, bool) or not isinstance(score, numbers.Real):
+            raise ValueError(f"{w}: 'score' must be a number, got {score!r}")
+        if not math.isfinite(score):
+            raise ValueError(f"{w}: 'score' must be finite, got {score!r}")
+        if "segmentation" not in pred:
+            raise ValueError(f"{w}: missing 'segmentation' (compressed RLE)")
+        img = images[iid]
+        rle = _to_rle(pred["segmentation"], img["height"], img["width"], w)
+        entry = {
+            "image_id": iid,
+            "category_id": cid,
+            "score": float(score),
+            "segmentation": rle,
+            "area": float(mask_utils.area(rle)),
+        }
+        if pred.get("bbox") not in (None, []):
+            entry["bbox"] = _check_bbox(pred["bbox"], w)
+        else:
+            entry["bbox"] = [float(b) for b in mask_utils.toBbox(rle)]
+        if pred.get("keypoints") is not None:
+            entry["keypoints"] = _check_keypoints(pred["keypoints"], w)
+            n_kp += 1
+        out.append(entry)
+    if 0 < n_kp < len(out):
+        raise ValueError(
+            f"predictions {where}: {len(out) - n_kp} of {len(out)} entries have no 'keypoints'; "
+            "give a host keypoint for every galaxy or for none"
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- pycocotools glue
+
+
+@contextlib.contextmanager
+def _quiet():
+    """pycocotools prints progress to stdout; library code must not."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        yield
+    text = buf.getvalue().strip()
+    if text:
+        log.debug("pycocotools: %s", text.replace("\n", " | "))
+
+
+def build_coco(dataset):
+    """A `pycocotools.coco.COCO` object built from an in-memory data set, silently.
+
+    Parameters
+    ----------
+    dataset : dict
+        COCO content with ``images``, ``categories`` and ``annotations``.
+
+    Returns
+    -------
+    coco : `pycocotools.coco.COCO`
+    """
+    coco = COCO()
+    coco.dataset = dataset
+    with _quiet():
+        coco.createIndex()
+    return coco
+
+
+def results_dataset(truth, preds):
+    """COCO content for detections: truth's images and categories, numbered predictions."""
+    anns = []
+    for i, p in enumerate(preds):
+        ann = dict(p)
+        ann["id"] = i + 1
+        ann["iscrowd"] = 0
+        anns.append(ann)
+    return {"images": truth["images"], "categories": truth["categories"], "annotations": anns}
+
+
+#: COCO's IoU thresholds 0.50:0.05:0.95 (the "AP" of COCO, averaged over them).
+COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+#: maxDets of the segmentation evaluation; AP is read at the last one (100).
+SEGM_MAX_DETS = (1, 10, 100)
+
+
+@dataclass(frozen=True)
+class APResult:
+    """Precision arrays of one COCOeval run (area range "all", the largest maxDets).
+
+    Attributes
+    ----------
+    iou_type : str
+        ``"segm"`` or ``"keypoints"``.
+    cat_ids : tuple of int
+        Category ids along the class axis (pycocotools sorts them).
+    iou_thresholds : ndarray
+        IoU (or OKS) thresholds along the first axis.
+    recall_thresholds : ndarray
+        The 101 recall points 0, 0.01, ..., 1.
+    precision : ndarray, shape (T, R, K)
+        Interpolated precision; ``-1`` where a class has no ground truth.
+    max_dets : int
+        The maxDets the precision refers to.
+    """
+
+    iou_type: str
+    cat_ids: tuple
+    iou_thresholds: np.ndarray
+    recall_thresholds: np.ndarray
+    precision: np.ndarray
+    max_dets: int
+
+    def _t_index(self, threshold):
+        idx = np.flatnonzero(np.isclose(self.iou_thresholds, threshold))
+        if idx.size == 0:
+            raise ValueError(
+                f"threshold {threshold} was not evaluated (have {self.iou_thresholds.tolist()})"
+            )
+        return int(idx[0])
+
+    def ap(self, cat_id, threshold=None):
+        """AP of one class at one threshold (or averaged over all); None without truth.
+
+        Parameters
+        ----------
+        cat_id : int
+            Category id.
+        threshold : float, optional
+            IoU/OKS threshold; default: the mean over all thresholds (COCO "AP").
+
+        Returns
+        -------
+        ap : float or None
+            Area under the 101-point interpolated precision-recall curve, 0..1.
+        """
+        k = self.cat_ids.index(cat_id)
+        if threshold is None:
+            p = self.precision[:, :, k]
+        else:
+            p = self.precision[self._t_index(threshold), :, k]
+        valid = p > -1
+        if not valid.any():
+            return None
+        return float(np.mean(p[valid]))
+
+    def mean_ap(self, threshold=None):
+        """Mean of `ap` over the classes that have ground truth (None if none)."""
+        aps = [self.ap(c, threshold) for c in self.cat_ids]
+        aps = [a for a in aps if a is not None]
+        return float(np.mean(aps)) if aps else None
+
+    def curve(self, cat_id, threshold=0.5):
+        """(recall, precision) arrays of one class at one threshold, or None without truth."""
+        k = self.cat_ids.index(cat_id)
+        p = self.precision[self._t_index(threshold), :, k]
+        if not (p > -1).any():
+            return None
+        return self.recall_thresholds.copy(), p.copy()
+
+
+def run_cocoeval(coco_gt, coco_dt, iou_type, *, max_dets, iou_thresholds=None, kpt_sigma=None):
+    """Run `pycocotools.cocoeval.COCOeval` on area range "all" and return an `APResult`.
+
+    Parameters
+    ----------
+    coco_gt, coco_dt : `pycocotools.coco.COCO`
+        Ground truth and detections.
+    iou_type : {"segm", "keypoints"}
+    max_dets : sequence of int
+        pycocotools ``maxDets``; the result uses the last one.
+    iou_thresholds : array-like, optional
+        Overrides pycocotools' 0.50:0.05:0.95.
+    kpt_sigma : float, optional
+        The (single) keypoint sigma for ``iou_type="keypoints"``.
+    """
+    ev = COCOeval(coco_gt, coco_dt, iouType=iou_type)
+    ev.params.areaRng = [[0.0, 1e10]]
+    ev.params.areaRngLbl = ["all"]
+    ev.params.maxDets = list(max_dets)
+    if iou_thresholds is not None:
+        ev.params.iouThrs = np.asarray(iou_thresholds, dtype=float)
+    if kpt_sigma is not None:
+        ev.params.kpt_oks_sigmas = np.array([float(kpt_sigma)])
+    with _quiet():
+        ev.evaluate()
+        ev.accumulate()
+    precision = np.asarray(ev.eval["precision"])[:, :, :, 0, -1]
+    return APResult(
+        iou_type=iou_type,
+        cat_ids=tuple(int(c) for c in ev.params.catIds),
+        iou_thresholds=np.asarray(ev.params.iouThrs, dtype=float),
+        recall_thresholds=np.asarray(ev.params.recThrs, dtype=float),
+        precision=precision,
+        max_dets=int(max_dets[-1]),
+    )
+
+
+def segm_average_precision(truth, preds):
+    """COCO instance-segmentation AP of checked predictions against checked truth.
+
+    Every prediction is scored with its own score; classes must match
+    (``useCats=1``); IoU thresholds 0.50:0.05:0.95; maxDets (1, 10, 100)
+    and the AP read at 100; area range "all".
+
+    Parameters
+    ----------
+    truth : dict
+        From `load_truth`.
+    preds : list of dict
+        From `load_predictions`.
+
+    Returns
+    -------
+    result : `APResult`
+    """
+    # COCOeval writes an 'ignore' flag into the annotations: give it copies
+    coco_gt = build_coco(copy.deepcopy(truth))
+    coco_dt = build_coco(results_dataset(truth, preds))
+    return run_cocoeval(
+        coco_gt, coco_dt, "segm", max_dets=SEGM_MAX_DETS, iou_thresholds=COCO_IOU_THRESHOLDS
+    )

@@ -76,8 +76,10 @@ def sky(rng, shape, n_sources, noise, amp_range, sigma_px):
         x0, y0 = rng.uniform(0, shape[1]), rng.uniform(0, shape[0])
         s = rng.uniform(1.0, 4.0) * sigma_px
         amp = rng.uniform(*amp_range)
-        box = (slice(max(0, int(y0 - 5 * s)), int(y0 + 5 * s) + 1),
-               slice(max(0, int(x0 - 5 * s)), int(x0 + 5 * s) + 1))
+        box = (
+            slice(max(0, int(y0 - 5 * s)), int(y0 + 5 * s) + 1),
+            slice(max(0, int(x0 - 5 * s)), int(x0 + 5 * s) + 1),
+        )
         data[box] += amp * np.exp(-((xx[box] - x0) ** 2 + (yy[box] - y0) ** 2) / (2 * s**2))
     return data.astype(np.float32)
 
@@ -186,9 +188,11 @@ def main(argv=None):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory(prefix="galcam-bench-") as tmp:
         tmp = Path(tmp)
-        print(f"CutoutEncoder benchmark: {SIZE}x{SIZE} px radio (2\"/px, 13\"x11\" beam) + IR "
-              f"(1.375\"/px, rotated {IR_ROT} deg), workers={args.workers}, "
-              f"cpus={os.cpu_count()}")
+        print(
+            f'CutoutEncoder benchmark: {SIZE}x{SIZE} px radio (2"/px, 13"x11" beam) + IR '
+            f'(1.375"/px, rotated {IR_ROT} deg), workers={args.workers}, '
+            f"cpus={os.cpu_count()}"
+        )
         if args.scenario in ("files", "both"):
             t0 = time.perf_counter()
             pairs = make_pair_files(tmp, args.pairs)
@@ -206,8 +210,10 @@ def main(argv=None):
         if args.scenario in ("mosaic", "both"):
             t0 = time.perf_counter()
             rp, ip = make_mosaics(tmp, args.mosaic_size)
-            print(f"  wrote {args.mosaic_size}^2 radio + IR mosaics in "
-                  f"{time.perf_counter() - t0:.1f} s")
+            print(
+                f"  wrote {args.mosaic_size}^2 radio + IR mosaics in "
+                f"{time.perf_counter() - t0:.1f} s"
+            )
             rate = run_mosaic(rp, ip, args.pairs, args.workers)
             print(f"  mosaic: {rate:7.1f} pairs/s (encode_many on memory-mapped mosaics)")
     return 0

@@ -176,6 +176,43 @@ def test_other_reprojection_methods_agree(rng, radio, method):
     assert np.nanmedian(np.abs(a.ir - b.ir)) < 0.2
 
 
+def test_fast_interp_matches_reproject_interp(rng, radio):
+    host = offset(36.0, -14.0)
+    ir = ir_image(rng, (220, 220), 1.375, 17.0, sources=[(host, 40.0)])
+    pos = offset(-40, 30)  # the cutout runs off the IR image on one side
+    fast = CutoutEncoder(size=(96, 120))(radio, ir, position=pos)
+    ref = CutoutEncoder(size=(96, 120), ir_reproject="reproject_interp")(radio, ir, position=pos)
+    both = np.isfinite(fast.ir) & np.isfinite(ref.ir)
+    # the same pixels are covered, up to the half-pixel edge convention
+    assert (np.isfinite(fast.ir) != np.isfinite(ref.ir)).sum() <= 0.01 * both.size
+    assert not fast.ir_valid.all() and fast.ir_valid.any() and "ir_partial" in fast.flags
+    np.testing.assert_allclose(fast.ir[both], ref.ir[both], atol=1e-4)
+
+
+def test_ir_in_another_celestial_frame(rng, radio):
+    """A Galactic IR image is placed by sky position too (slow, exact transform path)."""
+    host = offset(-20.0, 25.0)
+    gal = host.galactic
+    shape = (200, 200)
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["GLON-TAN", "GLAT-TAN"]
+    w.wcs.crval = [gal.l.deg + 0.003, gal.b.deg - 0.002]
+    w.wcs.crpix = [100.5, 100.5]
+    w.wcs.cdelt = [-1.375 / 3600, 1.375 / 3600]
+    x, y = w.world_to_pixel(gal)
+    data = (5.0 + gaussian(shape, float(x), float(y), 2.0, 40.0)).astype(np.float32)
+    ir = fits.PrimaryHDU(data, w.to_header())
+    cut = CutoutEncoder(size=48)(radio, ir, position=host)
+    hx, hy = cut.wcs.world_to_pixel(host)
+    cx, cy = centroid(cut.ir, float(hx), float(hy))
+    assert abs(cx - hx) < 0.5 and abs(cy - hy) < 0.5
+    # tiny cutouts take reproject_interp directly, with the same answer
+    small = CutoutEncoder(size=11)(radio, ir, position=host)
+    sx, sy = small.wcs.world_to_pixel(host)
+    cx, cy = centroid(small.ir, float(sx), float(sy), half=3)
+    assert abs(cx - sx) < 0.5 and abs(cy - sy) < 0.5
+
+
 def test_ir_on_the_radio_grid_is_cut_not_resampled(rng, radio):
     ir_data = rng.normal(size=radio.data.shape).astype(np.float32)
     ir = fits.PrimaryHDU(ir_data, radio.header)
@@ -229,6 +266,10 @@ def test_nan_blanked_border(rng, src):
         CutoutEncoder(size=20)(hdu, position=(10, 80))
     with pytest.raises(EmptyCutoutError, match="does not overlap"):
         CutoutEncoder(size=20)(hdu, position=(500, 80))
+    with pytest.raises(EmptyCutoutError, match=r"only [1-9] pixels with radio data"):
+        CutoutEncoder(size=20)(hdu, position=(168, 80), size=(2, 20))
+    with pytest.raises(EmptyCutoutError, match="outside its projection"):
+        CutoutEncoder(size=20)(hdu, position=SkyCoord(RA0 + 180, -DEC0, unit="deg"))
 
 
 def test_no_ir_gives_zero_channel_and_flag(radio):
@@ -243,7 +284,7 @@ def test_ir_not_covering_the_cutout(rng, radio, caplog):
     far = ir_image(rng, (50, 50), 1.375, 0.0, ra=RA0 + 1.0, dec=DEC0)
     with caplog.at_level("WARNING", logger="galcam.preprocessing.encoder"):
         cut = CutoutEncoder(size=32)(radio, far, position=(80, 80))
-    assert "does not cover" in caplog.text
+    assert "the infrared image covers 0 pixels" in caplog.text
     assert cut.has_ir and not cut.ir_valid.any() and (cut["ir"] == 0).all()
     assert "ir_partial" in cut.flags
 
@@ -312,6 +353,16 @@ def test_bad_call_arguments(radio):
         enc(radio, position=SkyCoord([1, 2], [3, 4], unit="deg"))
     with pytest.raises(ValueError, match="noise must be a galcam.preprocessing.NoiseResult"):
         enc(radio, position=(50, 50), noise=1e-4)
+    scalar = NoiseResult(method="mad", rms=1.0 * u.Jy / u.beam, background=0 * u.Jy / u.beam)
+    mapped = NoiseResult(
+        method="mad",
+        rms=scalar.rms,
+        background=scalar.background,
+        rms_map=np.ones((4, 4)) * u.Jy / u.beam,
+    )
+    with pytest.raises(ValueError, match="ir_noise with noise maps is not supported"):
+        enc(radio, radio, position=(50, 50), ir_noise=mapped)
+    assert enc(radio, radio, position=(50, 50), ir_noise=scalar).ir_noise is scalar
     with pytest.raises(TypeError, match="read_image expects"):
         enc(42, position=(50, 50))
 
@@ -420,13 +471,23 @@ def test_precomputed_noise_map_is_sampled_on_the_cutout(radio):
     snr = np.clip(cut.radio / local, 0, None)
     expected = np.clip(np.arcsinh(snr / 3) / np.arcsinh(1000 / 3), 0, 1)
     np.testing.assert_allclose(cut["radio_snr"], expected, rtol=1e-5, atol=1e-7)
-    wrong = NoiseResult(method="mad", rms=RMS * u.Jy / u.beam, background=0 * u.Jy / u.beam,
-                        rms_map=np.ones((5, 5)) * u.Jy / u.beam, background_map=None)
+    wrong = NoiseResult(
+        method="mad",
+        rms=RMS * u.Jy / u.beam,
+        background=0 * u.Jy / u.beam,
+        rms_map=np.ones((5, 5)) * u.Jy / u.beam,
+        background_map=None,
+    )
     with pytest.raises(ValueError, match="noise map on the image's grid"):
         CutoutEncoder(size=20)(radio, position=(80, 50), noise=wrong)
     # a scalar NoiseResult is used as given, not re-estimated
-    fixed = NoiseResult(method="mad", rms=10 * RMS * u.Jy / u.beam, background=0 * u.Jy / u.beam,
-                        rms_map=None, background_map=None)
+    fixed = NoiseResult(
+        method="mad",
+        rms=10 * RMS * u.Jy / u.beam,
+        background=0 * u.Jy / u.beam,
+        rms_map=None,
+        background_map=None,
+    )
     c2 = CutoutEncoder(size=20)(radio, position=(70, 50), noise=fixed)
     assert c2.radio_noise is fixed
 

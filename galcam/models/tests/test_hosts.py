@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from galcam.models.hosts import HostPeak, find_host
+
+
+def gaussian(x0, y0, sigma, shape=(32, 32), amp=1.0):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return amp * np.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / (2 * sigma**2))
+
+
+@pytest.fixture
+def mask():
+    m = np.zeros((32, 32), dtype=bool)
+    m[6:28, 10:30] = True
+    return m
+
+
+@pytest.mark.parametrize("sigma", [1.0, 1.5, 3.0])
+def test_subpixel_ir_peak_recovered(mask, sigma):
+    ir = gaussian(20.3, 15.7, sigma) + 0.01
+    cam = np.where(mask, 0.8, 0.0)  # flat instance CAM
+    host = find_host(cam, mask, ir)
+    assert isinstance(host, HostPeak)
+    assert host.x == pytest.approx(20.3, abs=0.15)
+    assert host.y == pytest.approx(15.7, abs=0.15)
+    assert host.score == pytest.approx(1.0)
+    assert host.fallback is False
+    coarse = find_host(cam, mask, ir, refine=False)
+    assert (coarse.x, coarse.y) == (20.0, 16.0)
+
+
+def test_cam_weighting_selects_among_ir_sources(mask):
+    # two IR sources in the mask; the CAM peaks near the second one
+    ir = gaussian(12, 10, 1.0) + gaussian(24, 22, 1.0, amp=0.7)
+    cam = gaussian(23, 21, 3.0)
+    host = find_host(cam, mask, ir)
+    assert host.x == pytest.approx(24, abs=0.5) and host.y == pytest.approx(22, abs=0.5)
+    assert 0 < host.score < 1
+
+
+def test_peak_outside_mask_ignored(mask):
+    ir = gaussian(3, 3, 1.0, amp=10.0) + gaussian(20.3, 15.7, 1.5)
+    host = find_host(np.ones((32, 32)), mask, ir)
+    assert host.x == pytest.approx(20.3, abs=0.15)
+    assert host.y == pytest.approx(15.7, abs=0.15)
+
+
+def test_fallback_to_cam_peak_when_no_ir(mask):
+    cam = gaussian(17, 11, 2.0)
+    for ir in (np.zeros((32, 32)), -gaussian(20, 15, 2.0), np.full((32, 32), np.nan)):
+        host = find_host(cam, mask, ir)
+        assert host.fallback is True and host.score == 0.0
+        assert host.x == pytest.approx(17, abs=0.15) and host.y == pytest.approx(11, abs=0.15)
+    # a map that does not overlap the mask: first mask pixel, never (0, 0) outside the mask
+    host = find_host(gaussian(2, 2, 0.5), mask, np.zeros((32, 32)))
+    assert host.fallback and mask[int(host.y), int(host.x)]
+
+
+def test_refinement_stays_inside_at_borders():
+    m = np.zeros((10, 10), dtype=bool)
+    m[0:3, 0:3] = True
+    ir = gaussian(0, 0, 1.0, shape=(10, 10))
+    host = find_host(np.ones((10, 10)), m, ir)
+    assert (host.x, host.y) == (0.0, 0.0)
+
+
+def test_bad_input(mask):
+    with pytest.raises(ValueError, match="same shape"):
+        find_host(np.ones((32, 32)), mask, np.ones((30, 32)))
+    with pytest.raises(TypeError, match="boolean"):
+        find_host(np.ones((32, 32)), mask.astype(int), np.ones((32, 32)))
+    with pytest.raises(ValueError, match="empty"):
+        find_host(np.ones((32, 32)), np.zeros((32, 32), bool), np.ones((32, 32)))
+    with pytest.raises(ValueError, match="2-D"):
+        find_host(np.ones(32), mask, np.ones(32))

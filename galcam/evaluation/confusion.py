@@ -102,9 +102,9 @@ def match_instances(truth, preds, *, iou_threshold=0.5):
     Parameters
     ----------
     truth : dict
-        From `~galcam.evaluation.coco.load_truth`.
+        From `~galcam.evaluation.load_truth`.
     preds : list of dict
-        From `~galcam.evaluation.coco.load_predictions`.
+        From `~galcam.evaluation.load_predictions`.
     iou_threshold : float
         Minimum IoU (0 < t <= 1).
 

@@ -176,9 +176,9 @@ def keypoint_average_precision(
     Parameters
     ----------
     truth : dict
-        From `~galcam.evaluation.coco.load_truth`.
+        From `~galcam.evaluation.load_truth`.
     preds : list of dict
-        From `~galcam.evaluation.coco.load_predictions`, all with ``keypoints``.
+        From `~galcam.evaluation.load_predictions`, all with ``keypoints``.
     variant : {"refcode", "paper", "arcsec"}
     pixel_scales : dict, optional
         image id -> pixel scale in arcsec/px (needed for ``"arcsec"``).
@@ -187,7 +187,7 @@ def keypoint_average_precision(
 
     Returns
     -------
-    result : `~galcam.evaluation.coco.APResult`
+    result : `~galcam.evaluation.APResult`
     """
     if variant not in OKS_VARIANTS:
         raise ValueError(f"unknown OKS variant {variant!r}; expected one of {OKS_VARIANTS}")
@@ -256,7 +256,7 @@ def resolve_pixel_scales(truth, image_ids, *, image_dir=None, pixel_scale=None):
     Parameters
     ----------
     truth : dict
-        From `~galcam.evaluation.coco.load_truth`.
+        From `~galcam.evaluation.load_truth`.
     image_ids : iterable of int
         Images that need a scale.
     image_dir : str or path-like, optional

@@ -151,7 +151,7 @@ class EvaluationResult:
 
     @property
     def confusion(self):
-        """The `~galcam.evaluation.confusion.ConfusionMatrix`."""
+        """The `~galcam.evaluation.ConfusionMatrix`."""
         return self._confusion
 
     @property
@@ -754,7 +754,7 @@ def evaluate(
     """Score predictions against a COCO truth: ``Evaluator(...)(truth, predictions)``.
 
     See `Evaluator` for the parameters and the metric definitions in
-    `METRIC_DEFINITIONS` (also in the docs, ``metrics.rst``).
+    `~galcam.evaluation.METRIC_DEFINITIONS` (also in the docs, ``metrics.rst``).
 
     Returns
     -------

@@ -123,7 +123,7 @@ def semantic_maps_from_coco(truth, *, category_ids=None):
     Parameters
     ----------
     truth : dict
-        From `~galcam.evaluation.coco.load_truth`.
+        From `~galcam.evaluation.load_truth`.
     category_ids : sequence of int, optional
         Category ids giving labels 1..K in this order; default: the truth's
         category ids sorted ascending.

@@ -32,8 +32,49 @@ from .folder import (
 )
 from .ir_labels import IGNORE_INDEX, make_ir_labels
 from .weights import WeightsError, imagenet_weights_path, load_imagenet_weights
+from .hosts import HostPeak, find_host
+from .instances import (
+    Instance,
+    InstanceExtractor,
+    cluster_centroids,
+    extract_instances,
+    find_centroids,
+    instance_maps,
+)
+from .irnet import (
+    AffinityDisplacementLoss,
+    AffinityLossTerms,
+    IRNet,
+    IRNetOutput,
+    MeanShift,
+    calibrate_mean_shift,
+    edge_and_displacement,
+    reduce_labels,
+)
+from .path_index import PathIndex
+from .random_walk import propagate, propagate_dense
 
 __all__ = [
+    # IRNet, random walk, instances, hosts
+    "AffinityDisplacementLoss",
+    "AffinityLossTerms",
+    "HostPeak",
+    "IRNet",
+    "IRNetOutput",
+    "Instance",
+    "InstanceExtractor",
+    "MeanShift",
+    "PathIndex",
+    "calibrate_mean_shift",
+    "cluster_centroids",
+    "edge_and_displacement",
+    "extract_instances",
+    "find_centroids",
+    "find_host",
+    "instance_maps",
+    "propagate",
+    "propagate_dense",
+    "reduce_labels",
     "ARCHITECTURES",
     "Backbone",
     "CAMNet",

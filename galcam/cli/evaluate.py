@@ -61,6 +61,12 @@ def add_parser(subparsers):
         help="host offset at which the arcsec OKS is 0.5 (default 3)",
     )
     parser.add_argument(
+        "--semantic",
+        metavar="MAPS.npz",
+        help="semantic label maps (e.g. thresholded CAMs) to score by mIoU: one integer array "
+        "per image, named by its image id, values = truth category ids (0 = background)",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace report files in REPORTDIR"
     )
     parser.set_defaults(func=run)
@@ -84,6 +90,7 @@ def run(args):
             raise FileExistsError(
                 f"report folder '{out}' already has {', '.join(existing)}; use --overwrite"
             )
+    semantic = _read_semantic(args.semantic) if args.semantic else None
     result = evaluate(
         args.truth,
         args.pred,
@@ -92,6 +99,7 @@ def run(args):
         pixel_scale=args.pixel_scale,
         iou_threshold=args.iou_threshold,
         arcsec_sigma=arcsec_sigma_from_d50(args.arcsec_d50),
+        semantic_predictions=semantic,
     )
     print(result.summary())
     print()
@@ -102,3 +110,30 @@ def run(args):
     else:
         log.info("no -o REPORTDIR given: nothing written")
     return 0
+
+
+def _read_semantic(path):
+    """image id -> label map from an ``.npz`` whose array names are the image ids."""
+    from pathlib import Path
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--semantic file '{path}' does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            maps = {}
+            for key in npz.files:
+                try:
+                    image_id = int(key)
+                except ValueError:
+                    raise ValueError(
+                        f"--semantic file '{path}': array name {key!r} is not an image id"
+                    ) from None
+                maps[image_id] = npz[key]
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, ValueError) and "--semantic" in str(exc):
+            raise
+        raise ValueError(f"--semantic file '{path}' is not a readable .npz ({exc})") from exc
+    return maps

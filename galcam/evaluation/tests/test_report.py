@@ -109,3 +109,23 @@ def test_cli_bad_input_and_pred_categories(files, tmp_path, capsys):
     assert "class accuracy 100.0%" in capsys.readouterr().out
     assert main([*args, "--pixel-scale", "-1"]) == 2
     assert "pixel_scale" in capsys.readouterr().err
+
+
+def test_cli_semantic_maps(files, tmp_path, capsys):
+    import numpy as np
+
+    from galcam.evaluation import semantic_maps_from_coco
+    from galcam.evaluation.coco import load_truth
+
+    tpath, ppath = files
+    maps = semantic_maps_from_coco(load_truth(tpath))  # labels = ids 1..4 here
+    np.savez(tmp_path / "cams.npz", **{str(k): v for k, v in maps.items()})
+    args = ["evaluate", "--truth", str(tpath), "--pred", str(ppath)]
+    assert main([*args, "--semantic", str(tmp_path / "cams.npz")]) == 0
+    assert "CAM mIoU 100.0%" in capsys.readouterr().out
+    np.savez(tmp_path / "bad.npz", first=maps[1])
+    assert main([*args, "--semantic", str(tmp_path / "bad.npz")]) == 2
+    assert "'first' is not an image id" in capsys.readouterr().err
+    (tmp_path / "junk.npz").write_text("junk")
+    assert main([*args, "--semantic", str(tmp_path / "junk.npz")]) == 2
+    assert "not a readable .npz" in capsys.readouterr().err

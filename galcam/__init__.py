@@ -30,6 +30,8 @@ _LAZY = {
     "preprocess_channel": "galcam.preprocessing",
     "CutoutEncoder": "galcam.preprocessing",
     "EncodedCutout": "galcam.preprocessing",
+    "evaluate": "galcam.evaluation",
+    "Evaluator": "galcam.evaluation",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -296,7 +296,9 @@ class InstanceExtractor:
         if int(n_iter) != n_iter or n_iter < 0:
             raise ValueError(f"n_iter must be an integer >= 0, got {n_iter!r}")
         if not (np.isfinite(cluster_threshold) and cluster_threshold > 0):
-            raise ValueError(f"cluster_threshold must be > 0 grid pixels, got {cluster_threshold!r}")
+            raise ValueError(
+                f"cluster_threshold must be > 0 grid pixels, got {cluster_threshold!r}"
+            )
         if not (np.isfinite(radius) and radius > 1):
             raise ValueError(f"radius must be > 1 grid pixel, got {radius!r}")
         if not (np.isfinite(beta) and beta > 0):
@@ -344,7 +346,8 @@ class InstanceExtractor:
             )
         t = torch.from_numpy(radio.copy())[None, None]
         if self.radio_resample == "refcode":
-            out = F.interpolate(t, scale_factor=1 / 3.95, mode="bilinear", align_corners=False)[0, 0]
+            out = F.interpolate(t, scale_factor=1 / 3.95, mode="bilinear",
+                                align_corners=False)[0, 0]
             if tuple(out.shape) != (h4, w4):
                 raise ValueError(
                     f"radio_resample='refcode' (scale 1/3.95) gives {tuple(out.shape)} for an "

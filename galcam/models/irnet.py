@@ -364,7 +364,8 @@ def calibrate_mean_shift(model, batches, *, device=None):
         raise ValueError("calibrate_mean_shift: batches is empty")
     mean = torch.stack(means).mean(dim=0)
     model.mean_shift.running_mean.copy_(mean)
-    log.info("IRNet mean shift calibrated on %d batches: dy=%.4f dx=%.4f", len(means), *mean.tolist())
+    log.info("IRNet mean shift calibrated on %d batches: dy=%.4f dx=%.4f", len(means),
+             *mean.tolist())
     return mean.clone()
 
 

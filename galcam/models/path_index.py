@@ -250,7 +250,7 @@ class PathIndex:
         )
 
     def displacement_target(self, dtype=torch.float32, device=None):
-        """The ideal ``D(src) - D(dst)`` for two pixels of one object: ``(dy, dx)``, shape (2, D, 1)."""
+        """Ideal ``D(src) - D(dst)`` within one object: ``(dy, dx)``, shape (2, D, 1)."""
         return torch.tensor(self.directions.T[:, :, None].copy(), dtype=dtype, device=device)
 
     def _index_tensor(self, arr, device):

@@ -178,14 +178,18 @@ def propagate(seeds, edge, *, radius=5, beta=10, exp_times=8):
     offsets, weights = _stencil(edge, radius, beta)
     r = int(np.abs(offsets).max())
     shifts = [(r + dy, r + dx) for dy, dx in offsets.tolist()]
-    x = seeds * (1.0 - edge)
+    # x lives in the interior of a zero-padded buffer; the centre weight (offset 0) starts
+    # each new accumulation, the 2 D neighbour terms are added in place
+    xp = F.pad(seeds * (1.0 - edge), (r, r, r, r))
+    interior = xp[:, r : r + h, r : r + w]
+    rest = list(enumerate(shifts))[1:]  # offsets[0] is (0, 0)
+    acc = torch.empty_like(interior)
     for _ in range(2**exp_times):
-        xp = F.pad(x, (r, r, r, r))
-        acc = torch.zeros_like(x)
-        for k, (oy, ox) in enumerate(shifts):
+        torch.mul(weights[0], interior, out=acc)
+        for k, (oy, ox) in rest:
             acc.addcmul_(weights[k], xp[:, oy : oy + h, ox : ox + w])
-        x = acc
-    return x
+        interior.copy_(acc)
+    return interior.clone()
 
 
 @torch.no_grad()

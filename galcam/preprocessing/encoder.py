@@ -1198,26 +1198,20 @@ def _bilinear(data, x, y):
         return out
     xc = np.clip(x, 0, nx - 1)
     yc = np.clip(y, 0, ny - 1)
-    x0 = max(int(np.floor(xc[inside].min())), 0)
-    y0 = max(int(np.floor(yc[inside].min())), 0)
-    x1 = min(int(np.floor(xc[inside].max())) + 2, nx)
-    y1 = min(int(np.floor(yc[inside].max())) + 2, ny)
+    everywhere = bool(inside.all())
+    if not everywhere:
+        xc, yc = xc[inside], yc[inside]
+    x0 = max(int(np.floor(xc.min())), 0)
+    y0 = max(int(np.floor(yc.min())), 0)
+    x1 = min(int(np.floor(xc.max())) + 2, nx)
+    y1 = min(int(np.floor(yc.max())) + 2, ny)
     sub = np.asarray(data[y0:y1, x0:x1], dtype=np.float32)
-    xi, yi = xc[inside] - x0, yc[inside] - y0
-    sy, sx = sub.shape
-    if sy < 2 or sx < 2:
-        out[inside] = map_coordinates(sub, [yi, xi], order=1, mode="nearest", output=np.float32)
-        return out
-    # plain bilinear weights (the same arithmetic as map_coordinates with order=1)
-    jx = np.minimum(xi.astype(np.intp), sx - 2)
-    jy = np.minimum(yi.astype(np.intp), sy - 2)
-    fx = (xi - jx).astype(np.float32)
-    fy = (yi - jy).astype(np.float32)
-    flat = sub.ravel()
-    k = jy * sx + jx
-    top = flat[k] * (1 - fx) + flat[k + 1] * fx
-    bottom = flat[k + sx] * (1 - fx) + flat[k + sx + 1] * fx
-    out[inside] = top * (1 - fy) + bottom * fy
+    xc -= x0
+    yc -= y0
+    vals = map_coordinates(sub, [yc, xc], order=1, mode="nearest", output=np.float32)
+    if everywhere:
+        return vals
+    out[inside] = vals
     return out
 
 

@@ -495,3 +495,21 @@ def test_precomputed_noise_map_is_sampled_on_the_cutout(radio):
 def test_channel_names_constant():
     assert set(CHANNEL_NAMES) == {"ir", "radio", "radio_snr", "zeros"}
     assert NoiseEstimator  # the default estimators come from galcam.preprocessing.noise
+
+
+def test_askap_4d_mosaic_file_memory_mapped(tmp_path, radio, src):
+    """A 4-axis (RA, Dec, FREQ, STOKES) big-endian FITS mosaic, read memory-mapped."""
+    header = radio.header.copy()
+    header["NAXIS"] = 4
+    header["WCSAXES"] = 4
+    header["CTYPE3"], header["CRPIX3"], header["CRVAL3"], header["CDELT3"] = "FREQ", 1, 9e8, 1e6
+    header["CTYPE4"], header["CRPIX4"], header["CRVAL4"], header["CDELT4"] = "STOKES", 1, 1, 1
+    path = tmp_path / "emu.fits"
+    fits.PrimaryHDU(radio.data[None, None].astype(">f4"), header).writeto(path)
+    enc = CutoutEncoder(size=48)
+    [many] = list(enc.encode_many(path, None, src))
+    single = enc(radio, position=src)
+    np.testing.assert_array_equal(many.radio, single.radio)
+    np.testing.assert_array_equal(many.channels, single.channels)
+    assert many.radio.dtype == np.float32 and many.radio.dtype.isnative
+    assert many.beam.major.to_value(u.arcsec) == pytest.approx(13)

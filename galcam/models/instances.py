@@ -69,7 +69,8 @@ def find_centroids(dp, *, n_iter=300):
     """Follow the displacement field from every grid pixel to its centroid.
 
     Each pixel starts at its own ``(y, x)``; each iteration adds the bilinearly interpolated
-    displacement at the current position and clips to the grid. After ``n_iter`` iterations the
+    displacement at the current position (`torch.nn.functional.grid_sample`, all pixels at
+    once, double precision) and clips to the grid. After ``n_iter`` iterations the
     positions are rounded to the nearest pixel (section 9.1 step 2 of the reference).
 
     Parameters
@@ -90,23 +91,20 @@ def find_centroids(dp, *, n_iter=300):
     if int(n_iter) != n_iter or n_iter < 0:
         raise ValueError(f"n_iter must be an integer >= 0, got {n_iter!r}")
     _, h, w = dp.shape
-    yy, xx = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64),
-                         indexing="ij")
-    y, x = yy.ravel(), xx.ravel()
-    flat = dp.reshape(2, -1)
+    # bilinear sampling with torch's grid_sample (align_corners=True maps -1 and 1 to the
+    # centres of the first and last pixels); positions stay inside the grid by clipping
+    field = torch.from_numpy(np.ascontiguousarray(dp))[None]  # (1, 2, h, w), float64
+    y, x = torch.meshgrid(torch.arange(h, dtype=torch.float64),
+                          torch.arange(w, dtype=torch.float64), indexing="ij")
+    sy = 2.0 / (h - 1) if h > 1 else 0.0
+    sx = 2.0 / (w - 1) if w > 1 else 0.0
     for _ in range(int(n_iter)):
-        y0 = np.floor(y).astype(np.intp)
-        x0 = np.floor(x).astype(np.intp)
-        fy, fx = y - y0, x - x0
-        y1 = np.minimum(y0 + 1, h - 1)
-        x1 = np.minimum(x0 + 1, w - 1)
-        i00, i01, i10, i11 = y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1
-        w00, w01 = (1 - fy) * (1 - fx), (1 - fy) * fx
-        w10, w11 = fy * (1 - fx), fy * fx
-        step = w00 * flat[:, i00] + w01 * flat[:, i01] + w10 * flat[:, i10] + w11 * flat[:, i11]
-        y = np.clip(y + step[0], 0, h - 1)
-        x = np.clip(x + step[1], 0, w - 1)
-    return np.stack([np.rint(y), np.rint(x)]).astype(np.intp).reshape(2, h, w)
+        grid = torch.stack([x * sx - 1.0, y * sy - 1.0], dim=-1)[None]
+        step = F.grid_sample(field, grid, mode="bilinear", padding_mode="border",
+                             align_corners=True)[0]
+        y = torch.clamp(y + step[0], 0, h - 1)
+        x = torch.clamp(x + step[1], 0, w - 1)
+    return np.stack([np.rint(y.numpy()), np.rint(x.numpy())]).astype(np.intp)
 
 
 def cluster_centroids(centroids, dp, *, threshold=2.5):
@@ -440,8 +438,13 @@ class InstanceExtractor:
         seeds = inst_cam.reshape(k * n_clusters, h4, w4)
         if radio_weight is not None:
             seeds = seeds * self._radio_on_grid(radio_weight, (h4, w4), (H, W))
-        rw = propagate(seeds, torch.from_numpy(edge), radius=self.radius, beta=self.beta,
-                       exp_times=self.exp_times)
+        # planes with an all-zero seed stay zero: walk only the others (exact, and much
+        # cheaper when many clusters do not overlap a class's CAM)
+        active = seeds.flatten(1).amax(dim=1) > 0
+        rw = torch.zeros_like(seeds)
+        if active.any():
+            rw[active] = propagate(seeds[active], torch.from_numpy(edge), radius=self.radius,
+                                   beta=self.beta, exp_times=self.exp_times)
         rw_up = F.interpolate(rw[None], scale_factor=4, mode="bilinear",
                               align_corners=False)[0, :, :H, :W]
         gmax = float(rw_up.max())

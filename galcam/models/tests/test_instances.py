@@ -59,6 +59,22 @@ def test_centroids_bilinear_and_clipped():
     assert np.all(find_centroids(dp, n_iter=1)[1] == 5)
 
 
+def test_centroids_match_explicit_bilinear_loop(rng):
+    dp = rng.normal(0, 2, (2, 9, 11))
+    h, w = 9, 11
+    y, x = (a.ravel().astype(float) for a in np.mgrid[:h, :w])
+    for _ in range(4):
+        y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
+        fy, fx = y - y0, x - x0
+        y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+        step = ((1 - fy) * (1 - fx) * dp[:, y0, x0] + (1 - fy) * fx * dp[:, y0, x1]
+                + fy * (1 - fx) * dp[:, y1, x0] + fy * fx * dp[:, y1, x1])
+        y = np.clip(y + step[0], 0, h - 1)
+        x = np.clip(x + step[1], 0, w - 1)
+    expected = np.stack([np.rint(y), np.rint(x)]).reshape(2, h, w)
+    assert np.array_equal(find_centroids(dp, n_iter=4), expected)
+
+
 def test_strong_region_group_is_cluster_zero():
     dp, _ = towards([(12, 12)])
     dp[0, :, :3] = 0.0

@@ -22,6 +22,7 @@ SUBCOMMANDS = [
     "islands",
     "evaluate",
     "baseline",
+    "simulate",
 ]
 
 log = logging.getLogger("galcam")

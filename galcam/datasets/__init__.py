@@ -9,6 +9,14 @@ from .coco import (
     WeakLabelView,
     normalize_class_name,
 )
+from .simulate import (
+    Realism,
+    SimulatedCutout,
+    SimulatedGalaxy,
+    simulate_cutout,
+    simulate_dataset,
+    simulate_mosaic,
+)
 
 __all__ = [
     "DEFAULT_CLASSES",
@@ -18,4 +26,10 @@ __all__ = [
     "ImageAnnotations",
     "WeakLabelView",
     "normalize_class_name",
+    "Realism",
+    "SimulatedCutout",
+    "SimulatedGalaxy",
+    "simulate_cutout",
+    "simulate_dataset",
+    "simulate_mosaic",
 ]

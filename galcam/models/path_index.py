@@ -220,7 +220,8 @@ class PathIndex:
         for group in self.path_offset_index:
             idx = self._index_tensor(group, stack.device)  # (n_L, L)
             gathered = stack[..., idx, :]  # (..., n_L, L, S)
-            out.append(gathered.amax(dim=-2))
+            # max(dim) keeps only the arg-max indices for backward (amax would keep `gathered`)
+            out.append(gathered.max(dim=-2).values)
         return torch.cat(out, dim=-2)
 
     def affinity(self, edge):

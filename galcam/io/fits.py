@@ -168,7 +168,9 @@ def _select_plane(data_shape, wcs, plane, where):
     if isinstance(plane, dict):
         for key, index in plane.items():
             matches = [
-                i for i in extra if (isinstance(key, str) and ctypes[i] == key.upper()) or key == i + 1
+                i
+                for i in extra
+                if (isinstance(key, str) and ctypes[i] == key.upper()) or key == i + 1
             ]
             if not matches:
                 raise ImageReadError(
@@ -197,7 +199,8 @@ def _select_plane(data_shape, wcs, plane, where):
     for i, index in chosen.items():
         if not -lengths[i] <= index < lengths[i]:
             raise ImageReadError(
-                f"{where}: plane index {index} is outside the {ctypes[i]} axis of length {lengths[i]}"
+                f"{where}: plane index {index} is outside the {ctypes[i]} axis "
+                f"of length {lengths[i]}"
             )
     index = [slice(None)] * naxis
     for i, k in chosen.items():
@@ -292,7 +295,8 @@ def read_image(source, *, hdu=None, plane=None, memmap=False, unit=None):
             memmap = False
         raw = image_hdu.data
         if raw is None or raw.size == 0:
-            raise ImageReadError(f"{where}: the image HDU holds no data (shape {None if raw is None else raw.shape})")
+            shape = None if raw is None else raw.shape
+            raise ImageReadError(f"{where}: the image HDU holds no data (shape {shape})")
         wcs = _make_wcs(header, where)
         if wcs.naxis != raw.ndim:
             # e.g. NAXIS=4 but WCSAXES=2; treat the extra data axes as degenerate

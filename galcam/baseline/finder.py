@@ -16,7 +16,9 @@ and catalogue-based search, made explicit and reproducible:
 4. **Host.** The brightest infrared island (above median + 3 MAD, at least 5 pixels, the
    paper's infrared preprocessing) within ``host_radius`` of the radio core (the brightest
    compact peak between the lobes) or, without a core, of the flux-weighted centre.
-5. **Score.** ``1 - exp(-peak_snr / snr_scale)`` from the galaxy's peak signal-to-noise.
+5. **Score.** ``(1 - exp(-peak_snr / snr_scale)) * (1 - exp(-(extent - 1) / extent_scale))``:
+   how significant the emission is (peak signal-to-noise) times how clearly it is extended
+   (``extent``, the integrated over the peak flux density in beams, is 1 for a point source).
 
 Its predictions have the same COCO results format as the deep model's, so
 ``galcam evaluate`` scores both side by side.
@@ -30,9 +32,12 @@ from astropy import units as u
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-__all__ = ["ClassicalFinder", "ClassicalDetection", "detections_to_table"]
+__all__ = ["ClassicalFinder", "ClassicalDetection", "detections_to_table", "RULES"]
 
 log = logging.getLogger(__name__)
+
+#: The grouping rules of `ClassicalFinder`, see ``docs/baseline.rst``.
+RULES = ("touching", "double", "core")
 
 _FWHM_TO_SIGMA = 1.0 / np.sqrt(8.0 * np.log(2.0))
 
@@ -75,7 +80,8 @@ class ClassicalDetection:
     class_name : str
         ``"FR-I"``, ``"FR-II"``, ``"FR-X"`` or ``"R"`` by the paper's a/b rule.
     score : float
-        Confidence in [0, 1): ``1 - exp(-peak_snr / snr_scale)``.
+        Confidence in [0, 1): ``(1 - exp(-peak_snr / snr_scale)) *
+        (1 - exp(-max(extent - 1, 0.01) / extent_scale))``.
     host : tuple of float
         Host position ``(x, y)`` in 0-based radio pixels.
     host_sky : `~astropy.coordinates.SkyCoord` or None
@@ -89,6 +95,9 @@ class ClassicalDetection:
         Flux-weighted centre ``(x, y)`` of the galaxy.
     peak_snr : float
         Highest pixel of the galaxy over the rms.
+    extent : float
+        Integrated flux density (in beams) over the peak: 1 for a point source, larger the
+        more extended the emission.
     flux : `~astropy.units.Quantity`
         Integrated flux density: the sum of the pixels divided by the beam area in pixels
         (Jy for a Jy/beam image), or the plain pixel sum when the image has no beam.
@@ -110,6 +119,7 @@ class ClassicalDetection:
     core: object
     centre: tuple
     peak_snr: float
+    extent: float
     flux: u.Quantity
     n_islands: int
     a: float
@@ -177,6 +187,7 @@ def detections_to_table(detections):
     t["class"] = [d.class_name for d in detections]
     t["score"] = np.array([d.score for d in detections], dtype=float)
     t["peak_snr"] = np.array([d.peak_snr for d in detections], dtype=float)
+    t["extent"] = np.array([d.extent for d in detections], dtype=float)
     if detections:
         t["flux"] = u.Quantity([d.flux for d in detections])
     t["n_islands"] = np.array([d.n_islands for d in detections], dtype=int)
@@ -260,7 +271,10 @@ class ClassicalFinder:
         Rule 3: the largest distance of a core from the line joining two lobes, in beam
         major-axis FWHMs.
     snr_scale : float, optional
-        The score is ``1 - exp(-peak_snr / snr_scale)``.
+        Signal-to-noise scale of the score (see `ClassicalDetection.score`).
+    extent_scale : float, optional
+        Extent scale of the score: a galaxy whose integrated flux is ``1 + extent_scale``
+        times its peak (in beams) gets 63 per cent of the score's S/N term.
     morphology_n_sigma : float, optional
         Level (in rms) of the contour whose extent is ``b`` in the a/b rule (5 in the paper).
     host_radius : `~astropy.units.Quantity`, optional
@@ -269,6 +283,9 @@ class ClassicalFinder:
         Infrared islands are above median + ``ir_n_sigma`` x MAD (the paper: 3).
     ir_n_pixels : int, optional
         Minimum infrared island size in infrared pixels (the paper: 5).
+    rules : sequence of str, optional
+        Which grouping rules to apply: any of ``"touching"`` (rule 1), ``"double"`` (rule 2)
+        and ``"core"`` (rule 3); all by default.
     classes : sequence of str, optional
         The class names used in the output (galcam's four by default).
     progress : bool or None, optional
@@ -295,10 +312,12 @@ class ClassicalFinder:
         elongation=1.3,
         core_offset=1.0,
         snr_scale=10.0,
+        extent_scale=1.0,
         morphology_n_sigma=5.0,
         host_radius=12.0 * u.arcsec,
         ir_n_sigma=3.0,
         ir_n_pixels=5,
+        rules=("touching", "double", "core"),
         classes=("FR-I", "FR-II", "FR-X", "R"),
         progress=None,
     ):
@@ -329,6 +348,7 @@ class ClassicalFinder:
             raise ValueError(f"elongation must be at least 1, got {elongation!r}")
         self.core_offset = _positive(core_offset, "core_offset")
         self.snr_scale = _positive(snr_scale, "snr_scale")
+        self.extent_scale = _positive(extent_scale, "extent_scale")
         self.morphology_n_sigma = _positive(morphology_n_sigma, "morphology_n_sigma")
         self.host_radius = _angle(host_radius, "host_radius")
         self.ir_n_sigma = _positive(ir_n_sigma, "ir_n_sigma")
@@ -338,6 +358,9 @@ class ClassicalFinder:
                 f"classes must name the four classes FR-I, FR-II, FR-X, R; got {classes!r}"
             )
         self.classes = tuple(classes)
+        if isinstance(rules, str) or not set(rules) <= set(RULES):
+            raise ValueError(f"rules must be a subset of {RULES}, got {rules!r}")
+        self.rules = tuple(r for r in RULES if r in set(rules))
         self.progress = progress
 
     @staticmethod
@@ -359,6 +382,8 @@ class ClassicalFinder:
             "elongation",
             "core_offset",
             "snr_scale",
+            "extent_scale",
+            "rules",
             "host_radius",
         )
         return "ClassicalFinder(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in keys) + ")"
@@ -506,6 +531,7 @@ class ClassicalFinder:
         if n < 2:
             return [[i] for i in range(n)], {}
         cent = np.array([i.centroid for i in isl])
+        resolved_flags = np.array([i.resolved for i in isl])
         flux = np.array([max(i.flux, 1e-30) for i in isl])
 
         def join(members, rule):
@@ -518,7 +544,7 @@ class ClassicalFinder:
         touch = self.touch_distance * geom["fwhm"]
         resolved = [k for k in range(n) if isl[k].resolved]
         trees = {k: cKDTree(np.column_stack([isl[k].xs, isl[k].ys])) for k in resolved}
-        for ii, a in enumerate(resolved):
+        for ii, a in enumerate(resolved if "touching" in self.rules else ()):
             for b in resolved[ii + 1 :]:
                 if self._bbox_gap(isl[a], isl[b]) > touch + 1:
                     continue
@@ -536,22 +562,30 @@ class ClassicalFinder:
                     pairs.append((d, a, b))
         pairs.sort()
 
-        # Rule 3: a core between two lobes (checked first: a triple is the strongest evidence)
+        # Rule 3: a core between two lobes (checked first: a triple is the strongest evidence).
+        # Lobes are resolved; every island is a lobe of at most one triple or double, and
+        # each pair takes only its best core (nearest the lobe axis), so nothing chains up.
         tol = self.core_offset * geom["fwhm"]
-        for d, a, b in pairs:
+        paired = set()
+        for d, a, b in pairs if "core" in self.rules else ():
+            if a in paired or b in paired or not (isl[a].resolved and isl[b].resolved):
+                continue
             u_ab = (cent[b] - cent[a]) / d
             rel = cent - cent[a]
             t = (rel @ u_ab) / d
             perp = np.abs(rel[:, 0] * u_ab[1] - rel[:, 1] * u_ab[0])
-            ok = (t >= 0.25) & (t <= 0.75) & (perp <= tol) & (flux <= 2 * max(flux[a], flux[b]))
+            ok = (t >= 0.25) & (t <= 0.75) & (perp <= tol) & (flux <= min(flux[a], flux[b]))
+            ok &= ~resolved_flags
             ok[[a, b]] = False
-            for c in np.flatnonzero(ok):
-                join([a, b, int(c)], "core")
+            ok[list(paired)] = False
+            if ok.any():
+                c = int(np.flatnonzero(ok)[np.argmin(perp[ok])])
+                join([a, b, c], "core")
+                paired.update((a, b, c))
 
         # Rule 2: aligned doubles of resolved islands, each island in at most one double
         max_angle = np.deg2rad(self.alignment_angle.value)
-        paired = set()
-        for _d, a, b in pairs:
+        for _d, a, b in pairs if "double" in self.rules else ():
             if a in paired or b in paired or not (isl[a].resolved and isl[b].resolved):
                 continue
             if uf.find(a) == uf.find(b):
@@ -593,7 +627,12 @@ class ClassicalFinder:
         total = w.sum() if w.sum() > 0 else 1.0
         centre = (float((w * xs).sum() / total), float((w * ys).sum() / total))
         peak_snr = float(np.max(snr[mask]))
-        score = float(1.0 - np.exp(-peak_snr / self.snr_scale))
+        peak = float(np.max(values))
+        extent = float(values.sum() / geom["beam_area"] / peak) if peak > 0 else 0.0
+        score = float(
+            (1.0 - np.exp(-peak_snr / self.snr_scale))
+            * (1.0 - np.exp(-max(extent - 1.0, 0.01) / self.extent_scale))
+        )
         rms = float(np.median(rms_map[mask]))
         morph = self._morphology(data, rms, mask, geom)
         class_name = self._class_name(morph.label)
@@ -627,6 +666,7 @@ class ClassicalFinder:
             core=core,
             centre=centre,
             peak_snr=peak_snr,
+            extent=extent,
             flux=flux_q,
             n_islands=len(members),
             a=float(morph.a),

@@ -102,7 +102,9 @@ def test_lobes_and_core_grouped(finder):
     assert det.host_sky.ra.deg == pytest.approx(ra, abs=1e-6)
     assert det.host_sky.dec.deg == pytest.approx(dec, abs=1e-6)
     assert det.peak_snr == pytest.approx(20, rel=0.2)
-    assert det.score == pytest.approx(1 - np.exp(-det.peak_snr / 10))
+    assert det.extent > 2  # integrated over peak flux density, in beams
+    expected = (1 - np.exp(-det.peak_snr / 10)) * (1 - np.exp(-(det.extent - 1) / 1.0))
+    assert det.score == pytest.approx(expected)
     with pytest.raises(ValueError):
         det.mask[0, 0] = True
 
@@ -195,6 +197,27 @@ def test_options_validated():
         ClassicalFinder(noise_method="paper-ir")
     with pytest.raises(ValueError, match="pair_flux_ratio"):
         ClassicalFinder(pair_flux_ratio=0.5)
+    with pytest.raises(ValueError, match="rules must be a subset"):
+        ClassicalFinder(rules=("touching", "bridge"))
+    assert ClassicalFinder(rules=["core", "touching"]).rules == ("touching", "core")
+
+
+def test_rules_can_be_switched_off():
+    img = radio_image(FR2)
+    (det,) = ClassicalFinder(rules=("core",))(img)
+    assert det.n_islands == 3
+    # without the core rule the lobes are two separate sources and the core is dropped
+    dets = ClassicalFinder(rules=("touching",))(img)
+    assert len(dets) == 2 and all(d.n_islands == 1 for d in dets)
+
+
+def test_score_ranks_extended_above_compact(finder):
+    # same peak S/N: a clearly extended source scores higher than a barely resolved one
+    ext = finder(radio_image([(64, 64, 30, BEAM_SIGMA * 3, BEAM_SIGMA * 2)], seed=11))
+    small = finder(radio_image([(64, 64, 30, BEAM_SIGMA * 1.6, BEAM_SIGMA * 1.4)], seed=11))
+    assert len(ext) == len(small) == 1
+    assert ext[0].extent > small[0].extent > 1
+    assert ext[0].score > small[0].score
 
 
 def test_needs_a_beam(finder):

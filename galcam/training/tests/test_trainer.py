@@ -1,0 +1,106 @@
+"""The training loop: poly schedule, checkpoints, resume to identical weights."""
+
+import pytest
+import torch
+
+from galcam.datasets import CocoDataset
+from galcam.models import CAMNet
+from galcam.preprocessing import CutoutEncoder
+from galcam.training import CheckpointError, DistContext, resolve_config
+from galcam.training import data as tdata
+from galcam.training import trainer
+from galcam.training.stages import _cam_loss_fn
+
+from ._tiny import make_dataset
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trainer")
+    return tdata.encode_view(CocoDataset(make_dataset(root, n=8, size=40)), CutoutEncoder())
+
+
+def _run(encoded, cfg, path, *, resume=True, fp="x"):
+    torch.manual_seed(0)
+    net = CAMNet("resnet18", 4)
+    st = cfg.cam
+    ds = tdata.ClassificationSet(encoded, st, cfg, seed=1, key=2)
+    run = trainer.StageRun("cam", net, net.param_groups(st.lr, classifier_lr=st.head_lr), ds,
+                           st, _cam_loss_fn)
+    hist = trainer.run_stage(run, DistContext(torch.device("cpu")), seed=5, checkpoint_path=path,
+                             run_fingerprint=fp, resume=resume, progress=False)
+    return net, hist
+
+
+def test_killed_run_resumes_to_identical_weights(encoded, tmp_path, monkeypatch):
+    cfg = resolve_config("fast", cam_epochs=2, cam_batch_size=4, cam_crop_size=32)
+    straight, hist = _run(encoded, cfg, tmp_path / "a" / "cam.pt")
+    assert [r["epoch"] for r in hist] == [1, 2]
+    assert hist[-1]["lr_end"] == 0.0  # poly schedule ends at zero
+
+    original = trainer.save_checkpoint
+    calls = []
+
+    def save_then_die(path, payload):
+        original(path, payload)
+        calls.append(payload["epoch"])
+        raise KeyboardInterrupt("killed after epoch 1")
+
+    monkeypatch.setattr(trainer, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _run(encoded, cfg, tmp_path / "b" / "cam.pt")
+    monkeypatch.setattr(trainer, "save_checkpoint", original)
+    assert calls == [1]
+    ckpt = trainer.load_checkpoint(tmp_path / "b" / "cam.pt")  # weights_only=True
+    assert ckpt["epoch"] == 1 and not ckpt["complete"]
+
+    resumed, hist_b = _run(encoded, cfg, tmp_path / "b" / "cam.pt")
+    assert [r["epoch"] for r in hist_b] == [1, 2]
+    assert hist_b[1]["train_loss"] == pytest.approx(hist[1]["train_loss"], rel=1e-6)
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+    # a complete checkpoint is loaded, not trained again
+    again, hist_c = _run(encoded, cfg, tmp_path / "b" / "cam.pt")
+    assert hist_c == hist_b
+    assert torch.equal(again.classifier.weight, straight.classifier.weight)
+
+    # a checkpoint of another configuration is refused
+    with pytest.raises(CheckpointError, match="another configuration"):
+        _run(encoded, cfg, tmp_path / "b" / "cam.pt", fp="y")
+    # resume=False starts again
+    _, hist_d = _run(encoded, cfg, tmp_path / "b" / "cam.pt", resume=False, fp="y")
+    assert len(hist_d) == 2
+
+
+def test_poly_schedule_and_batch_errors(encoded, tmp_path):
+    cfg = resolve_config("fast", cam_epochs=1, cam_batch_size=16, cam_crop_size=32)
+    with pytest.raises(ValueError, match="no complete batch"):
+        _run(encoded, cfg, tmp_path / "c.pt")
+    cfg = resolve_config("fast", cam_epochs=1, cam_batch_size=2, cam_crop_size=32,
+                         cam_poly_power=1.0)
+    _, hist = _run(encoded, cfg, tmp_path / "d.pt")
+    assert hist[0]["lr_end"] == 0.0
+
+
+def test_rng_state_round_trip():
+    import random
+
+    import numpy as np
+
+    trainer.seed_everything(7)
+    state = trainer.rng_state()
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    trainer.set_rng_state(state)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
+
+
+def test_unreadable_checkpoint(tmp_path):
+    bad = tmp_path / "cam.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        trainer.load_checkpoint(bad)

@@ -10,7 +10,7 @@ whole image:
    NaN fill), so a cutout hanging over the image edge keeps its requested size
    and the part outside is recorded;
 2. the infrared image, which may be on any grid, is reprojected onto the cutout's
-   radio grid with the `reproject` package (only the part of the infrared image
+   radio grid with the ``reproject`` package (only the part of the infrared image
    around the cutout is read and reprojected);
 3. the noise is estimated on each cutout (as in the paper) or taken from a
    precomputed `~galcam.preprocessing.NoiseResult` (e.g. a noise map of a mosaic,
@@ -477,7 +477,8 @@ class EncodedCutout:
 
 def _preprocess(data, valid, noise, unit, kind, options):
     """Paper pre-processing of one raw plane (in ``unit``); zero where ``valid`` is False."""
-    plane = np.where(valid, data, np.float32(np.nan)).astype(np.float32, copy=False)
+    everywhere = bool(valid.all())
+    plane = data if everywhere else np.where(valid, data, np.float32(np.nan))
     out = preprocess_channel(
         u.Quantity(plane, unit, copy=False),
         noise,
@@ -486,7 +487,8 @@ def _preprocess(data, valid, noise, unit, kind, options):
         n_pixels=options["n_pixels"],
     )
     out = np.asarray(out, dtype=np.float32)
-    out[~valid] = 0.0
+    if not everywhere:
+        out[~valid] = 0.0
     return out
 
 
@@ -829,7 +831,7 @@ class CutoutEncoder:
             As in `__call__`; noise maps on the parent grid are cut out for each position.
         errors : {"raise", "skip"}, optional
             What to do with a position whose cutout has no radio data: raise
-            `EmptyCutoutError`, or log it and go on.
+            ``EmptyCutoutError`` (a `ValueError`), or log it and go on.
         progress : bool, optional
             Show a tqdm progress bar (only on a terminal).
 
@@ -982,7 +984,8 @@ class CutoutEncoder:
                     f"pixels with radio data; at least {_MIN_NOISE_PIXELS} are needed to "
                     "estimate its noise"
                 )
-            radio_noise = self._radio_noise(_as_quantity(data, radio_img.unit), mask=~valid)
+            # non-finite pixels, the only invalid ones, are ignored by the estimator
+            radio_noise = self._radio_noise(_as_quantity(data, radio_img.unit))
 
         # ---- IR on the radio grid
         ir_data = ir_valid = ir_result = None
@@ -995,7 +998,10 @@ class CutoutEncoder:
             if ir_noise is not None:
                 ir_result = ir_noise
             elif ir_both.sum() >= _MIN_NOISE_PIXELS:
-                ir_result = self._ir_noise(_as_quantity(ir_data, ir_img.unit), mask=~ir_both)
+                ir_result = self._ir_noise(
+                    _as_quantity(ir_data, ir_img.unit),
+                    mask=None if ir_both.all() else ~ir_both,
+                )
             else:
                 log.warning(
                     "the infrared image covers %d pixels of the cutout at %s; the IR channel "
@@ -1086,7 +1092,7 @@ class CutoutEncoder:
         return self._reproject(ir_img, cut_wcs, h, w)
 
     def _reproject(self, ir_img, cut_wcs, h, w):
-        """Resample with the `reproject` package, reading only the IR footprint."""
+        """Resample with the ``reproject`` package, reading only the IR footprint."""
         ex, ey = _edge_points(h, w)
         ix, iy = pixel_to_pixel(cut_wcs, ir_img.wcs, ex, ey)
         out = np.full((h, w), np.nan, dtype=np.float32)
@@ -1186,7 +1192,7 @@ def _bilinear(data, x, y):
     """Bilinear interpolation of ``data`` at 0-based pixels ``(x, y)``, as reproject does.
 
     Pixels more than half a pixel outside ``data`` are NaN; those in the outer half of
-    a border pixel take that pixel's value (the convention of `reproject`). Only the
+    a border pixel take that pixel's value (the convention of ``reproject``). Only the
     part of ``data`` under the coordinates is read (memory-mapped mosaics stay on disk).
     """
     from scipy.ndimage import map_coordinates

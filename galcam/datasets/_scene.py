@@ -59,7 +59,7 @@ class Realism:
     ----------
     artefacts : float or bool
         Per source brighter than 150 sigma: residual sidelobe spokes (six radial spokes at
-        the beam's width, oscillating and fading with radius, 0.15-0.5 % of the peak) and a
+        the beam's width, oscillating and fading with radius, 0.3-1 % of the peak) and a
         negative bowl around it (missing short spacings). Default 0.7.
     crowding : float or bool
         Per image: 2.5 times the density of unrelated compact sources. Default 0.3.
@@ -320,7 +320,7 @@ class _GalaxyPlan:
     flags: dict
 
 
-def _galaxy_model(rng, plan, cfg, kcov, shape, rms, realism_flags):
+def _galaxy_model(rng, plan, cfg, kcov, shape, rms):
     """Draw components until the measured class is the intended one (or tries run out)."""
     las_px = plan.las_arcsec / cfg.pixel_scale
     min_las = 1.5 * cfg.beam_major  # resolved: 5-sigma extent of at least 1.5 beams
@@ -718,7 +718,7 @@ def simulate_scene(seq, shape, cfg, realism, *, mode="cutout", n_galaxies=None, 
         f["ir_bright_neighbour"] = bool(conf and kind == 0)
         f["ir_faint_host"] = bool(conf and kind == 1)
         f["ir_host_offset"] = bool(conf and kind == 2)
-        res = _galaxy_model(grng, plan, cfg, kcov, shape, rms, None)
+        res = _galaxy_model(grng, plan, cfg, kcov, shape, rms)
         if res is None:
             continue
         off = (0.0, 0.0)
@@ -776,7 +776,7 @@ def simulate_scene(seq, shape, cfg, realism, *, mode="cutout", n_galaxies=None, 
             shape,
             bx,
             by,
-            bpeak * (0.0015 + 0.0035 * draw[1]),
+            bpeak * (0.003 + 0.007 * draw[1]),
             15 + 20 * draw[2],
             wavelength,
             2 * math.pi * draw[3],

@@ -585,6 +585,10 @@ def _truth_table(row_groups):
     t["center"].info.description = "centre of the 5-sigma box"
     t["host"] = SkyCoord(ra_h * u.deg, dec_h * u.deg, frame="icrs")
     t["host"].info.description = "infrared host (keypoint)"
+    t["center_x"] = u.Quantity([r["center_xy"][0] for r in rows], u.pix)
+    t["center_y"] = u.Quantity([r["center_xy"][1] for r in rows], u.pix)
+    t["center_x"].info.description = "centre of the 5-sigma box, 0-based x pixel"
+    t["center_y"].info.description = "centre of the 5-sigma box, 0-based y pixel"
     t["host_x"] = u.Quantity([r["host_xy"][0] for r in rows], u.pix)
     t["host_y"] = u.Quantity([r["host_xy"][1] for r in rows], u.pix)
     t["host_x"].info.description = "host, 0-based x pixel of the radio image"
@@ -634,6 +638,8 @@ def _plot_panel(ax, cut, *, show_ir=False, title=None):
             )
             ax.plot(*g.host_xy, marker="o", mfc="none", color="lime", ms=10, mew=1.0)
             ax.annotate(g.label, g.morphology.endpoints[1], color="white", fontsize=8)
+        ax.set_xlim(-0.5, shape[1] - 0.5)
+        ax.set_ylim(-0.5, shape[0] - 0.5)
         ax.set_title(title or "radio", fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -1029,6 +1035,8 @@ def _mosaic_overview(cut, path):
         c = g.morphology.box_corners(1.0) / step
         ax.plot(np.r_[c[:, 0], c[0, 0]], np.r_[c[:, 1], c[0, 1]], color="cyan", lw=0.6)
         ax.plot(g.host_xy[0] / step, g.host_xy[1] / step, "+", color="lime", ms=5)
+    ax.set_xlim(-0.5, img.shape[1] - 0.5)
+    ax.set_ylim(-0.5, img.shape[0] - 0.5)
     ax.set_title(
         f"galcam simulated mosaic: {len(cut.galaxies)} galaxies (5-sigma boxes, hosts)", fontsize=9
     )

@@ -72,6 +72,12 @@ def test_cutout_determinism_and_index():
     assert np.array_equal(c1.radio.data, c2.radio.data, equal_nan=True)
     assert np.array_equal(c1.ir.data, c2.ir.data)
     assert [g.label for g in c1.galaxies] == [g.label for g in c2.galaxies]
+    g1 = simulate_cutout(np.random.default_rng(5))
+    g2 = simulate_cutout(np.random.default_rng(5))
+    assert np.array_equal(g1.radio.data, g2.radio.data, equal_nan=True)
+    t = c1.to_table(7)
+    assert len(t) == len(c1.galaxies) and set(t["image_id"]) == {7}
+    assert t["center_x"].unit == u.pix
     c3 = simulate_cutout(12)
     assert not np.array_equal(c1.radio.data, c3.radio.data, equal_nan=True)
     with pytest.raises(TypeError, match="seed must be"):

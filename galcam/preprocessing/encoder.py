@@ -76,7 +76,7 @@ def _check_size(size, name="size"):
             raise ValueError(f"{name} must be a scalar or a (ny, nx) pair, got shape {size.shape}")
         if not np.all(np.isfinite(size.value)) or np.any(size.value <= 0):
             raise ValueError(f"{name} must be positive and finite, got {size}")
-        return size if size.ndim == 1 else u.Quantity([size, size])
+        return u.Quantity([size.ravel()[0]] * 2) if size.size == 1 else size
     if _is_int(size):
         size = (size, size)
     if (
@@ -367,7 +367,7 @@ class EncodedCutout:
                 self._radio, self._valid, self._radio_noise, self._unit, "radio", self._options
             )
         if "ir" not in paper:
-            if self._ir is None:
+            if self._ir is None or self._ir_noise is None:  # no IR, or too little of it
                 paper["ir"] = np.zeros(self.shape, np.float32)
             else:
                 paper["ir"] = _preprocess(
@@ -378,7 +378,7 @@ class EncodedCutout:
                     "ir",
                     self._options,
                 )
-        return paper["radio"], paper["ir"]
+        return _readonly(paper["radio"]), _readonly(paper["ir"])
 
     def to_paper_png(self, path, *, overwrite=False):
         """Write the cutout as a 3-channel PNG in the paper's encoding.
@@ -955,8 +955,10 @@ class CutoutEncoder:
                 ) from exc
             data = np.array(cut.data, dtype=np.float32)  # native byte order, owned copy
             cut_wcs = cut.wcs
-            ox, oy = cut._origin_original_true
-            origin = (int(ox), int(oy))
+            # parent pixel of the cutout's (0, 0), also where the cutout starts outside the
+            # image (Cutout2D.to_original_position gives the start of the overlap instead)
+            sl_par, sl_cut = cut.slices_original, cut.slices_cutout
+            origin = (sl_par[1].start - sl_cut[1].start, sl_par[0].start - sl_cut[0].start)
             partial = data.shape != (
                 cut.slices_original[0].stop - cut.slices_original[0].start,
                 cut.slices_original[1].stop - cut.slices_original[1].start,

@@ -286,7 +286,12 @@ def test_ir_not_covering_the_cutout(rng, radio, caplog):
         cut = CutoutEncoder(size=32)(radio, far, position=(80, 80))
     assert "the infrared image covers 0 pixels" in caplog.text
     assert cut.has_ir and not cut.ir_valid.any() and (cut["ir"] == 0).all()
-    assert "ir_partial" in cut.flags
+    assert "ir_partial" in cut.flags and cut.ir_noise is None and cut.ir_coverage == 0.0
+    snr = CutoutEncoder(size=32, channels=("radio_snr",))(radio, far, position=(80, 80))
+    radio01, ir01 = snr.paper_channels()
+    assert (ir01 == 0).all() and radio01.max() == 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        radio01[0, 0] = 0.5
 
 
 def test_channel_order_honoured(rng, radio, src):

@@ -102,7 +102,7 @@ def classify_ab(a, b, *, fr1_max=FR1_MAX, fr2_min=FR2_MIN):
     return "FR-X"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Morphology:
     """The a/b measurement of one radio source (all lengths in pixels).
 

@@ -150,7 +150,7 @@ class Realism:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SimulatedGalaxy:
     """Truth of one simulated radio galaxy (pixel quantities in the radio image's frame).
 

@@ -159,7 +159,7 @@ def _radio_wcs(center, crpix, pixel_scale, naxis=2):
     return w
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SimulatedCutout:
     """One simulated radio image, its infrared image and the truth of its galaxies.
 

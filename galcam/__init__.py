@@ -30,6 +30,9 @@ _LAZY = {
     "preprocess_channel": "galcam.preprocessing",
     "CutoutEncoder": "galcam.preprocessing",
     "EncodedCutout": "galcam.preprocessing",
+    "simulate_cutout": "galcam.datasets",
+    "simulate_dataset": "galcam.datasets",
+    "CocoDataset": "galcam.datasets",
     "evaluate": "galcam.evaluation",
     "Evaluator": "galcam.evaluation",
 }

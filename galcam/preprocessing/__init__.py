@@ -3,14 +3,16 @@
 Torch-free: nothing here imports torch.
 """
 
-from .encoder import CutoutEncoder, EncodedCutout
+from .encoder import CHANNEL_NAMES, CutoutEncoder, EmptyCutoutError, EncodedCutout
 from .islands import ISLAND_COLUMNS, Islands, find_islands, island_mask
 from .noise import METHODS, NoiseEstimator, NoiseResult
 from .png import decode_paper_png, encode_paper_png, read_paper_png, write_paper_png
 from .scaling import log_minmax, preprocess_channel
 
 __all__ = [
+    "CHANNEL_NAMES",
     "CutoutEncoder",
+    "EmptyCutoutError",
     "EncodedCutout",
     "ISLAND_COLUMNS",
     "Islands",

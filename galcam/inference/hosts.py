@@ -1,0 +1,164 @@
+"""Infrared hosts of detected galaxies: `HostFinder` and `Hosts`.
+
+The host of a radio galaxy is found as in Gupta et al. (2023, PASA), section 3.2.3: the
+galaxy's instance-wise CAM is multiplied by the pre-processed infrared channel, and the host
+is the peak of that product inside the galaxy's mask. galcam uses each galaxy's own
+instance map (the authors' code used the map of cluster 0 of class 0 for every galaxy,
+section 10 of its specification), refines the peak to sub-pixel precision and reports the
+position in the image's 0-based pixel frame and on the sky. The computation itself is
+`galcam.models.find_host` (numpy only).
+
+This module does not import torch at import time; calling `HostFinder` imports
+`galcam.models` (whose package imports torch).
+"""
+
+import numpy as np
+
+__all__ = ["HostFinder", "Hosts"]
+
+
+class Hosts:
+    """Host positions of the detections of one `~galcam.inference.SegmentationResult`.
+
+    Immutable; ``len(hosts)`` equals the number of detections and entry ``k`` belongs to
+    detection ``k``.
+
+    Attributes
+    ----------
+    x, y : `~numpy.ndarray` of float
+        Host positions, 0-based pixels of the image the segmenter was given (sub-pixel).
+    skycoord : `~astropy.coordinates.SkyCoord` or None
+        The same positions on the sky (None for images without a WCS).
+    score : `~numpy.ndarray` of float
+        ``CAM * IR`` at the host over ``max(CAM) * max(IR)`` in the mask, in [0, 1]; 0
+        where the infrared image had no signal in the mask.
+    fallback : `~numpy.ndarray` of bool
+        True where the host is the instance-CAM peak because the infrared image had no
+        positive signal inside the mask (or no infrared image was given).
+    meta : dict
+        The finder's settings.
+    """
+
+    def __init__(self, x, y, *, skycoord=None, score=None, fallback=None, meta=None):
+        x = np.array(x, dtype=np.float64).reshape(-1)
+        y = np.array(y, dtype=np.float64).reshape(-1)
+        if x.shape != y.shape:
+            raise ValueError(f"x and y must have the same length, got {x.size} and {y.size}")
+        n = x.size
+        score = np.zeros(n) if score is None else np.array(score, dtype=np.float64).reshape(-1)
+        fallback = (np.zeros(n, bool) if fallback is None
+                    else np.array(fallback, dtype=bool).reshape(-1))
+        if score.size != n or fallback.size != n:
+            raise ValueError("score and fallback must have one entry per host")
+        if skycoord is not None and (skycoord.isscalar or len(skycoord) != n):
+            raise ValueError("skycoord must be a SkyCoord array with one entry per host")
+        for arr in (x, y, score, fallback):
+            arr.flags.writeable = False
+        self._x, self._y, self._score, self._fallback = x, y, score, fallback
+        self._skycoord = skycoord
+        self._meta = dict(meta or {})
+
+    x = property(lambda self: self._x, doc="Host x (0-based image pixels).")
+    y = property(lambda self: self._y, doc="Host y (0-based image pixels).")
+    skycoord = property(lambda self: self._skycoord, doc="Host sky positions, or None.")
+    score = property(lambda self: self._score, doc="Host peak score in [0, 1].")
+    fallback = property(lambda self: self._fallback, doc="True where the CAM peak was used.")
+    meta = property(lambda self: dict(self._meta), doc="Settings of the finder (a copy).")
+
+    def __len__(self):
+        return self._x.size
+
+    def __repr__(self):
+        return f"<Hosts: {len(self)} positions, {int(self._fallback.sum())} fallbacks>"
+
+    def to_table(self):
+        """A `~astropy.table.QTable`: ``id``, ``x``, ``y``, ``skycoord``, ``score``,
+        ``fallback``."""
+        from astropy.table import QTable
+
+        t = QTable(meta=dict(self._meta))
+        t["id"] = np.arange(len(self), dtype=np.int64)
+        t["x"] = self._x
+        t["y"] = self._y
+        if self._skycoord is not None:
+            t["skycoord"] = self._skycoord
+        t["score"] = self._score
+        t["fallback"] = self._fallback
+        return t
+
+
+class HostFinder:
+    """Find the infrared host of every galaxy of a segmentation result.
+
+    Configure once, call on a `~galcam.inference.SegmentationResult`. For each detection
+    the host is the peak of ``instance CAM * max(IR, 0)`` inside the galaxy's mask
+    (Gupta et al. 2023, section 3.2.3), found with `galcam.models.find_host` on the grid
+    the network saw and converted to the image's own pixels and to the sky.
+
+    Parameters
+    ----------
+    refine : bool, optional
+        Sub-pixel refinement of the peak with separable 3-point (Gaussian, i.e. log-parabola,
+        or parabola) fits along x and y (default True). False gives the peak pixel.
+
+    Notes
+    -----
+    When the infrared channel has no positive signal inside the mask (no infrared image,
+    or a host fainter than the infrared island threshold) the peak of the instance CAM in
+    the mask is used and flagged (``Hosts.fallback``), with score 0.
+    """
+
+    def __init__(self, *, refine=True):
+        if not isinstance(refine, bool):
+            raise ValueError(f"refine: expected True or False, got {refine!r}")
+        self._refine = refine
+
+    refine = property(lambda self: self._refine, doc="Whether peaks are refined to sub-pixels.")
+
+    def __repr__(self):
+        return f"HostFinder(refine={self._refine})"
+
+    def __call__(self, result):
+        """Host positions of all detections of ``result``.
+
+        Parameters
+        ----------
+        result : `~galcam.inference.SegmentationResult`
+
+        Returns
+        -------
+        `Hosts`
+            One host per detection, in the result's order.
+        """
+        from galcam.models.hosts import find_host
+
+        from .result import SegmentationResult
+
+        if not isinstance(result, SegmentationResult):
+            raise TypeError(f"HostFinder expects a SegmentationResult, got {type(result).__name__}")
+        xs, ys, scores, falls = [], [], [], []
+        for d in result:
+            ev = d.evidence
+            if ev is None:
+                raise ValueError(f"detection {d.id} carries no host evidence (instance map and "
+                                 "infrared channel); hosts can only be found for results made "
+                                 "by WeakSegmenter")
+            peak = find_host(ev.instance_map, ev.mask, ev.ir, refine=self._refine)
+            xs.append(peak.x + ev.x0)
+            ys.append(peak.y + ev.y0)
+            scores.append(peak.score)
+            falls.append(peak.fallback)
+        xs = np.array(xs, dtype=np.float64)
+        ys = np.array(ys, dtype=np.float64)
+        sky = None
+        if result.work_wcs is not None:
+            # found on the resampled grid: through the sky back to the image's pixels
+            sky = result.work_wcs.pixel_to_world(xs, ys)
+            xs, ys = (np.asarray(v, dtype=np.float64) for v in result.wcs.world_to_pixel(sky))
+        elif result.wcs is not None:
+            sky = result.wcs.pixel_to_world(xs, ys)
+        if sky is not None and sky.isscalar:
+            sky = sky.reshape((1,))
+        return Hosts(xs, ys, skycoord=sky, score=scores, fallback=falls,
+                     meta={"host_method": "peak of instance CAM x IR in mask (Gupta+2023 3.2.3)",
+                           "host_refine": self._refine})

@@ -1,0 +1,478 @@
+"""The result of a prediction: `Detection` and `SegmentationResult` (torch-free).
+
+A `SegmentationResult` holds every galaxy that `~galcam.inference.WeakSegmenter` found in
+one image. Masks are stored as bounding-box crops (a galaxy of 100 x 100 pixels in a
+10 000 x 10 000 mosaic costs 10 kB, not 100 MB) and converted to COCO compressed RLE on
+demand. Pixels are 0-based ``(x, y)`` in the frame of the image that was passed to the
+segmenter; arrays are indexed ``[y, x]``.
+"""
+
+import dataclasses
+import math
+import numbers
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy import units as u
+
+__all__ = ["Detection", "SegmentationResult", "mask_to_rle", "crop_to_rle", "rle_to_mask",
+           "category_ids"]
+
+
+def _readonly(array):
+    array = np.ascontiguousarray(array)
+    array.flags.writeable = False
+    return array
+
+
+# ---------------------------------------------------------------------------------- RLE
+def crop_to_rle(crop, x0, y0, shape):
+    """COCO compressed RLE of a full-size mask given as a bounding-box crop.
+
+    The runs of the full ``shape`` mask (column-major, as COCO counts pixels) are computed
+    from the crop's pixels only, so a small galaxy in a huge mosaic never needs a full-size
+    array; `pycocotools.mask.frPyObjects` compresses them.
+
+    Parameters
+    ----------
+    crop : array-like of bool, shape (h, w)
+        The mask inside its bounding box.
+    x0, y0 : int
+        0-based image pixel of the crop's pixel ``(0, 0)``; the crop must lie inside
+        the image.
+    shape : (int, int)
+        ``(height, width)`` of the image.
+
+    Returns
+    -------
+    rle : dict
+        ``{"size": [height, width], "counts": str}`` (compressed counts as a str, the form
+        written to JSON).
+    """
+    from pycocotools import mask as mask_utils
+
+    crop = np.asarray(crop, dtype=bool)
+    height, width = (int(v) for v in shape)
+    h, w = crop.shape
+    if x0 < 0 or y0 < 0 or x0 + w > width or y0 + h > height:
+        raise ValueError(f"crop of shape {crop.shape} at ({x0}, {y0}) is not inside the image "
+                         f"of shape {(height, width)}")
+    cy, cx = np.nonzero(crop.T)[::-1]  # column-major order: sort by x, then y
+    idx = (cx.astype(np.int64) + x0) * height + (cy.astype(np.int64) + y0)
+    total = height * width
+    if idx.size == 0:
+        counts = [total]
+    else:
+        breaks = np.flatnonzero(np.diff(idx) > 1)
+        starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+        ends = np.concatenate([idx[breaks] + 1, [idx[-1] + 1]])  # exclusive
+        zeros = starts - np.concatenate([[0], ends[:-1]])
+        ones = ends - starts
+        counts = np.empty(2 * len(starts) + 1, dtype=np.int64)
+        counts[0:-1:2] = zeros
+        counts[1::2] = ones
+        counts[-1] = total - ends[-1]
+        counts = counts.tolist()
+        if counts[-1] == 0:
+            counts.pop()
+    rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+
+
+def mask_to_rle(mask):
+    """COCO compressed RLE (counts as str) of a full-size boolean mask."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
+    return crop_to_rle(mask, 0, 0, mask.shape)
+
+
+def rle_to_mask(rle):
+    """Decode a COCO compressed RLE (counts as str or bytes) to a boolean array ``[y, x]``."""
+    from pycocotools import mask as mask_utils
+
+    counts = rle["counts"]
+    rle = {"size": list(rle["size"]),
+           "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="__array__ implementation",
+                                category=DeprecationWarning)
+        return mask_utils.decode([rle])[:, :, 0].astype(bool)
+
+
+def _norm_name(name):
+    return "".join(ch for ch in str(name).upper() if ch not in " _-\t")
+
+
+def category_ids(classes, categories=None):
+    """Map class names to COCO category ids, matching by name.
+
+    Parameters
+    ----------
+    classes : sequence of str
+        The model's class names.
+    categories : None, dict or list of dict, optional
+        ``{name: id}``, or a COCO ``categories`` list of ``{"id", "name"}``. Names are
+        matched ignoring case, spaces, hyphens and underscores (``"FR-I"`` = ``"fri"``).
+        `None` numbers the classes 1, 2, ... in the model's order.
+
+    Returns
+    -------
+    ids : dict
+        Class name -> category id, for the classes that the categories name.
+    """
+    if categories is None:
+        return {c: i + 1 for i, c in enumerate(classes)}
+    if isinstance(categories, dict):
+        pairs = list(categories.items())
+    else:
+        try:
+            pairs = [(c["name"], c["id"]) for c in categories]
+        except (TypeError, KeyError):
+            raise ValueError("categories: expected a {name: id} dict or a COCO list of "
+                             f"{{'id', 'name'}} dicts, got {categories!r}") from None
+    by_key = {}
+    for name, cid in pairs:
+        if isinstance(cid, bool) or not isinstance(cid, numbers.Integral):
+            raise ValueError(f"categories: the id of {name!r} must be an integer, got {cid!r}")
+        by_key[_norm_name(name)] = int(cid)
+    return {c: by_key[_norm_name(c)] for c in classes if _norm_name(c) in by_key}
+
+
+# ---------------------------------------------------------------------------- detection
+@dataclass(frozen=True)
+class HostEvidence:
+    """What the host finder needs for one detection, on the grid the network saw.
+
+    Crops share the bounding box ``(x0, y0, h, w)`` on the *working* grid (the image's own
+    grid, or the grid it was resampled to for the model).
+
+    Attributes
+    ----------
+    x0, y0 : int
+        Working-grid pixel of the crops' pixel (0, 0).
+    mask : `~numpy.ndarray` of bool
+        The detection's mask on the working grid.
+    instance_map : `~numpy.ndarray` of float32
+        The instance-wise CAM (class CAM times the displacement cluster, upsampled to
+        full resolution; Gupta et al. 2023, section 3.2.3).
+    ir : `~numpy.ndarray` of float32
+        The pre-processed infrared channel (paper section 3.1), 0 without IR.
+    """
+
+    x0: int
+    y0: int
+    mask: np.ndarray = field(repr=False)
+    instance_map: np.ndarray = field(repr=False)
+    ir: np.ndarray = field(repr=False)
+
+    def __post_init__(self):
+        shapes = {np.shape(self.mask), np.shape(self.instance_map), np.shape(self.ir)}
+        if len(shapes) != 1:
+            raise ValueError(f"HostEvidence crops must have one shape, got {shapes}")
+        for name in ("mask", "instance_map", "ir"):
+            object.__setattr__(self, name, _readonly(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected radio galaxy (immutable).
+
+    Attributes
+    ----------
+    id : int
+        Index in the result (detections are sorted by decreasing score).
+    class_name : str
+        The predicted class (one of the model's classes).
+    class_index : int
+        Index of ``class_name`` in the model's classes.
+    score : float
+        Confidence in [0, 1]: the classifier's probability of the class times the peak,
+        inside the mask, of the galaxy's random-walk map normalised by the maximum over
+        all maps of its tile (see the inference documentation).
+    class_probabilities : tuple of float
+        The classifier's probability of every class of the model, for the tile in which
+        the galaxy was found (multi-scale, mirror-averaged sigmoid).
+    bbox : tuple of int
+        ``(x_min, y_min, width, height)`` of the mask, 0-based image pixels (COCO order).
+    mask_crop : `~numpy.ndarray` of bool
+        The mask inside ``bbox``: shape ``(height, width)``; read-only.
+    centroid : tuple of float
+        ``(x, y)`` mean position of the mask pixels (0-based image pixels).
+    sky_centroid : `~astropy.coordinates.SkyCoord` or None
+        The centroid on the sky (None for images without a WCS).
+    host_x, host_y : float
+        The infrared host (0-based image pixels, sub-pixel); NaN before hosts are found.
+    host_sky : `~astropy.coordinates.SkyCoord` or None
+    host_score : float
+        ``CAM * IR`` at the host divided by ``max(CAM) * max(IR)`` inside the mask, in
+        [0, 1]; 0 when no infrared signal was found and the CAM peak was used.
+    host_fallback : bool or None
+        True when the host is the CAM peak because the IR had no signal in the mask.
+    tiles : tuple of int
+        Indices of the tiles whose detections were merged into this one.
+    """
+
+    id: int
+    class_name: str
+    class_index: int
+    score: float
+    class_probabilities: tuple
+    bbox: tuple
+    mask_crop: np.ndarray = field(repr=False)
+    centroid: tuple = (math.nan, math.nan)
+    sky_centroid: object = field(default=None, repr=False)
+    host_x: float = math.nan
+    host_y: float = math.nan
+    host_sky: object = field(default=None, repr=False)
+    host_score: float = math.nan
+    host_fallback: object = None
+    tiles: tuple = ()
+    evidence: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        crop = np.asarray(self.mask_crop, dtype=bool)
+        if crop.shape != (self.bbox[3], self.bbox[2]):
+            raise ValueError(f"mask_crop shape {crop.shape} does not match bbox {self.bbox}")
+        object.__setattr__(self, "mask_crop", _readonly(crop))
+
+    @property
+    def area(self):
+        """Number of mask pixels."""
+        return int(self.mask_crop.sum())
+
+    @property
+    def has_host(self):
+        """Whether a host position was found."""
+        return bool(np.isfinite(self.host_x) and np.isfinite(self.host_y))
+
+    def mask(self, shape):
+        """The full-size boolean mask for an image of ``shape`` ``(height, width)``."""
+        out = np.zeros(shape, dtype=bool)
+        x0, y0, w, h = self.bbox
+        out[y0:y0 + h, x0:x0 + w] = self.mask_crop
+        return out
+
+    def rle(self, shape):
+        """COCO compressed RLE of the mask in an image of ``shape`` (counts as str)."""
+        x0, y0, _, _ = self.bbox
+        return crop_to_rle(self.mask_crop, x0, y0, shape)
+
+
+def _empty_skycoord():
+    from astropy.coordinates import SkyCoord
+
+    return SkyCoord([], [], unit="deg")
+
+
+class SegmentationResult:
+    """Every radio galaxy found in one image (immutable).
+
+    Made by `~galcam.inference.WeakSegmenter`. ``len(result)`` is the number of
+    detections, iteration yields the `Detection` objects (by decreasing score) and
+    ``result[i]`` is the i-th one.
+
+    Parameters
+    ----------
+    detections : sequence of `Detection`
+    classes : sequence of str
+        The model's classes (the order of ``class_probabilities``).
+    shape : (int, int)
+        ``(height, width)`` of the image.
+    wcs : `~astropy.wcs.WCS` or None
+        Celestial WCS of the image (None for PNG inputs).
+    meta : dict, optional
+        Provenance: model, device, tiles, resampling, timing.
+    work_wcs : `~astropy.wcs.WCS` or None, optional
+        WCS of the grid the model saw when the image was resampled to the model's pixel
+        scale (None when the image was used on its own grid); host evidence lives there.
+    """
+
+    def __init__(self, detections, *, classes, shape, wcs=None, meta=None, work_wcs=None):
+        dets = tuple(detections)
+        for d in dets:
+            if not isinstance(d, Detection):
+                raise TypeError(f"detections: expected Detection objects, got {type(d).__name__}")
+        self._detections = dets
+        self._classes = tuple(classes)
+        self._shape = (int(shape[0]), int(shape[1]))
+        self._wcs = wcs
+        self._meta = dict(meta or {})
+        self._work_wcs = work_wcs
+
+    # --- access ---------------------------------------------------------------------
+    detections = property(lambda self: self._detections, doc="Tuple of `Detection`.")
+    classes = property(lambda self: self._classes, doc="The model's class names.")
+    shape = property(lambda self: self._shape, doc="``(height, width)`` of the image.")
+    wcs = property(lambda self: self._wcs, doc="Celestial WCS of the image, or None.")
+    work_wcs = property(lambda self: self._work_wcs,
+                        doc="WCS of the resampled working grid, or None if not resampled.")
+    meta = property(lambda self: dict(self._meta), doc="Provenance (a copy).")
+
+    @property
+    def resampled(self):
+        """True when the image was resampled to the model's pixel scale for prediction."""
+        return self._work_wcs is not None
+
+    @property
+    def has_hosts(self):
+        """True when every detection carries a host position."""
+        return all(d.has_host for d in self._detections)
+
+    def __len__(self):
+        return len(self._detections)
+
+    def __iter__(self):
+        return iter(self._detections)
+
+    def __getitem__(self, index):
+        return self._detections[index]
+
+    def __bool__(self):
+        return True  # an empty result is still a result
+
+    def __repr__(self):
+        counts = {}
+        for d in self._detections:
+            counts[d.class_name] = counts.get(d.class_name, 0) + 1
+        what = ", ".join(f"{n} {c}" for c, n in counts.items()) or "no galaxies"
+        return f"<SegmentationResult {self._shape[0]}x{self._shape[1]}: {what}>"
+
+    def masks(self):
+        """Full-size masks of all detections, bool array ``(n, height, width)``."""
+        out = np.zeros((len(self), *self._shape), dtype=bool)
+        for k, d in enumerate(self._detections):
+            x0, y0, w, h = d.bbox
+            out[k, y0:y0 + h, x0:x0 + w] = d.mask_crop
+        return out
+
+    def with_hosts(self, hosts):
+        """A copy of the result whose detections carry the positions in ``hosts``.
+
+        Parameters
+        ----------
+        hosts : `~galcam.inference.Hosts`
+            One host per detection, in the result's order (from `~galcam.inference.HostFinder`).
+        """
+        if len(hosts) != len(self):
+            raise ValueError(f"hosts: {len(hosts)} hosts for {len(self)} detections")
+        dets = []
+        for k, d in enumerate(self._detections):
+            sky = None if hosts.skycoord is None else hosts.skycoord[k]
+            dets.append(dataclasses.replace(
+                d, host_x=float(hosts.x[k]), host_y=float(hosts.y[k]), host_sky=sky,
+                host_score=float(hosts.score[k]), host_fallback=bool(hosts.fallback[k])))
+        meta = dict(self._meta)
+        meta["hosts"] = hosts.meta
+        return SegmentationResult(dets, classes=self._classes, shape=self._shape,
+                                  wcs=self._wcs, meta=meta, work_wcs=self._work_wcs)
+
+    def select(self, *, score_threshold=0.0):
+        """A copy holding only the detections with ``score >= score_threshold`` (ids kept)."""
+        if not isinstance(score_threshold, numbers.Real) or not 0 <= score_threshold <= 1:
+            raise ValueError(f"score_threshold: expected a number in [0, 1], "
+                             f"got {score_threshold!r}")
+        keep = [d for d in self._detections if d.score >= score_threshold]
+        return SegmentationResult(keep, classes=self._classes, shape=self._shape, wcs=self._wcs,
+                                  meta=self._meta, work_wcs=self._work_wcs)
+
+    # --- conversions ----------------------------------------------------------------------
+    def to_coco(self, image_id, categories=None):
+        """The detections in the COCO results format.
+
+        Parameters
+        ----------
+        image_id : int
+            The ``id`` of the image in the COCO data set.
+        categories : None, dict or list of dict, optional
+            Category ids by class name (see `category_ids`); default 1, 2, ... in the
+            model's class order. Classes are matched by name, never by position.
+
+        Returns
+        -------
+        results : list of dict
+            One ``{"image_id", "category_id", "score", "segmentation", "bbox",
+            "keypoints"}`` per detection: ``segmentation`` a compressed RLE (``counts``
+            str), ``bbox`` ``[x, y, width, height]``, ``keypoints`` ``[x, y, 2]`` (the host
+            in 0-based image pixels; ``[0, 0, 0]`` when no host is known).
+
+        Raises
+        ------
+        ValueError
+            A detected class has no category id.
+        """
+        if isinstance(image_id, bool) or not isinstance(image_id, numbers.Integral):
+            raise ValueError(f"image_id: expected an integer, got {image_id!r}")
+        ids = category_ids(self._classes, categories)
+        missing = sorted({d.class_name for d in self._detections} - set(ids))
+        if missing:
+            raise ValueError(f"categories: no category id for class(es) {missing}; the "
+                             f"categories name {sorted(ids)}")
+        out = []
+        for d in self._detections:
+            kp = ([float(d.host_x), float(d.host_y), 2] if d.has_host else [0.0, 0.0, 0])
+            out.append({
+                "image_id": int(image_id),
+                "category_id": ids[d.class_name],
+                "score": float(d.score),
+                "segmentation": d.rle(self._shape),
+                "bbox": [float(v) for v in d.bbox],
+                "keypoints": kp,
+            })
+        return out
+
+    def to_table(self):
+        """The detections as a `~astropy.table.QTable`, one row per galaxy.
+
+        Columns: ``id``, ``class``, ``score``, ``prob_<class>`` (one per model class),
+        ``xcentroid``, ``ycentroid`` (0-based pixels), ``sky_centroid``
+        (`~astropy.coordinates.SkyCoord`), ``area`` (pix2), ``bbox_xmin``, ``bbox_ymin``,
+        ``bbox_xmax``, ``bbox_ymax`` (inclusive pixels), ``host_x``, ``host_y``,
+        ``host_sky`` (SkyCoord), ``host_score``, ``host_fallback``. The sky columns are
+        left out for images without a WCS. ``meta`` holds the provenance.
+        """
+        from astropy.coordinates import SkyCoord
+        from astropy.table import QTable
+
+        dets = self._detections
+        t = QTable(meta={"classes": list(self._classes), "image_shape": list(self._shape),
+                         **{k: v for k, v in self._meta.items() if _jsonable(v)}})
+        t["id"] = np.array([d.id for d in dets], dtype=np.int64)
+        t["class"] = np.array([d.class_name for d in dets], dtype="U16")
+        t["score"] = np.array([d.score for d in dets], dtype=np.float64)
+        probs = np.array([d.class_probabilities for d in dets], dtype=np.float64).reshape(
+            len(dets), len(self._classes))
+        for k, c in enumerate(self._classes):
+            t[f"prob_{c}"] = probs[:, k]
+        t["xcentroid"] = np.array([d.centroid[0] for d in dets], dtype=np.float64)
+        t["ycentroid"] = np.array([d.centroid[1] for d in dets], dtype=np.float64)
+        if self._wcs is not None:
+            t["sky_centroid"] = (SkyCoord([d.sky_centroid for d in dets]) if dets
+                                 else _empty_skycoord())
+        t["area"] = np.array([d.area for d in dets], dtype=np.float64) * u.pix ** 2
+        box = np.array([d.bbox for d in dets], dtype=np.int64).reshape(len(dets), 4)
+        t["bbox_xmin"] = box[:, 0]
+        t["bbox_ymin"] = box[:, 1]
+        t["bbox_xmax"] = box[:, 0] + box[:, 2] - 1
+        t["bbox_ymax"] = box[:, 1] + box[:, 3] - 1
+        t["host_x"] = np.array([d.host_x for d in dets], dtype=np.float64)
+        t["host_y"] = np.array([d.host_y for d in dets], dtype=np.float64)
+        if self._wcs is not None:
+            if dets and all(d.host_sky is not None for d in dets):
+                t["host_sky"] = SkyCoord([d.host_sky for d in dets])
+            elif not dets:
+                t["host_sky"] = _empty_skycoord()
+        t["host_score"] = np.array([d.host_score for d in dets], dtype=np.float64)
+        t["host_fallback"] = np.array([bool(d.host_fallback) for d in dets], dtype=bool)
+        return t
+
+
+def _jsonable(value):
+    import json
+
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,927 @@
+"""`WeakSegmenter`: radio galaxies, their masks, classes and hosts from a trained model.
+
+The segmenter applies the inference of Gupta et al. (2023, PASA, section 3.2) to images of
+any size: each image (or each overlapping tile of a large one) is encoded the way the model
+was trained (`~galcam.preprocessing.CutoutEncoder` with the settings recorded in the model
+folder), the CAM network gives class probabilities and multi-scale class activation maps,
+IRNet gives boundaries and displacements, `~galcam.models.InstanceExtractor` turns them into
+one mask per galaxy, tiles are merged (`~galcam.inference.merge_tile_detections`) and the
+infrared host of each galaxy is found (`~galcam.inference.HostFinder`).
+
+Unlike the authors' code, the classes come from the model's own classifier (never from
+labels), every detection is kept with a score, and an image without galaxies gives an empty
+result.
+"""
+
+import json
+import logging
+import math
+import numbers
+import os
+import sys
+import time
+import warnings
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from astropy.utils.exceptions import AstropyUserWarning
+
+from ..io import read_image
+from ..models import (
+    DEFAULT_SCALES,
+    Backbone,
+    CAMNet,
+    InstanceExtractor,
+    IRNet,
+    ModelFolderError,
+    load_model_folder,
+    resolve_device,
+    select_classes,
+)
+from ..models.cam import CAM_EPS
+from ..preprocessing import CutoutEncoder, EncodedCutout, NoiseEstimator
+from .hosts import HostFinder
+from .resample import (
+    PIXEL_SCALE_RTOL,
+    axis_pixel_scales,
+    check_beam,
+    map_crop_back,
+    resample_image,
+    resample_noise,
+)
+from .result import Detection, HostEvidence, SegmentationResult
+from .tiling import Tile, TileDetection, merge_tile_detections, tile_grid
+
+__all__ = ["WeakSegmenter", "MODEL_REGISTRY", "ModelNotInstalledError", "resolve_model",
+           "models_dir"]
+
+log = logging.getLogger(__name__)
+
+_DATA_MODELS = Path(__file__).resolve().parent.parent / "data" / "models"
+
+#: Registered model names. An entry is ``{"path": folder}`` for a model shipped with
+#: galcam, or ``{"url": ..., "sha256": ..., "description": ...}`` for one that must be
+#: fetched (galcam never downloads at prediction time; see `resolve_model`).
+MODEL_REGISTRY = {
+    "default": {
+        "path": _DATA_MODELS / "default",
+        "description": "bundled model trained by the galcam developers",
+    },
+}
+
+_PAPER_CHANNELS = ("ir", "radio", "zeros")
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ModelNotInstalledError(FileNotFoundError):
+    """A registered model name whose files are not on this machine."""
+
+
+def models_dir():
+    """Folder where fetched registered models live: ``$GALCAM_MODELS`` or
+    ``~/.cache/galcam/models``."""
+    env = os.environ.get("GALCAM_MODELS")
+    return Path(env) if env else Path.home() / ".cache" / "galcam" / "models"
+
+
+def resolve_model(model):
+    """The model folder for a path or a registered name.
+
+    Parameters
+    ----------
+    model : str or path-like
+        A model folder, or a name in `MODEL_REGISTRY` (``"default"``).
+
+    Returns
+    -------
+    path : `pathlib.Path`
+
+    Raises
+    ------
+    ModelNotInstalledError
+        A registered name whose folder is not installed (nothing is downloaded).
+    FileNotFoundError
+        Neither an existing folder nor a registered name.
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model: expected a folder path or a registered name, got {model!r}")
+    path = Path(model)
+    if path.is_dir():
+        return path
+    name = str(model)
+    if name in MODEL_REGISTRY and not path.exists():
+        entry = MODEL_REGISTRY[name]
+        if "path" in entry:
+            folder = Path(entry["path"])
+            if folder.is_dir():
+                return folder
+            raise ModelNotInstalledError(
+                f"model {name!r}: no bundled model is installed (expected it in '{folder}'); "
+                "train one with `galcam train --coco TRAIN.json --image-dir DIR -o MODELDIR` "
+                "(or WeakSegmenter.train) and pass that folder instead")
+        folder = models_dir() / name
+        if folder.is_dir():
+            return folder
+        raise ModelNotInstalledError(
+            f"model {name!r} is not installed and galcam does not download models while "
+            f"predicting (offline use): fetch {entry.get('url', 'it')} on a machine with "
+            f"network access, unpack it to '{folder}' (or set GALCAM_MODELS), or pass a "
+            "model folder")
+    if path.exists():
+        raise FileNotFoundError(f"model '{path}' is not a folder (a model is a folder with "
+                                "config.json and weights)")
+    raise FileNotFoundError(
+        f"model {name!r}: no such model folder, and not a registered model name (registered: "
+        f"{', '.join(sorted(MODEL_REGISTRY))})")
+
+
+# ------------------------------------------------------------------------ model config
+def _bad(path, message):
+    return ModelFolderError(f"'{Path(path) / 'config.json'}': incompatible model: {message}")
+
+
+def _section(config, key, path):
+    value = config.get(key, {})
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise _bad(path, f"'{key}' must be an object, got {type(value).__name__}")
+    return value
+
+
+def _pair_size(value, path, key):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        h, w = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise _bad(path, f"{key} must be a size in pixels, got {value!r}") from None
+    if h < 16 or w < 16:
+        raise _bad(path, f"{key} {value!r} is too small (at least 16 pixels)")
+    return h, w
+
+
+def _noise_estimator(settings, default):
+    if not settings:
+        return default
+    keep = {k: v for k, v in settings.items()
+            if k in ("method", "n_sigma", "maxiters", "box_size", "filter_size")}
+    if isinstance(keep.get("box_size"), list):
+        keep["box_size"] = tuple(keep["box_size"])
+    return NoiseEstimator(**keep)
+
+
+def _spec_from_config(config, path):
+    """Everything inference needs from a model folder's config.json (validated)."""
+    classes = config.get("classes")
+    if (not isinstance(classes, list) or not classes
+            or not all(isinstance(c, str) and c for c in classes)):
+        raise _bad(path, f"'classes' must be a non-empty list of names, got {classes!r}")
+    enc = _section(config, "encoding", path)
+    if isinstance(config.get("backbone"), str):
+        backbone = {"arch": config["backbone"]}
+    else:
+        backbone = _section(config, "backbone", path)
+    thresholds = _section(config, "thresholds", path)
+    radio = _section(config, "radio", path)
+    inference = _section(config, "inference", path)
+    channels = tuple(enc.get("channels", ("ir", "radio", "radio")))
+    norm = enc.get("normalization", {}) or {}
+    mean = tuple(float(v) for v in norm.get("mean", _IMAGENET_MEAN))
+    std = tuple(float(v) for v in norm.get("std", _IMAGENET_STD))
+    if not (len(mean) == len(std) == len(channels)) or not all(s > 0 for s in std):
+        raise _bad(path, f"normalization mean {mean} / std {std} do not match the "
+                         f"{len(channels)} channels {channels}")
+    try:
+        encoder = CutoutEncoder(
+            size=210,
+            channels=channels,
+            radio_noise=_noise_estimator(enc.get("radio_noise"), None),
+            ir_noise=_noise_estimator(enc.get("ir_noise"), None),
+            n_sigma=enc.get("n_sigma", 3.0),
+            n_pixels=enc.get("n_pixels", 5),
+            ir_reproject=enc.get("ir_reproject", "interp"),
+            fill_value=enc.get("fill_value", 0.0),
+            snr_max=enc.get("snr_max", 1000.0),
+        )
+    except (TypeError, ValueError) as exc:
+        raise _bad(path, f"encoding settings: {exc}") from exc
+    size = enc.get("image_size", enc.get("size", 210))
+    tile = _pair_size(size, path, "encoding.image_size")
+    nets = {}
+    for net in ("cam", "irnet"):
+        b = backbone.get(net, backbone) if isinstance(backbone.get(net), dict) else backbone
+        arch = b.get("arch", config.get("arch", "resnet50"))
+        in_channels = int(b.get("in_channels", len(channels)))
+        if in_channels != len(channels):
+            raise _bad(path, f"backbone.{net}.in_channels {in_channels} != {len(channels)} "
+                             "encoded channels")
+        nets[net] = {"arch": arch, "in_channels": in_channels}
+    class_threshold = thresholds.get("class_threshold", 0.5)
+    scales = tuple(thresholds.get("cam_scales", DEFAULT_SCALES))
+    pixel_scale = radio.get("pixel_scale_arcsec")
+    beam = radio.get("beam")
+    return {
+        "classes": tuple(classes), "encoder": encoder, "mean": mean, "std": std,
+        "tile_size": tile, "nets": nets, "class_threshold": float(class_threshold),
+        "scales": scales, "pixel_scale": None if pixel_scale is None else float(pixel_scale),
+        "beam": beam if isinstance(beam, dict) else None,
+        "extractor": dict(inference.get("instances", {}) or {}),
+    }
+
+
+def _load_state(module, state, what, path):
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelFolderError(f"'{path}': the {what} weights do not fit the network described "
+                               f"in config.json ({first})") from exc
+
+
+# ------------------------------------------------------------------------ batched networks
+@torch.no_grad()
+def _batch_cams(model, x, scales, flip):
+    """Strided CAMs and class probabilities of a batch, as `galcam.models.multiscale_cams`.
+
+    For each image: CAMs summed over ``scales`` and the mirror image, each resized to the
+    stride-4 grid and summed, divided by their per-class maximum (+1e-5); probabilities
+    are the sigmoid of the logits averaged over all passes.
+    """
+    b, _, h, w = x.shape
+    small = ((h - 1) // 4 + 1, (w - 1) // 4 + 1)
+    strided = 0
+    logits = []
+    for s in scales:
+        xs = x
+        if s != 1.0:
+            size = (int(np.round(h * s)), int(np.round(w * s)))
+            xs = F.interpolate(x, size=size, mode="bicubic", align_corners=False,
+                               antialias=s < 1)
+        if flip:
+            xs = torch.cat([xs, xs.flip(-1)])
+        out = model.forward_all(xs)
+        cam = out.cams[:b]
+        lg = out.logits.reshape(-1, b, out.logits.shape[-1])
+        if flip:
+            cam = cam + out.cams[b:].flip(-1)
+        logits.append(lg)
+        strided = strided + F.interpolate(cam, size=small, mode="bilinear",
+                                          align_corners=False)
+    strided = strided / (strided.amax(dim=(2, 3), keepdim=True) + CAM_EPS)
+    prob = torch.sigmoid(torch.cat(logits).mean(dim=0))
+    return strided.float().cpu().numpy(), prob.float().cpu().numpy()
+
+
+@torch.no_grad()
+def _batch_edges(model, x):
+    """Boundary probabilities and displacements of a batch, as
+    `galcam.models.edge_and_displacement` (mirror-averaged edge logits, unflipped dp)."""
+    b, _, h, w = x.shape
+    h4, w4 = (h - 1) // 4 + 1, (w - 1) // 4 + 1
+    out = model(torch.cat([x, x.flip(-1)]))
+    logits = out.edge[:b, 0] / 2 + out.edge[b:, 0].flip(-1) / 2
+    edge = torch.sigmoid(logits)[:, :h4, :w4]
+    dp = out.displacement[:b, :, :h4, :w4]
+    return edge.float().cpu().numpy(), dp.float().cpu().numpy()
+
+
+# ------------------------------------------------------------------------ work items
+class _TileInput:
+    """One network input: encoded channels and what extraction and hosts need."""
+
+    __slots__ = ("channels", "radio01", "ir01", "valid", "x0", "y0")
+
+    def __init__(self, channels, radio01, ir01, valid, x0, y0):
+        self.channels = channels
+        self.radio01 = radio01
+        self.ir01 = ir01
+        self.valid = valid
+        self.x0, self.y0 = int(x0), int(y0)
+
+
+class _Job:
+    """One image being predicted: its frames, tiles and the detections found so far."""
+
+    def __init__(self, key, shape, wcs, work_shape, work_wcs, meta):
+        self.key = key
+        self.shape = shape
+        self.wcs = wcs
+        self.work_shape = work_shape
+        self.work_wcs = work_wcs  # None unless resampled
+        self.meta = meta
+        self.detections = []
+        self.pending = 0
+        self.closed = False
+        self.n_tiles = 0
+        self.t0 = time.perf_counter()
+
+
+def _pad_slice(array, y0, x0, th, tw, fill=0):
+    """``array[..., y0:y0+th, x0:x0+tw]`` with ``fill`` outside the array."""
+    h, w = array.shape[-2:]
+    out = np.full(array.shape[:-2] + (th, tw), fill, dtype=array.dtype)
+    sy0, sx0 = max(y0, 0), max(x0, 0)
+    sy1, sx1 = min(y0 + th, h), min(x0 + tw, w)
+    if sy1 > sy0 and sx1 > sx0:
+        out[..., sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = array[..., sy0:sy1, sx0:sx1]
+    return out
+
+
+def _check_bool(value, name):
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return value
+
+
+def _check_fraction(value, name, low=0.0, high=1.0, low_open=False, high_open=False):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low)
+    ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"{name}: expected a number in {lo}{low}, {high}{hi}, got {value!r}")
+    return float(value)
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _show_progress(progress):
+    if progress is None:
+        progress = True
+    return bool(progress) and sys.stderr.isatty()
+
+
+# ------------------------------------------------------------------------ the tool
+class WeakSegmenter:
+    """Segment, classify and locate the hosts of extended radio galaxies with a trained model.
+
+    Use `WeakSegmenter.load` (a model folder or a registered name) or `WeakSegmenter.train`;
+    the constructor takes networks already built. Configured once, then called on images:
+    ``result = segmenter(radio, ir, noise=noise)``.
+
+    Parameters
+    ----------
+    cam_net : `~galcam.models.CAMNet`
+        The (ReCAM-trained) classification network.
+    irnet : `~galcam.models.IRNet`
+        The boundary/displacement network.
+    classes : sequence of str
+        Class names of ``cam_net``'s outputs.
+    encoder : `~galcam.preprocessing.CutoutEncoder`
+        Encodes images as in training (its ``size`` is replaced by ``tile_size``).
+    tile_size : int or (int, int)
+        The model's input size (the size of its training images), in pixels.
+    mean, std : sequence of float
+        Per-channel normalisation of the encoded channels: ``(x - mean) / std``.
+    pixel_scale : float, optional
+        Pixel scale of the training images in arcsec; images with another scale are
+        resampled to it (None: never resample).
+    beam : dict, optional
+        Training beam ``{"major_arcsec", "minor_arcsec", "pa_deg"}``; images whose beam area
+        differs by more than a factor 1.5 give an `~astropy.utils.exceptions.AstropyUserWarning`.
+    class_threshold : float, optional
+        A class is present when the classifier's probability reaches it (0.5).
+    min_classes : int, optional
+        Keep at least this many classes per tile even below the threshold (0: a tile may
+        hold no galaxy).
+    scales : sequence of float, optional
+        Image scales of the multi-scale CAMs.
+    flip : bool, optional
+        Add the CAMs of mirrored images (True).
+    tile_overlap : float, optional
+        Overlap of neighbouring tiles as a fraction of the tile size, in [1/3, 0.9)
+        (default 1/3, rounded up to whole pixels).
+    merge_iou : float, optional
+        IoU (restricted to the area two tiles share) above which detections of different
+        tiles are the same galaxy.
+    extractor : `~galcam.models.InstanceExtractor` or dict, optional
+        Instance extraction settings (an object, or its keyword arguments).
+    radio_weight : {'radio', None}, optional
+        Weight of the instance CAMs before the random walk: the pre-processed radio
+        channel in [0, 1] (default; zero off the radio islands), or None.
+    hosts : bool, optional
+        Find the host of every detection (default True).
+    host_finder : `~galcam.inference.HostFinder`, optional
+    device : str or `torch.device`, optional
+        ``'auto'`` (CUDA if available), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
+    name : str, optional
+        A name for the model (recorded in results).
+    """
+
+    def __init__(self, cam_net, irnet, *, classes, encoder, tile_size, mean=_IMAGENET_MEAN,
+                 std=_IMAGENET_STD, pixel_scale=None, beam=None, class_threshold=0.5,
+                 min_classes=0, scales=DEFAULT_SCALES, flip=True, tile_overlap=1 / 3,
+                 merge_iou=0.5, extractor=None, radio_weight="radio", hosts=True,
+                 host_finder=None, device="auto", name=None):
+        if not isinstance(cam_net, CAMNet):
+            raise TypeError(f"cam_net: expected a galcam.models.CAMNet, got "
+                            f"{type(cam_net).__name__}")
+        if not isinstance(irnet, IRNet):
+            raise TypeError(f"irnet: expected a galcam.models.IRNet, got {type(irnet).__name__}")
+        self._classes = tuple(classes)
+        if len(self._classes) != cam_net.n_classes:
+            raise ValueError(f"classes: {len(self._classes)} names for a network with "
+                             f"{cam_net.n_classes} outputs")
+        if not isinstance(encoder, CutoutEncoder):
+            raise TypeError(f"encoder: expected a CutoutEncoder, got {type(encoder).__name__}")
+        th, tw = (tile_size, tile_size) if isinstance(tile_size, numbers.Integral) \
+            else tuple(tile_size)
+        if min(th, tw) < 16:
+            raise ValueError(f"tile_size: expected at least 16 pixels, got {tile_size!r}")
+        self._tile = (int(th), int(tw))
+        self._mean = np.asarray(mean, dtype=np.float32)
+        self._std = np.asarray(std, dtype=np.float32)
+        if self._mean.shape != (len(encoder.channels),) or self._std.shape != self._mean.shape:
+            raise ValueError(f"mean/std: expected {len(encoder.channels)} values each")
+        self._pixel_scale = None if pixel_scale is None else float(pixel_scale)
+        self._beam = beam
+        self._class_threshold = _check_fraction(class_threshold, "class_threshold")
+        if isinstance(min_classes, bool) or not isinstance(min_classes, numbers.Integral) \
+                or not 0 <= min_classes <= len(self._classes):
+            raise ValueError(f"min_classes: expected an integer in [0, {len(self._classes)}], "
+                             f"got {min_classes!r}")
+        self._min_classes = int(min_classes)
+        self._scales = tuple(float(s) for s in scales)
+        if not self._scales or any(not (math.isfinite(s) and s > 0) for s in self._scales):
+            raise ValueError(f"scales: expected positive numbers, got {scales!r}")
+        self._flip = _check_bool(flip, "flip")
+        self._overlap_fraction = _check_fraction(tile_overlap, "tile_overlap", 1 / 3 - 1e-9,
+                                                 0.9, high_open=True)
+        self._overlap = tuple(min(n - 1, math.ceil(self._overlap_fraction * n))
+                              for n in self._tile)
+        self._merge_iou = _check_fraction(merge_iou, "merge_iou", 0.0, 1.0, low_open=True)
+        if extractor is None:
+            extractor = InstanceExtractor()
+        elif isinstance(extractor, dict):
+            extractor = InstanceExtractor(**extractor)
+        elif not isinstance(extractor, InstanceExtractor):
+            raise TypeError(f"extractor: expected an InstanceExtractor or a dict of its options, "
+                            f"got {type(extractor).__name__}")
+        self._extractor = extractor
+        if radio_weight not in ("radio", None):
+            raise ValueError(f"radio_weight: expected 'radio' or None, got {radio_weight!r}")
+        self._radio_weight = radio_weight
+        self._hosts = _check_bool(hosts, "hosts")
+        if host_finder is None:
+            host_finder = HostFinder()
+        elif not isinstance(host_finder, HostFinder):
+            raise TypeError(f"host_finder: expected a HostFinder, got {type(host_finder).__name__}")
+        self._host_finder = host_finder
+        self._device = resolve_device(device)
+        self._cam = cam_net.to(self._device).eval()
+        self._irnet = irnet.to(self._device).eval()
+        self._encoder = encoder
+        self._name = name
+
+    # --- construction -----------------------------------------------------------------
+    @classmethod
+    def load(cls, model="default", *, device="auto", **options):
+        """Load a model folder or a registered model.
+
+        Parameters
+        ----------
+        model : str or path-like, optional
+            A model folder (written by `galcam.training.train_weak_model`) or a name in
+            `MODEL_REGISTRY` (``"default"``: the bundled model).
+        device : str or `torch.device`, optional
+            ``'auto'`` (default), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
+        **options
+            Overrides of the segmenter's settings (``class_threshold``, ``min_classes``,
+            ``scales``, ``flip``, ``tile_overlap``, ``merge_iou``, ``extractor``,
+            ``radio_weight``, ``hosts``, ``host_finder``); by default the values recorded
+            in the model folder.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such folder or registered name, or a file of the folder is missing
+            (`ModelNotInstalledError` for a registered model that is not installed).
+        galcam.models.ModelFolderError
+            A truncated, corrupt or incompatible model folder.
+        """
+        allowed = {"class_threshold", "min_classes", "scales", "flip", "tile_overlap",
+                   "merge_iou", "extractor", "radio_weight", "hosts", "host_finder"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise TypeError(f"WeakSegmenter.load: unknown option(s) {unknown}; valid: "
+                            f"{sorted(allowed)}")
+        path = resolve_model(model)
+        device = resolve_device(device)
+        config, states, _ = load_model_folder(path, map_location="cpu")
+        spec = _spec_from_config(config, path)
+        for net in ("cam", "irnet"):
+            if net not in states:
+                raise ModelFolderError(f"'{path}': no '{net}' weights in the model folder "
+                                       f"(it has {sorted(states)})")
+        n_classes = len(spec["classes"])
+        cam_net = CAMNet(spec["nets"]["cam"]["arch"], n_classes,
+                         in_channels=spec["nets"]["cam"]["in_channels"])
+        _load_state(cam_net, states["cam"], "CAM", path)
+        irnet = IRNet(Backbone(spec["nets"]["irnet"]["arch"],
+                               in_channels=spec["nets"]["irnet"]["in_channels"]))
+        _load_state(irnet, states["irnet"], "IRNet", path)
+        settings = {"class_threshold": spec["class_threshold"], "scales": spec["scales"],
+                    "extractor": spec["extractor"] or None}
+        settings.update(options)
+        log.info("loaded model %s: classes %s, input %dx%d, pixel scale %s arcsec", path,
+                 ", ".join(spec["classes"]), *spec["tile_size"], spec["pixel_scale"])
+        return cls(cam_net, irnet, classes=spec["classes"], encoder=spec["encoder"],
+                   tile_size=spec["tile_size"], mean=spec["mean"], std=spec["std"],
+                   pixel_scale=spec["pixel_scale"], beam=spec["beam"], device=device,
+                   name=str(model), **settings)
+
+    @classmethod
+    def train(cls, dataset, *, preset="fast", output_dir, device="auto", **kwargs):
+        """Train a model from image-level labels and load it.
+
+        Delegates to `galcam.training.train_weak_model` (CAM -> ReCAM -> IRNet, Gupta et
+        al. 2023 sections 3.2-3.3; only image-level labels are read), then loads the model
+        folder it wrote.
+
+        Parameters
+        ----------
+        dataset : `~galcam.datasets.CocoDataset` or `~galcam.datasets.WeakLabelView`
+        preset : {'fast', 'paper'}, optional
+        output_dir : path-like
+            The model folder to write.
+        device : str, optional
+        **kwargs
+            Passed to `~galcam.training.train_weak_model` (``seed``, ``val_dataset``,
+            ``resume``, ``overwrite``, hyper-parameter overrides ...).
+
+        Returns
+        -------
+        `WeakSegmenter`
+        """
+        from ..training import train_weak_model
+
+        result = train_weak_model(dataset, preset=preset, output_dir=output_dir, device=device,
+                                  **kwargs)
+        path = getattr(result, "path", output_dir)
+        return cls.load(path, device=device)
+
+    # --- properties -------------------------------------------------------------------
+    classes = property(lambda self: self._classes, doc="Class names.")
+    tile_size = property(lambda self: self._tile, doc="``(height, width)`` of a tile.")
+    tile_overlap = property(lambda self: self._overlap, doc="Tile overlap ``(y, x)`` in pixels.")
+    pixel_scale = property(lambda self: self._pixel_scale,
+                           doc="Training pixel scale in arcsec (None if unknown).")
+    beam = property(lambda self: self._beam, doc="Training beam (dict) or None.")
+    class_threshold = property(lambda self: self._class_threshold,
+                               doc="Class probability threshold.")
+    device = property(lambda self: self._device, doc="The `torch.device` the networks run on.")
+    encoder = property(lambda self: self._encoder, doc="The `CutoutEncoder` of the model.")
+    extractor = property(lambda self: self._extractor, doc="The `InstanceExtractor`.")
+    host_finder = property(lambda self: self._host_finder, doc="The `HostFinder`.")
+
+    def __repr__(self):
+        return (f"WeakSegmenter(model={self._name!r}, classes={self._classes}, "
+                f"tile_size={self._tile}, device='{self._device}')")
+
+    # --- prediction -------------------------------------------------------------------
+    def __call__(self, radio, ir=None, *, noise=None, ir_noise=None, batch_size=4,
+                 progress=None, score_threshold=0.0):
+        """Find the radio galaxies of one image.
+
+        Parameters
+        ----------
+        radio : str, path-like, HDU, NDData or `~galcam.preprocessing.EncodedCutout`
+            The radio image (anything `galcam.io.read_image` reads, any size), or a cutout
+            already encoded with the model's channels.
+        ir : same types as ``radio`` (not an EncodedCutout), optional
+            The infrared image on any grid (ignored for an EncodedCutout).
+        noise : `~galcam.preprocessing.NoiseResult`, optional
+            Radio noise (scalar, or maps on the radio image's grid). Default: measured on
+            each tile, as in training.
+        ir_noise : `~galcam.preprocessing.NoiseResult`, optional
+            Infrared noise (scalar). Default: measured on each tile.
+        batch_size : int, optional
+            Tiles per network pass.
+        progress : bool or None, optional
+            tqdm progress bar over the tiles (only on a terminal); None = True.
+        score_threshold : float, optional
+            Drop detections scoring below this (default 0: keep all).
+
+        Returns
+        -------
+        `~galcam.inference.SegmentationResult`
+            Never None; empty when no galaxy is found.
+        """
+        batch_size = _check_batch_size(batch_size)
+        score_threshold = _check_fraction(score_threshold, "score_threshold")
+        job, items = self._prepare(radio, ir, noise, ir_noise, key=0)
+        results = list(self._run([(job, items)], batch_size, progress, score_threshold,
+                                 total=job.n_tiles))
+        return results[0][1]
+
+    def predict_dataset(self, dataset, *, image_dir=None, progress=True, batch_size=4,
+                        score_threshold=0.0, plane=None):
+        """Predict every image of a COCO data set; returns COCO results.
+
+        Only the images are read: a JSON file is loaded with its ``annotations`` dropped
+        before anything else looks at it, and a `~galcam.datasets.CocoDataset` is used for
+        its image records and category ids only.
+
+        Parameters
+        ----------
+        dataset : path-like or `~galcam.datasets.CocoDataset`
+            The COCO JSON (images with ``file_name``, optional ``ir_file_name``;
+            categories matched to the model's classes by name).
+        image_dir : path-like, optional
+            Folder of the images (default: the JSON's folder).
+        progress : bool, optional
+            tqdm progress bar (on a terminal).
+        batch_size : int, optional
+            Tiles per network pass (tiles of consecutive images are batched together).
+        score_threshold : float, optional
+            Drop detections scoring below this.
+        plane : int or dict, optional
+            Plane of radio cubes (see `galcam.io.read_image`).
+
+        Returns
+        -------
+        results : list of dict
+            COCO results (``image_id``, ``category_id``, ``score``, ``segmentation``,
+            ``bbox``, ``keypoints``), ids from the data set.
+        """
+        batch_size = _check_batch_size(batch_size)
+        score_threshold = _check_fraction(score_threshold, "score_threshold")
+        ds = self._open_dataset(dataset, image_dir)
+        cats = ds.categories
+        missing = [c for c in self._classes if c not in cats]
+        if missing:
+            warnings.warn(f"{ds!r}: the data set has no category for the model's class(es) "
+                          f"{missing}; detections of these classes are left out of the COCO "
+                          "results", AstropyUserWarning, stacklevel=2)
+        categories = {c: i for c, i in cats.items() if c in self._classes}
+        records = list(ds)
+        jobs = (self._prepare_record(rec, plane) for rec in records)
+        out = []
+        for rec, (_, result) in zip(records, self._run(jobs, batch_size, progress,
+                                                      score_threshold, total=None),
+                                    strict=True):
+            keep = [d for d in result if d.class_name in categories]
+            sub = SegmentationResult(keep, classes=result.classes, shape=result.shape,
+                                     wcs=result.wcs, meta=result.meta, work_wcs=result.work_wcs)
+            out.extend(sub.to_coco(rec.image_id, categories))
+        log.info("%d detections in %d images", len(out), len(records))
+        return out
+
+    def _open_dataset(self, dataset, image_dir):
+        from ..datasets import CocoDataset
+
+        if isinstance(dataset, CocoDataset):
+            if image_dir is not None:
+                raise ValueError("image_dir: only used with a JSON file (a CocoDataset knows "
+                                 "its image folder)")
+            return dataset
+        if not isinstance(dataset, (str, os.PathLike)):
+            raise TypeError(f"dataset: expected a COCO JSON path or a CocoDataset, got "
+                            f"{type(dataset).__name__}")
+        path = Path(dataset)
+        if not path.is_file():
+            raise FileNotFoundError(f"'{path}': no such COCO JSON file")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                coco = json.load(fh)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"'{path}': not valid JSON ({exc})") from exc
+        if isinstance(coco, dict):
+            coco.pop("annotations", None)  # truth is never looked at
+        return CocoDataset.from_dict(coco, image_dir=path.parent if image_dir is None
+                                     else image_dir, classes=self._classes,
+                                     load_annotations=False, source=str(path))
+
+    # --- preparation ----------------------------------------------------------------
+    def _prepare_record(self, rec, plane):
+        if rec.is_png:
+            radio01, ir01 = rec.read_png()
+            bad = [c for c in self._encoder.channels if c not in _PAPER_CHANNELS]
+            if bad:
+                raise ValueError(f"image {rec.image_id} '{rec.path}': a PNG in the paper's "
+                                 f"encoding has no {bad} channel needed by this model")
+            planes = {"ir": ir01, "radio": radio01, "zeros": np.zeros_like(radio01)}
+            channels = np.stack([planes[c] for c in self._encoder.channels]).astype(np.float32)
+            valid = np.ones(radio01.shape, bool)
+            job = _Job(rec.image_id, radio01.shape, None, radio01.shape, None,
+                       {"input": str(rec.path)})
+            return job, self._array_items(job, channels, radio01, ir01, valid)
+        radio = rec.read_radio(plane=plane)
+        ir = rec.read_ir() if rec.ir_path is not None else None
+        return self._prepare(radio, ir, None, None, key=rec.image_id)
+
+    def _prepare(self, radio, ir, noise, ir_noise, key):
+        """A `_Job` for one image and the generator of its tiles."""
+        if isinstance(radio, EncodedCutout):
+            return self._prepare_cutout(radio, key)
+        image = read_image(radio, memmap=isinstance(radio, (str, os.PathLike)))
+        shape = tuple(image.data.shape)
+        meta = {"model": self._name, "device": str(self._device),
+                "input": str(image.meta.get("filename") or type(radio).__name__)}
+        beam = image.meta.get("beam")
+        meta["beam_area_ratio"] = check_beam(beam, self._beam, where=meta["input"])
+        work, work_wcs, work_noise = image, None, noise
+        if self._pixel_scale is not None:
+            scales = axis_pixel_scales(image.wcs)
+            meta["pixel_scale_arcsec"] = list(scales)
+            if any(abs(s / self._pixel_scale - 1) > PIXEL_SCALE_RTOL for s in scales):
+                work = resample_image(image, self._pixel_scale)
+                work_wcs = work.wcs
+                work_noise = resample_noise(noise, image.wcs, work.wcs, work.data.shape)
+                meta["resampled_to_arcsec"] = self._pixel_scale
+        else:
+            log.info("the model records no pixel scale: the image is used on its own grid")
+        if noise is not None and noise.has_maps and noise.shape != shape:
+            raise ValueError(f"noise: maps of shape {noise.shape} do not match the radio image "
+                             f"{shape}")
+        work_shape = tuple(work.data.shape)
+        job = _Job(key, shape, image.wcs, work_shape, work_wcs, meta)
+        tiles = tile_grid(work_shape, self._tile, self._overlap)
+        job.n_tiles = len(tiles)
+        meta.update(tile_size=list(self._tile), tile_overlap=list(self._overlap),
+                    n_tiles=len(tiles))
+        return job, self._encoded_items(job, work, ir, tiles, work_noise, ir_noise)
+
+    def _prepare_cutout(self, cutout, key):
+        if tuple(cutout.channel_names) != tuple(self._encoder.channels):
+            raise ValueError(f"radio: the EncodedCutout has channels {cutout.channel_names}, "
+                             f"the model needs {self._encoder.channels}")
+        meta = {"model": self._name, "device": str(self._device), "input": repr(cutout)}
+        meta["beam_area_ratio"] = check_beam(cutout.beam, self._beam, where="cutout")
+        if self._pixel_scale is not None and cutout.wcs is not None:
+            scales = axis_pixel_scales(cutout.wcs)
+            if any(abs(s / self._pixel_scale - 1) > PIXEL_SCALE_RTOL for s in scales):
+                warnings.warn(f"the EncodedCutout has pixels of {scales[0]:.3g}\" x "
+                              f"{scales[1]:.3g}\", the model was trained at "
+                              f"{self._pixel_scale:.3g}\"; an encoded cutout cannot be "
+                              "resampled: pass the image itself to predict at the model's "
+                              "pixel scale", AstropyUserWarning, stacklevel=4)
+        radio01, ir01 = cutout.paper_channels()
+        shape = cutout.shape
+        job = _Job(key, shape, cutout.wcs, shape, None, meta)
+        return job, self._array_items(job, np.asarray(cutout.channels), radio01, ir01,
+                                      np.asarray(cutout.valid))
+
+    def _array_items(self, job, channels, radio01, ir01, valid):
+        tiles = tile_grid(channels.shape[-2:], self._tile, self._overlap)
+        job.n_tiles = len(tiles)
+        job.meta.update(tile_size=list(self._tile), tile_overlap=list(self._overlap),
+                        n_tiles=len(tiles))
+        fill = self._encoder.fill_value
+
+        def gen():
+            th, tw = self._tile
+            for t in tiles:
+                v = _pad_slice(valid, t.y0, t.x0, th, tw, False)
+                if not v.any():
+                    continue
+                yield t, _TileInput(_pad_slice(channels, t.y0, t.x0, th, tw, fill),
+                                    _pad_slice(radio01, t.y0, t.x0, th, tw),
+                                    _pad_slice(ir01, t.y0, t.x0, th, tw), v, t.x0, t.y0)
+        return gen()
+
+    def _encoded_items(self, job, image, ir, tiles, noise, ir_noise):
+        th, tw = self._tile
+        positions = [(t.x0 + (tw - 1) / 2, t.y0 + (th - 1) / 2) for t in tiles]
+
+        def gen():
+            cutouts = self._encoder.encode_many(image, ir, positions, size=(th, tw),
+                                                noise=noise, ir_noise=ir_noise, errors="skip")
+            for cut in cutouts:
+                t = tiles[cut.meta["index"]]
+                x0, y0 = cut.origin
+                radio01, ir01 = cut.paper_channels()
+                yield (Tile(t.index, x0, y0, tw, th),
+                       _TileInput(np.asarray(cut.channels), radio01, ir01,
+                                  np.asarray(cut.valid), x0, y0))
+        return gen()
+
+    # --- the engine -------------------------------------------------------------------
+    def _run(self, jobs, batch_size, progress, score_threshold, total):
+        """Run the networks over the tiles of ``jobs`` in batches; yield (job, result)."""
+        show = _show_progress(progress)
+        bar = None
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, desc="predicting", unit="tile")
+        order = deque()
+        batch = []
+        try:
+            for job, items in jobs:
+                order.append(job)
+                for tile, inp in items:
+                    if batch and (inp.channels.shape != batch[0][2].channels.shape
+                                  or len(batch) >= batch_size):
+                        self._process(batch, bar)
+                        batch = []
+                        yield from self._finished(order, score_threshold)
+                    job.pending += 1
+                    batch.append((job, tile, inp))
+                job.closed = True
+                if bar is not None and total is None:
+                    bar.total = (bar.total or 0) + job.n_tiles
+                yield from self._finished(order, score_threshold)
+            if batch:
+                self._process(batch, bar)
+            yield from self._finished(order, score_threshold)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _finished(self, order, score_threshold):
+        while order and order[0].closed and order[0].pending == 0:
+            job = order.popleft()
+            yield job, self._finalize(job, score_threshold)
+
+    def _process(self, batch, bar):
+        x = np.stack([inp.channels for _, _, inp in batch]).astype(np.float32)
+        x = (x - self._mean[None, :, None, None]) / self._std[None, :, None, None]
+        xt = torch.from_numpy(x).to(self._device)
+        strided, probs = _batch_cams(self._cam, xt, self._scales, self._flip)
+        edges, dps = _batch_edges(self._irnet, xt)
+        th, tw = x.shape[-2:]
+        for k, (job, tile, inp) in enumerate(batch):
+            keys = select_classes(probs[k], threshold=self._class_threshold,
+                                  min_classes=self._min_classes)
+            instances = []
+            if len(keys):
+                weight = inp.radio01 if self._radio_weight == "radio" else None
+                instances = self._extractor(strided[k][keys], keys, probs[k][keys], edges[k],
+                                            dps[k], weight, (th, tw))
+            for inst in instances:
+                det = self._tile_detection(job, tile, inp, inst, probs[k])
+                if det is not None:
+                    job.detections.append(det)
+            job.pending -= 1
+            if bar is not None:
+                bar.update(1)
+
+    def _tile_detection(self, job, tile, inp, inst, probs):
+        mask = inst.mask & inp.valid
+        ys, xs = np.nonzero(mask)
+        if xs.size == 0:
+            return None
+        my0, my1, mx0, mx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        th, tw = mask.shape
+        # host evidence: the mask's box plus one pixel, so that sub-pixel refinement sees
+        # the neighbours of a peak on the mask's edge
+        ey0, ey1 = max(my0 - 1, 0), min(my1 + 1, th)
+        ex0, ex1 = max(mx0 - 1, 0), min(mx1 + 1, tw)
+        evidence = HostEvidence(
+            x0=inp.x0 + ex0, y0=inp.y0 + ey0, mask=mask[ey0:ey1, ex0:ex1],
+            instance_map=inst.cam_map[ey0:ey1, ex0:ex1], ir=inp.ir01[ey0:ey1, ex0:ex1])
+        payload = {"class_index": int(inst.class_id), "probabilities": probs.copy(),
+                   "evidence": evidence}
+        return TileDetection(tile, inp.x0 + int(mx0), inp.y0 + int(my0),
+                             mask[my0:my1, mx0:mx1].copy(), float(inst.score), payload)
+
+    def _finalize(self, job, score_threshold):
+        merged = merge_tile_detections(job.detections, job.work_shape,
+                                       iou_threshold=self._merge_iou)
+        dets = []
+        for m in merged:
+            best = job.detections[m.best]
+            if best.score < score_threshold:
+                continue
+            crop, x0, y0 = m.mask, m.x0, m.y0
+            if job.work_wcs is not None:
+                back = map_crop_back(crop, x0, y0, job.work_wcs, job.wcs, job.shape)
+                if back is None:
+                    continue
+                crop, x0, y0 = back
+            ys, xs = np.nonzero(crop)
+            cx, cy = float(xs.mean() + x0), float(ys.mean() + y0)
+            sky = None if job.wcs is None else job.wcs.pixel_to_world(cx, cy)
+            p = best.payload
+            dets.append(Detection(
+                id=len(dets), class_name=self._classes[p["class_index"]],
+                class_index=p["class_index"], score=float(best.score),
+                class_probabilities=tuple(float(v) for v in p["probabilities"]),
+                bbox=(int(x0), int(y0), int(crop.shape[1]), int(crop.shape[0])),
+                mask_crop=crop, centroid=(cx, cy), sky_centroid=sky,
+                tiles=tuple(sorted({job.detections[i].tile.index for i in m.members})),
+                evidence=p["evidence"]))
+        meta = dict(job.meta)
+        meta.update(classes=list(self._classes), class_threshold=self._class_threshold,
+                    score_threshold=score_threshold,
+                    n_tile_detections=len(job.detections),
+                    time_s=round(time.perf_counter() - job.t0, 3))
+        result = SegmentationResult(dets, classes=self._classes, shape=job.shape, wcs=job.wcs,
+                                    meta=meta, work_wcs=job.work_wcs)
+        job.detections = []
+        if self._hosts:
+            result = result.with_hosts(self._host_finder(result))
+        log.info("image %s: %d galaxies from %d tiles", job.key, len(result), job.n_tiles)
+        return result

@@ -1,0 +1,95 @@
+"""Resampling to the model's pixel scale and mapping results back (known sky positions)."""
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.utils.exceptions import AstropyUserWarning
+from astropy.wcs.utils import pixel_to_pixel
+
+from galcam.inference.resample import (
+    axis_pixel_scales,
+    check_beam,
+    map_crop_back,
+    resample_image,
+    working_wcs,
+)
+from galcam.io import Beam
+
+from .conftest import make_radio, make_wcs
+
+
+def test_working_wcs_geometry():
+    wcs = make_wcs((90, 120), pixel_scale=1.8)
+    new, shape, factors = working_wcs(wcs, (90, 120), 2.0 * u.arcsec)
+    assert shape == (81, 108)
+    np.testing.assert_allclose(factors, (2.0 / 1.8, 2.0 / 1.8))
+    np.testing.assert_allclose(axis_pixel_scales(new), (2.0, 2.0), rtol=1e-9)
+    # same sky at the image centres; linear pixel relation x_old = f x_new + const
+    c_old = wcs.pixel_to_world(59.5, 44.5)
+    c_new = new.pixel_to_world(53.5, 40.0)
+    assert c_old.separation(c_new) < 1e-3 * u.arcsec
+    xn = np.array([0.0, 10.0, 50.0])
+    xo, yo = pixel_to_pixel(new, wcs, xn, np.full(3, 40.0))
+    np.testing.assert_allclose(np.diff(xo) / np.diff(xn), factors[0], rtol=1e-4)
+    with pytest.raises(ValueError, match="pixel_scale"):
+        working_wcs(wcs, (90, 120), -1)
+
+
+def test_resample_image_keeps_surface_brightness():
+    radio = make_radio((90, 90), pixel_scale=1.8, sources=((45, 45),), seed=3)
+    out = resample_image(radio, 2.0)
+    assert out.data.shape == (81, 81) and out.unit == radio.unit
+    assert out.meta["beam"] == radio.meta["beam"] and out.meta["resampled_from"] == [90, 90]
+    # the peak of the central source is at the same sky position, similar brightness
+    sky_in = radio.wcs.pixel_to_world(*np.unravel_index(np.argmax(radio.data), (90, 90))[::-1])
+    yx = np.unravel_index(np.nanargmax(out.data), out.data.shape)
+    sky_out = out.wcs.pixel_to_world(yx[1], yx[0])
+    assert sky_in.separation(sky_out) < 2.5 * u.arcsec
+    assert np.nanmax(out.data) == pytest.approx(radio.data.max(), rel=0.1)
+
+
+def test_map_crop_back_lands_on_the_right_pixels():
+    """A disk at a known sky position on the working grid maps onto the original grid."""
+    image_wcs = make_wcs((100, 100), pixel_scale=1.8)
+    work, work_shape, _ = working_wcs(image_wcs, (100, 100), 2.0)
+    target = SkyCoord(150.0, 2.0, unit="deg").directional_offset_by(
+        40 * u.deg, 30 * u.arcsec)
+    radius = 8 * u.arcsec
+    # the disk on the working grid (2"/px)
+    wx, wy = (float(v) for v in work.world_to_pixel(target))
+    yy, xx = np.mgrid[:work_shape[0], :work_shape[1]]
+    disk_w = (xx - wx) ** 2 + (yy - wy) ** 2 <= (radius / (2 * u.arcsec)).value ** 2
+    ys, xs = np.nonzero(disk_w)
+    crop = disk_w[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    mask, x0, y0 = map_crop_back(crop, xs.min(), ys.min(), work, image_wcs, (100, 100))
+    ys2, xs2 = np.nonzero(mask)
+    ix, iy = (float(v) for v in image_wcs.world_to_pixel(target))
+    assert xs2.mean() + x0 == pytest.approx(ix, abs=0.3)
+    assert ys2.mean() + y0 == pytest.approx(iy, abs=0.3)
+    # area scales with the pixel area: (2 / 1.8)^2
+    assert mask.sum() == pytest.approx(disk_w.sum() * (2 / 1.8) ** 2, rel=0.12)
+    # every original pixel whose centre is well inside the disk is in the mask
+    yy, xx = np.mgrid[:100, :100]
+    inside = (xx - ix) ** 2 + (yy - iy) ** 2 <= ((radius - 2.5 * u.arcsec) / (1.8 * u.arcsec)
+                                                ).value ** 2
+    full = np.zeros((100, 100), bool)
+    full[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]] = mask
+    assert full[inside].all()
+
+
+def test_map_crop_back_outside_image_is_none():
+    image_wcs = make_wcs((20, 20), pixel_scale=1.8)
+    work, _, _ = working_wcs(image_wcs, (20, 20), 2.0)
+    assert map_crop_back(np.ones((3, 3), bool), 60, 60, work, image_wcs, (20, 20)) is None
+
+
+def test_check_beam_warns_for_different_beam():
+    model_beam = {"major_arcsec": 10.0, "minor_arcsec": 8.0, "pa_deg": 0.0}
+    same = Beam(major=11 * u.arcsec, minor=8 * u.arcsec, pa=0 * u.deg)
+    assert check_beam(same, model_beam) == pytest.approx(1.1)
+    first = Beam(major=5.4 * u.arcsec, minor=5.4 * u.arcsec, pa=0 * u.deg)
+    with pytest.warns(AstropyUserWarning, match="times the area"):
+        ratio = check_beam(first, model_beam)
+    assert ratio == pytest.approx(5.4 ** 2 / 80)
+    assert check_beam(None, model_beam) is None and check_beam(same, None) is None

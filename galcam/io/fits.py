@@ -38,6 +38,9 @@ _UNIT_ALIASES = {
 }
 
 
+_NON_WCS_CARDS = frozenset({"HISTORY", "COMMENT", ""})
+
+
 class ImageReadError(ValueError):
     """An image that galcam cannot use; the message names the file and the problem."""
 
@@ -70,6 +73,9 @@ def _parse_unit(bunit, where):
 
 
 def _make_wcs(header, where):
+    # HISTORY/COMMENT cards (hundreds in ASKAP and CASA products) mean nothing to the WCS
+    # but dominate the cost of parsing it: leave them out.
+    header = fits.Header([card for card in header.cards if card.keyword not in _NON_WCS_CARDS])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FITSFixedWarning)
         try:

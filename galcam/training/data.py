@@ -278,7 +278,8 @@ def encode_view(view, encoder, *, cache_dir=None, progress=False, shard=None):
                 atomic_write(npy, lambda p, a=stack: _save_npy(p, a))
                 info = {"image_id": rec.image_id, "pixel_scale": cached[2],
                         "beam": None if cached[3] is None else list(cached[3])}
-                atomic_write(meta, lambda p, t=json.dumps(info): Path(p).write_text(t))
+                text = json.dumps(info)
+                atomic_write(meta, lambda p, t=text: Path(p).write_text(t))
         channels, radio01 = cached[0], cached[1]
         if not np.isfinite(channels).all():
             raise DatasetError(f"image {rec.image_id} '{rec.path}': encoded channels are not "

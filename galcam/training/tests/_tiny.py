@@ -32,7 +32,8 @@ def galaxy(shape, cls, rng):
         img = _blob(shape, cx - 4 * s, cy, s, s) + _blob(shape, cx + 4 * s, cy, s, s)
     elif cls == 2:  # FR-X: two crossed pairs of lobes
         img = (_blob(shape, cx - 4 * s, cy, s, s) + _blob(shape, cx + 4 * s, cy, s, s)
-               + 0.7 * _blob(shape, cx, cy - 3 * s, s, s) + 0.7 * _blob(shape, cx, cy + 3 * s, s, s))
+               + 0.7 * _blob(shape, cx, cy - 3 * s, s, s)
+               + 0.7 * _blob(shape, cx, cy + 3 * s, s, s))
     else:  # R: compact, resolved
         img = _blob(shape, cx, cy, 2 * s, 2 * s)
     img = img / img.max()

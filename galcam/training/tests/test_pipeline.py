@@ -1,0 +1,139 @@
+"""train_weak_model end to end on a tiny data set: model folder, weak labels only, resume."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from galcam.datasets import CocoDataset
+from galcam.models import load_model_folder
+from galcam.training import train_weak_model
+from galcam.training import trainer as trainer_module
+
+from ._tiny import TINY, make_dataset
+
+torch.set_num_threads(1)
+
+
+class NoAnnotations(CocoDataset):
+    """A data set that fails on any access to its pixel-level annotations."""
+
+    def annotations(self, image_id):
+        raise AssertionError("training read pixel-level annotations")
+
+    def to_coco_dict(self):
+        raise AssertionError("training read the COCO dictionary")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    clean = make_dataset(root / "clean", n=8, size=40)
+    poisoned = make_dataset(root / "poisoned", n=8, size=40, poison=True)
+    val = make_dataset(root / "val", n=4, size=40, seed=1, prefix="val")
+    return root, clean, poisoned, val
+
+
+@pytest.fixture(scope="module")
+def reference_run(data):
+    root, clean, _, val = data
+    result = train_weak_model(CocoDataset(clean), output_dir=root / "run_a", seed=3,
+                              val_dataset=CocoDataset(val), progress=False, **TINY)
+    return result
+
+
+def _weights(path):
+    return load_model_folder(path)[1]
+
+
+def _assert_same(a, b):
+    for net in ("cam", "irnet"):
+        assert a[net].keys() == b[net].keys()
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), (net, k)
+
+
+def test_model_folder_contents(reference_run):
+    path = reference_run.path
+    config, states, metrics = load_model_folder(path)
+    assert set(states) == {"cam", "irnet"}
+    assert config["classes"] == ["FR-I", "FR-II", "FR-X", "R"]
+    enc = config["encoding"]
+    assert enc["channels"] == ["ir", "radio", "radio"] and enc["source"] == "png"
+    assert enc["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert enc["image_size"] == [40, 40] and enc["train_crop"] == 32
+    assert config["backbone"]["cam"]["arch"] == "resnet18"
+    assert config["backbone"]["irnet"]["init"] == "cam-backbone"
+    th = config["thresholds"]
+    assert (th["cam_fg"], th["cam_bg"], th["class_threshold"]) == (0.35, 0.1, 0.5)
+    assert th["cam_scales"] == [1.0, 0.5]
+    assert config["radio"]["pixel_scale_arcsec"] is None  # PNG data carry no WCS
+    assert config["preset"]["name"] == "fast"
+    assert config["preset"]["hyperparameters"]["cam"]["epochs"] == 2
+    assert config["training"]["seed"] == 3 and config["training"]["n_train"] == 8
+    assert config["training"]["image_level_labels_only"] is True
+    assert "galcam_version" in config
+    # metrics: losses per epoch, validation accuracy of the final classifier
+    assert [r["epoch"] for r in metrics["train"]["cam"]["epochs"]] == [1, 2]
+    assert np.isfinite(metrics["train"]["irnet"]["final_loss"])
+    val = metrics["validation"]
+    assert val["n_images"] == 4 and 0 <= val["top1_accuracy"] <= 1
+    assert set(val["per_class_recall"]) == {"FR-I", "FR-II", "FR-X", "R"}
+    assert "val_loss" in metrics["train"]["cam"]["epochs"][0]
+    fr = metrics["ir_labels"]
+    assert sum(fr.values()) == pytest.approx(1.0)
+    assert len(metrics["mean_shift"]) == 2
+    # the IRNet mean shift is stored in its weights
+    np.testing.assert_allclose(states["irnet"]["mean_shift.running_mean"].numpy(),
+                               metrics["mean_shift"], rtol=1e-6)
+    table = reference_run.to_table()
+    assert len(table) == 4 and list(table["stage"]) == ["cam", "cam", "recam", "irnet"]
+    assert (path / "checkpoints" / "irnet.pt").is_file()
+    json.loads((path / "metrics.json").read_text())
+
+
+def test_poisoned_annotations_and_a_killed_run_change_nothing(data, reference_run, monkeypatch):
+    """Masks, boxes and keypoints are never read, and a killed run resumes exactly.
+
+    The run is killed after its first CAM epoch and resumed, on a copy of the data set
+    whose masks, boxes and keypoints are all different and whose annotation accessors
+    raise: the model must equal the uninterrupted run on the clean data set.
+    """
+    root, _, poisoned, val = data
+    ds = NoAnnotations(poisoned)
+    assert ds.labels.tolist() == CocoDataset(data[1]).labels.tolist()
+    original = trainer_module.save_checkpoint
+
+    def die_after_first_epoch(path, payload):
+        original(path, payload)
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", die_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_weak_model(ds, output_dir=root / "run_b", seed=3,
+                         val_dataset=NoAnnotations(val), progress=False, **TINY)
+    monkeypatch.undo()
+    assert not (root / "run_b" / "config.json").exists()
+    assert trainer_module.load_checkpoint(root / "run_b" / "checkpoints" / "cam.pt")["epoch"] == 1
+    result = train_weak_model(ds, output_dir=root / "run_b", seed=3,
+                              val_dataset=NoAnnotations(val), progress=False, **TINY)
+    _assert_same(_weights(reference_run.path), _weights(result.path))
+    assert [r["train_loss"] for r in result.history] == pytest.approx(
+        [r["train_loss"] for r in reference_run.history], rel=1e-6)
+
+
+def test_bad_arguments(data, reference_run, tmp_path):
+    root, clean, _, _ = data
+    ds = CocoDataset(clean)
+    with pytest.raises(TypeError, match="image-level"):
+        train_weak_model(list(ds), output_dir=tmp_path / "x")
+    with pytest.raises(ValueError, match="unknown training option"):
+        train_weak_model(ds, output_dir=tmp_path / "x", cam_epoch=1)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        train_weak_model(ds, output_dir=reference_run.path, resume=False, **TINY)
+    with pytest.raises(ValueError, match="seed"):
+        train_weak_model(ds, output_dir=tmp_path / "x", seed=-1)
+    other = CocoDataset(clean, classes=("FR-I", "FR-II", "FR-X", "R", "X"))
+    with pytest.raises(ValueError, match="classes"):
+        train_weak_model(ds, output_dir=tmp_path / "x", val_dataset=other)

@@ -15,7 +15,8 @@ and catalogue-based search, made explicit and reproducible:
    extent (section 2.3.2) with `galcam.morphology.measure_ab`.
 4. **Host.** The brightest infrared island (above median + 3 MAD, at least 5 pixels, the
    paper's infrared preprocessing) within ``host_radius`` of the radio core (the brightest
-   compact peak between the lobes) or, without a core, of the flux-weighted centre.
+   compact peak between the lobes) or, without a core, of the geometric centre; failing
+   that, the infrared island inside the radio emission nearest that point.
 5. **Score.** ``(1 - exp(-peak_snr / snr_scale)) * (1 - exp(-(extent - 1) / extent_scale))``:
    how significant the emission is (peak signal-to-noise) times how clearly it is extended
    (``extent``, the integrated over the peak flux density in beams, is 1 for a point source).
@@ -87,8 +88,11 @@ class ClassicalDetection:
     host_sky : `~astropy.coordinates.SkyCoord` or None
         Host position on the sky (None when the radio image has no celestial WCS).
     host_method : str
-        ``"ir"`` (an infrared source), ``"core"`` (the radio core, no infrared source near
-        it) or ``"centre"`` (flux-weighted centre, no core and no infrared source).
+        ``"ir"`` (the brightest infrared source within ``host_radius`` of the radio core or,
+        without a core, of the geometric centre), ``"ir-in-source"`` (none there: the
+        infrared source inside the radio mask nearest that point), ``"core"`` (no infrared
+        source: the radio core) or ``"centre"`` (no core and no infrared source: the
+        geometric centre, the centre of the box enclosing the 5-sigma emission).
     core : tuple of float or None
         Radio core ``(x, y)``, if one was found.
     centre : tuple of float
@@ -637,19 +641,11 @@ class ClassicalFinder:
         morph = self._morphology(data, rms, mask, geom)
         class_name = self._class_name(morph.label)
         core = self._find_core(members, morph, geom)
-        anchor = core if core is not None else centre
-        host, method = None, None
-        if ir_sources is not None and len(ir_sources):
-            d = np.hypot(ir_sources[:, 0] - anchor[0], ir_sources[:, 1] - anchor[1])
-            near = np.flatnonzero(d <= geom["host_radius"])
-            if near.size:
-                best = near[np.argmax(ir_sources[near, 2])]
-                host, method = (float(ir_sources[best, 0]), float(ir_sources[best, 1])), "ir"
+        geometric = (float(morph.center[0]), float(morph.center[1]))
+        anchor = core if core is not None else geometric
+        host, method = self._host(anchor, mask, ir_sources, geom)
         if host is None:
-            host, method = (
-                (float(anchor[0]), float(anchor[1])),
-                ("core" if core is not None else "centre"),
-            )
+            host, method = anchor, ("core" if core is not None else "centre")
         host_sky = None
         if radio.wcs is not None and radio.wcs.has_celestial:
             host_sky = radio.wcs.pixel_to_world(host[0], host[1])
@@ -673,6 +669,26 @@ class ClassicalFinder:
             b=float(morph.b),
             rules=tuple(rules),
         )
+
+    @staticmethod
+    def _host(anchor, mask, ir_sources, geom):
+        """The infrared host: the brightest source near the anchor, else the nearest inside."""
+        if ir_sources is None or not len(ir_sources):
+            return None, None
+        d = np.hypot(ir_sources[:, 0] - anchor[0], ir_sources[:, 1] - anchor[1])
+        near = np.flatnonzero(d <= geom["host_radius"])
+        if near.size:
+            best = near[np.argmax(ir_sources[near, 2])]
+            return (float(ir_sources[best, 0]), float(ir_sources[best, 1])), "ir"
+        ny, nx = mask.shape
+        ix = np.rint(ir_sources[:, 0]).astype(int)
+        iy = np.rint(ir_sources[:, 1]).astype(int)
+        inside = np.flatnonzero((ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny))
+        inside = inside[mask[iy[inside], ix[inside]]]
+        if inside.size:
+            best = inside[np.argmin(d[inside])]
+            return (float(ir_sources[best, 0]), float(ir_sources[best, 1])), "ir-in-source"
+        return None, None
 
     def _morphology(self, data, rms, mask, geom):
         """The paper's a/b measurement; at the island threshold if nothing reaches 5 sigma."""

@@ -171,6 +171,12 @@ def test_host_from_infrared(finder):
     far = ir_image([(ra1, dec1, 80.0)])
     (det2,) = finder(radio, far)
     assert det2.host_method == "core"
+    # none near the core, but one on the radio emission (a lobe): that one
+    ra3, dec3 = radio.wcs.pixel_to_world_values(84.0, 64.0)
+    on_lobe = ir_image([(ra1, dec1, 80.0), (ra3, dec3, 30.0)])
+    (det3,) = finder(radio, on_lobe)
+    assert det3.host_method == "ir-in-source"
+    assert det3.host == pytest.approx((84.0, 64.0), abs=0.3)
 
 
 def test_table(finder):

@@ -1,0 +1,300 @@
+"""WeakSegmenter: loading, end-to-end prediction, tiling, resampling, data sets."""
+
+import copy
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from astropy import units as u
+from astropy.utils.exceptions import AstropyUserWarning
+
+from galcam.inference import SegmentationResult, WeakSegmenter
+from galcam.inference import segmenter as segmod
+from galcam.models import ModelFolderError
+
+from .conftest import CLASSES, build_model_folder, make_ir, make_radio, write_fits
+
+
+# ------------------------------------------------------------------ loading
+def test_load_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such model folder"):
+        WeakSegmenter.load(tmp_path / "nope")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        WeakSegmenter.load(tmp_path / "file")
+
+
+def test_load_truncated_weights(model_dir, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(model_dir, bad)
+    data = (bad / "irnet.pt").read_bytes()
+    (bad / "irnet.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFolderError, match="truncated"):
+        WeakSegmenter.load(bad, device="cpu")
+
+
+def _edit_config(model_dir, tmp_path, edit):
+    bad = tmp_path / "edited"
+    shutil.copytree(model_dir, bad)
+    config = json.loads((bad / "config.json").read_text())
+    edit(config)
+    (bad / "config.json").write_text(json.dumps(config))
+    return bad
+
+
+def test_load_wrong_schema_and_incompatible_config(model_dir, tmp_path):
+    newer = _edit_config(model_dir, tmp_path, lambda c: c.update(schema_version=99))
+    with pytest.raises(ModelFolderError, match="newer galcam"):
+        WeakSegmenter.load(newer, device="cpu")
+    shutil.rmtree(newer)
+    no_classes = _edit_config(model_dir, tmp_path, lambda c: c.pop("classes"))
+    with pytest.raises(ModelFolderError, match="incompatible model: 'classes'"):
+        WeakSegmenter.load(no_classes, device="cpu")
+    shutil.rmtree(no_classes)
+    wrong_arch = _edit_config(model_dir, tmp_path,
+                              lambda c: c["backbone"]["cam"].update(arch="resnet34"))
+    with pytest.raises(ModelFolderError, match="CAM weights do not fit"):
+        WeakSegmenter.load(wrong_arch, device="cpu")
+    shutil.rmtree(wrong_arch)
+    bad_norm = _edit_config(model_dir, tmp_path,
+                            lambda c: c["encoding"]["normalization"].update(mean=[0.5]))
+    with pytest.raises(ModelFolderError, match="normalization"):
+        WeakSegmenter.load(bad_norm, device="cpu")
+
+
+def test_load_registered_names(monkeypatch, tmp_path):
+    monkeypatch.setitem(segmod.MODEL_REGISTRY, "default", {"path": tmp_path / "absent"})
+    with pytest.raises(segmod.ModelNotInstalledError, match="no bundled model is installed"):
+        WeakSegmenter.load("default")
+    monkeypatch.setenv("GALCAM_MODELS", str(tmp_path / "cache"))
+    monkeypatch.setitem(segmod.MODEL_REGISTRY, "remote",
+                        {"url": "https://example.org/remote.zip"})
+    with pytest.raises(segmod.ModelNotInstalledError, match="does not download"):
+        WeakSegmenter.load("remote")
+    build_model_folder(tmp_path / "cache" / "remote")
+    assert WeakSegmenter.load("remote", device="cpu").classes == tuple(CLASSES)
+
+
+def test_load_options_validated(model_dir):
+    with pytest.raises(TypeError, match="unknown option"):
+        WeakSegmenter.load(model_dir, device="cpu", colour="red")
+    with pytest.raises(ValueError, match="tile_overlap"):
+        WeakSegmenter.load(model_dir, device="cpu", tile_overlap=0.1)
+    with pytest.raises(ValueError, match="class_threshold"):
+        WeakSegmenter.load(model_dir, device="cpu", class_threshold=2)
+
+
+def test_segmenter_reads_config(segmenter):
+    assert segmenter.classes == tuple(CLASSES)
+    assert segmenter.tile_size == (64, 64)
+    assert segmenter.tile_overlap == (22, 22)  # ceil(64 / 3)
+    assert segmenter.pixel_scale == 2.0
+    assert segmenter.encoder.channels == ("ir", "radio", "radio")
+    assert segmenter.device.type == "cpu"
+
+
+# ------------------------------------------------------------------ batched networks
+def test_batched_networks_match_single_image_functions(segmenter):
+    from galcam.models import edge_and_displacement, multiscale_cams
+
+    torch.manual_seed(3)
+    x = torch.rand(2, 3, 40, 52)
+    strided, probs = segmod._batch_cams(segmenter._cam, x, (1.0, 0.5), True)
+    edges, dps = segmod._batch_edges(segmenter._irnet, x)
+    for k in range(2):
+        ref = multiscale_cams(segmenter._cam, x[k], scales=(1.0, 0.5))
+        np.testing.assert_allclose(strided[k], ref["strided"], atol=2e-5)
+        np.testing.assert_allclose(probs[k], ref["probabilities"], atol=1e-6)
+        edge, dp = edge_and_displacement(segmenter._irnet, x[k])
+        np.testing.assert_allclose(edges[k], edge.numpy(), atol=1e-5)
+        np.testing.assert_allclose(dps[k], dp.numpy(), atol=1e-4)
+
+
+# ------------------------------------------------------------------ end to end
+def _check_result(result, shape):
+    assert isinstance(result, SegmentationResult)
+    assert result.shape == shape
+    for d in result:
+        x0, y0, w, h = d.bbox
+        assert x0 >= 0 and y0 >= 0 and x0 + w <= shape[1] and y0 + h <= shape[0]
+        assert d.mask_crop.any()
+        assert 0 <= d.score <= 1
+        assert d.class_name in CLASSES
+        assert len(d.class_probabilities) == len(CLASSES)
+        assert x0 - 0.5 <= d.host_x <= x0 + w - 0.5 and y0 - 0.5 <= d.host_y <= y0 + h - 0.5
+        assert d.host_sky is not None and d.sky_centroid is not None
+
+
+def test_predict_small_image(segmenter):
+    radio = make_radio()
+    result = segmenter(radio, make_ir(radio))
+    _check_result(result, (64, 64))
+    assert len(result) >= 1
+    assert result.meta["n_tiles"] == 1 and not result.resampled
+    scores = [d.score for d in result]
+    assert scores == sorted(scores, reverse=True)
+    # the host follows the infrared source at (32, 32), inside the galaxy
+    best = result[0]
+    assert best.host_fallback is False
+    assert abs(best.host_x - 32) < 2 and abs(best.host_y - 32) < 2
+    sky = radio.wcs.pixel_to_world(best.host_x, best.host_y)
+    assert sky.separation(best.host_sky) < 1e-6 * u.arcsec
+    assert len(result.to_coco(5)) == len(result)
+
+
+def test_predict_fits_files_and_no_ir(segmenter, tmp_path):
+    radio = make_radio((50, 60), sources=((30, 25),))
+    path = write_fits(radio, tmp_path / "radio.fits")
+    result = segmenter(str(path), progress=False)
+    _check_result(result, (50, 60))
+    assert all(d.host_fallback for d in result)  # no infrared: CAM peak, flagged
+
+
+def test_nothing_found_gives_empty_result(model_dir):
+    seg = WeakSegmenter.load(model_dir, device="cpu", class_threshold=1.0)
+    radio = make_radio(sources=())
+    result = seg(radio)
+    assert isinstance(result, SegmentationResult) and len(result) == 0
+    assert result.to_coco(1) == [] and len(result.to_table()) == 0
+
+
+def test_score_threshold(segmenter):
+    radio = make_radio()
+    result = segmenter(radio, score_threshold=1.0)
+    assert len(result) == 0
+    with pytest.raises(ValueError, match="score_threshold"):
+        segmenter(radio, score_threshold=-0.1)
+    with pytest.raises(ValueError, match="batch_size"):
+        segmenter(radio, batch_size=0)
+
+
+def test_large_image_is_tiled(segmenter):
+    radio = make_radio((64, 100), sources=((50, 32),))
+    result = segmenter(radio, make_ir(radio, ((50, 32),)), batch_size=2)
+    assert result.meta["n_tiles"] == 2
+    _check_result(result, (64, 100))
+    # the galaxy in the overlap is reported once per connected region, never twice
+    masks = result.masks()
+    assert masks.sum(axis=0).max() <= 1 or len(result) == 1
+
+
+def test_other_pixel_scale_is_resampled_and_mapped_back(segmenter):
+    radio = make_radio((72, 72), pixel_scale=1.8, sources=((36, 36),))
+    ir = make_ir(radio, ((36, 36),))
+    result = segmenter(radio, ir)
+    assert result.resampled and result.meta["resampled_to_arcsec"] == 2.0
+    _check_result(result, (72, 72))
+    best = result[0]
+    # the host is found on the 2"/px grid and mapped back to the 1.8"/px pixels
+    assert abs(best.host_x - 36) < 2.5 and abs(best.host_y - 36) < 2.5
+    sky = radio.wcs.pixel_to_world(best.host_x, best.host_y)
+    assert sky.separation(best.host_sky) < 1e-3 * u.arcsec
+
+
+def test_different_beam_warns(segmenter):
+    radio = make_radio(beam=(30.0, 25.0))
+    with pytest.warns(AstropyUserWarning, match="training beam"):
+        result = segmenter(radio)
+    assert result.meta["beam_area_ratio"] == pytest.approx(750 / 80)
+
+
+def test_encoded_cutout_input(segmenter):
+    from galcam.preprocessing import CutoutEncoder
+
+    radio = make_radio()
+    cutout = CutoutEncoder()(radio, make_ir(radio))
+    result = segmenter(cutout)
+    _check_result(result, (64, 64))
+    wrong = CutoutEncoder(channels=("radio", "radio", "radio"))(radio)
+    with pytest.raises(ValueError, match="channels"):
+        segmenter(wrong)
+
+
+# ------------------------------------------------------------------ data sets
+def _dataset(tmp_path, poison=True):
+    entries = []
+    for k, (shape, src) in enumerate([((64, 64), (32, 32)), ((48, 56), (28, 24))]):
+        radio = make_radio(shape, sources=(src,), seed=10 + k)
+        write_fits(radio, tmp_path / f"r{k}.fits")
+        write_fits(make_ir(radio, (src,)), tmp_path / f"ir{k}.fits")
+        entries.append({"id": 40 + k, "file_name": f"r{k}.fits", "ir_file_name": f"ir{k}.fits",
+                        "width": shape[1], "height": shape[0]})
+    coco = {"images": entries,
+            "categories": [{"id": 11, "name": "R"}, {"id": 12, "name": "FR-II"},
+                           {"id": 13, "name": "FR-I"}, {"id": 14, "name": "FR-X"}]}
+    if poison:  # annotations that would break anything that reads them
+        coco["annotations"] = [{"image_id": 999, "category_id": "poison", "segmentation": 7}]
+    path = tmp_path / "images.json"
+    path.write_text(json.dumps(coco))
+    return path
+
+
+def test_predict_dataset_never_reads_annotations(segmenter, tmp_path, monkeypatch):
+    from pycocotools.coco import COCO
+
+    from galcam.datasets import CocoDataset
+
+    path = _dataset(tmp_path)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("annotations were read")
+
+    monkeypatch.setattr(CocoDataset, "annotations", forbidden)
+    monkeypatch.setattr(CocoDataset, "_check_annotations", forbidden)
+    out = segmenter.predict_dataset(path, progress=False, batch_size=2)
+    assert {o["image_id"] for o in out} <= {40, 41} and len(out) >= 2
+    assert {o["category_id"] for o in out} <= {11, 12, 13, 14}
+    gt = COCO()
+    coco = json.loads(path.read_text())
+    coco["annotations"] = []
+    gt.dataset = coco
+    gt.createIndex()
+    res = gt.loadRes(copy.deepcopy(out))  # loadRes adds keys to the dicts
+    for ann in res.loadAnns(res.getAnnIds()):
+        img = gt.imgs[ann["image_id"]]
+        assert res.annToMask(ann).shape == (img["height"], img["width"])
+    # the same through a CocoDataset read without annotations
+    ds = CocoDataset(path, load_annotations=False)
+    assert segmenter.predict_dataset(ds, progress=False) == out
+
+
+def test_predict_dataset_missing_category_warns(segmenter, tmp_path):
+    path = _dataset(tmp_path, poison=False)
+    coco = json.loads(path.read_text())
+    coco["categories"] = [c for c in coco["categories"] if c["name"] != "FR-X"]
+    path.write_text(json.dumps(coco))
+    with pytest.warns(AstropyUserWarning, match="no category"):
+        out = segmenter.predict_dataset(path, progress=False)
+    assert 14 not in {o["category_id"] for o in out}
+    with pytest.raises(FileNotFoundError):
+        segmenter.predict_dataset(tmp_path / "none.json")
+
+
+def test_train_delegates_to_training(monkeypatch, tmp_path):
+    import galcam.training as training
+
+    calls = {}
+
+    def fake_train(dataset, *, preset, output_dir, device, **kwargs):
+        calls.update(dataset=dataset, preset=preset, device=device, **kwargs)
+        build_model_folder(output_dir)
+
+        class Result:
+            path = output_dir
+        return Result()
+
+    monkeypatch.setattr(training, "train_weak_model", fake_train)
+    seg = WeakSegmenter.train("DATA", preset="paper", output_dir=tmp_path / "m", device="cpu",
+                              seed=3)
+    assert isinstance(seg, WeakSegmenter)
+    assert calls == {"dataset": "DATA", "preset": "paper", "device": "cpu", "seed": 3}
+
+
+def test_no_warnings_for_matching_image(segmenter):
+    radio = make_radio()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        segmenter(radio, make_ir(radio))

@@ -23,6 +23,8 @@ SUBCOMMANDS = [
     "evaluate",
     "baseline",
     "simulate",
+    "predict",
+    "train",
 ]
 
 log = logging.getLogger("galcam")

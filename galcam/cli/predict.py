@@ -1,0 +1,156 @@
+"""``galcam predict``: find, segment and classify radio galaxies with a trained model.
+
+One image: ``galcam predict RADIO.fits [--ir IR.fits] [--model NAME|DIR] -o OUTDIR`` writes
+``OUTDIR/predictions.json`` (COCO results, image id 1, category ids 1..N in the order of the
+model's classes) and ``OUTDIR/catalog.ecsv`` (one row per galaxy: class, score, class
+probabilities, centroid and host in pixels and on the sky). A COCO data set:
+``galcam predict --coco IMAGES.json [--image-dir DIR] -o OUTDIR`` writes
+``OUTDIR/predictions.json`` with the data set's image and category ids (its annotations are
+never read). ``--example`` runs the bundled example image pair.
+"""
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .main import GalcamCLIError
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS = "predictions.json"
+CATALOG = "catalog.ecsv"
+
+
+def add_parser(subparsers):
+    """Register ``galcam predict``."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="find, segment and classify radio galaxies and their hosts with a trained model",
+        description=(
+            "Run a trained galcam model (CAM -> IRNet, Gupta et al. 2023) on a radio image "
+            "(optionally with an infrared image on any grid) or on every image of a COCO data "
+            "set. Images of any size are tiled; images at another pixel scale than the "
+            "model's training data are resampled and the results mapped back. Writes "
+            f"OUTDIR/{PREDICTIONS} (COCO results: mask, class, score, host keypoint per "
+            f"galaxy) and, for one image, OUTDIR/{CATALOG}."
+        ),
+    )
+    parser.add_argument("radio", nargs="?", metavar="RADIO.fits",
+                        help="radio image (FITS, 2-4 axes)")
+    parser.add_argument("--ir", metavar="IR.fits", help="infrared image (any grid)")
+    parser.add_argument("--coco", metavar="IMAGES.json",
+                        help="predict every image of this COCO JSON instead of one image")
+    parser.add_argument("--image-dir", metavar="DIR",
+                        help="folder of the --coco images (default: the JSON's folder)")
+    parser.add_argument("--example", action="store_true",
+                        help="predict the bundled example image pair")
+    parser.add_argument("--model", default="default", metavar="NAME|DIR",
+                        help="model folder or registered model name (default: 'default', the "
+                        "bundled model)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                        help="output folder")
+    parser.add_argument("--device", default="auto",
+                        help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:N'")
+    parser.add_argument("--batch-size", type=int, default=4, metavar="N",
+                        help="tiles per network pass (default 4)")
+    parser.add_argument("--score-threshold", type=float, default=0.0, metavar="S",
+                        help="drop detections scoring below S (default 0: keep all)")
+    parser.add_argument("--plane", type=int, default=None, metavar="N",
+                        help="0-based plane of radio cubes with a non-degenerate "
+                        "spectral/Stokes axis")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing output files")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _check_args(args):
+    modes = [m for m, on in (("RADIO", args.radio is not None), ("--coco", args.coco),
+                             ("--example", args.example)) if on]
+    if len(modes) != 1:
+        raise GalcamCLIError("give exactly one of RADIO.fits, --coco IMAGES.json or --example"
+                             + (f" (got {' and '.join(modes)})" if modes else ""))
+    if args.ir and not (args.radio or args.example):
+        raise GalcamCLIError("--ir goes with RADIO.fits (a COCO data set names its IR files)")
+    if args.image_dir and not args.coco:
+        raise GalcamCLIError("--image-dir goes with --coco")
+    if args.batch_size < 1:
+        raise GalcamCLIError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if not 0 <= args.score_threshold <= 1:
+        raise GalcamCLIError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
+    for name in ("radio", "ir", "coco", "image_dir"):
+        value = getattr(args, name)
+        if value is not None and not Path(value).exists():
+            flag = "RADIO" if name == "radio" else "--" + name.replace("_", "-")
+            raise FileNotFoundError(f"{flag} '{value}' does not exist")
+
+
+def run(args):
+    """Predict and write the outputs; returns the exit status."""
+    _check_args(args)
+    outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise GalcamCLIError(f"output '{outdir}' exists and is not a folder")
+    names = [PREDICTIONS] if args.coco else [PREDICTIONS, CATALOG]
+    existing = [n for n in names if (outdir / n).exists()]
+    if existing and not args.overwrite:
+        raise FileExistsError(f"'{outdir}' already holds {', '.join(existing)}; use --overwrite "
+                              "to replace")
+
+    from galcam.inference import WeakSegmenter
+    from galcam.io import atomic_write
+
+    image = ir_image = None
+    radio, ir = args.radio, args.ir
+    if not args.coco:  # read the images first: bad input fails before the model loads
+        from galcam.io import read_image
+
+        if args.example:
+            from galcam.data import example_files
+
+            files = example_files()
+            radio, ir = files["radio"], files["ir"]
+        image = read_image(radio, plane=args.plane)
+        ir_image = read_image(ir) if ir is not None else None
+    try:
+        segmenter = WeakSegmenter.load(args.model, device=args.device)
+    except RuntimeError as exc:  # e.g. a GPU requested on a machine without one
+        raise GalcamCLIError(str(exc)) from exc
+    progress = not args.no_progress
+    if args.coco:
+        results = segmenter.predict_dataset(args.coco, image_dir=args.image_dir,
+                                            progress=progress, batch_size=args.batch_size,
+                                            score_threshold=args.score_threshold,
+                                            plane=args.plane)
+        table = None
+        n_images = len({r["image_id"] for r in results})
+        summary = f"{len(results)} detections in {n_images} images with detections"
+    else:
+        result = segmenter(image, ir_image, batch_size=args.batch_size, progress=progress,
+                           score_threshold=args.score_threshold)
+        results = result.to_coco(1)
+        table = result.to_table()
+        table.meta["radio_file"] = str(radio)
+        table.meta["ir_file"] = None if ir is None else str(ir)
+        table.meta["category_ids"] = {c: i + 1 for i, c in enumerate(segmenter.classes)}
+        summary = f"{len(result)} galaxies in {radio}"
+
+    text = json.dumps(results)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if table is not None:
+        atomic_write(outdir / CATALOG,
+                     lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True))
+        written.append(CATALOG)
+
+    def write_json(tmp):
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    atomic_write(outdir / PREDICTIONS, write_json)
+    written.append(PREDICTIONS)
+    log.info("wrote %s to %s", ", ".join(written), outdir)
+    print(f"{summary} -> {outdir} ({', '.join(written)})", file=sys.stdout)
+    return 0

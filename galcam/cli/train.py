@@ -1,0 +1,109 @@
+"""``galcam train``: train a model from image-level labels and write a model folder.
+
+Delegates to `galcam.training.train_weak_model` (CAM -> ReCAM -> IRNet, Gupta et al. 2023,
+sections 3.2-3.3). Only the image-level classes of the training images are read; masks,
+boxes and keypoints are never used.
+"""
+
+import json
+import logging
+import re
+from pathlib import Path
+
+from .main import GalcamCLIError
+
+log = logging.getLogger(__name__)
+
+_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def add_parser(subparsers):
+    """Register ``galcam train``."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model from image-level labels (CAM -> ReCAM -> IRNet)",
+        description=(
+            "Train galcam's networks from the image-level classes of a COCO data set (weak "
+            "labels: masks, boxes and keypoints are never read) and write a model folder "
+            "(config.json, cam.pt, irnet.pt, metrics.json) for `galcam predict --model`. "
+            "An interrupted run resumes from MODELDIR/checkpoints."
+        ),
+    )
+    parser.add_argument("--coco", required=True, metavar="TRAIN.json", help="training set")
+    parser.add_argument("--image-dir", metavar="DIR",
+                        help="folder of the images of TRAIN.json and VAL.json "
+                        "(default: each JSON's folder)")
+    parser.add_argument("--val", metavar="VAL.json",
+                        help="validation set (classification loss and accuracy)")
+    parser.add_argument("--preset", default="fast", choices=["fast", "paper"],
+                        help="hyper-parameters: 'paper' (ResNet-50, the paper's schedule) or "
+                        "'fast' (ResNet-18, CPU friendly; default)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--device", default="auto",
+                        help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:N'")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        dest="overrides",
+                        help="override a hyper-parameter of the preset, e.g. --set "
+                        "cam_epochs=5 --set arch=resnet34 (VALUE is read as JSON if it "
+                        "parses, else as a string); repeatable")
+    parser.add_argument("-o", "--output", required=True, metavar="MODELDIR",
+                        help="model folder to write")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a trained model already in MODELDIR")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="discard checkpoints of an interrupted run and start again")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def parse_overrides(items):
+    """``["cam_epochs=5", "arch=resnet34"]`` -> ``{"cam_epochs": 5, "arch": "resnet34"}``."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not _KEY.match(key):
+            raise GalcamCLIError(f"--set expects KEY=VALUE with a hyper-parameter name as KEY, "
+                                 f"got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def run(args):
+    """Train and write the model folder; returns the exit status."""
+    overrides = parse_overrides(args.overrides)
+    for flag, value in (("--coco", args.coco), ("--val", args.val),
+                        ("--image-dir", args.image_dir)):
+        if value is not None and not Path(value).exists():
+            raise FileNotFoundError(f"{flag} '{value}' does not exist")
+    outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise GalcamCLIError(f"output '{outdir}' exists and is not a folder")
+    if (outdir / "config.json").exists() and not args.overwrite:
+        raise FileExistsError(f"'{outdir}' already holds a trained model; use --overwrite to "
+                              "replace it")
+
+    from galcam.datasets import CocoDataset
+    from galcam.training import train_weak_model
+
+    train = CocoDataset(args.coco, image_dir=args.image_dir)
+    val = None if args.val is None else CocoDataset(args.val, image_dir=args.image_dir)
+    try:
+        result = train_weak_model(train, preset=args.preset, output_dir=outdir, seed=args.seed,
+                                  device=args.device, val_dataset=val,
+                                  resume=not args.no_resume, overwrite=args.overwrite,
+                                  progress=not args.no_progress, **overrides)
+    except RuntimeError as exc:  # e.g. a GPU requested on a machine without one
+        raise GalcamCLIError(str(exc)) from exc
+    path = getattr(result, "path", outdir)
+    metrics = getattr(result, "metrics", None) or {}
+    val_metrics = metrics.get("validation") or {}
+    line = f"model written to {path}"
+    if "top1_accuracy" in val_metrics:
+        line += f" (validation top-1 accuracy {val_metrics['top1_accuracy']:.3f})"
+    print(line)
+    return 0

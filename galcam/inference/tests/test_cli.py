@@ -1,0 +1,131 @@
+"""``galcam predict`` and ``galcam train``: outputs, refusal to overwrite, one-line errors."""
+
+import json
+
+import pytest
+from astropy.table import QTable
+
+import galcam.cli.main as cli_main
+
+from .conftest import build_model_folder, make_ir, make_radio, write_fits
+
+
+@pytest.fixture
+def main(monkeypatch):
+    names = list(dict.fromkeys([*cli_main.SUBCOMMANDS, "predict", "train"]))
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", names)
+    return cli_main.main
+
+
+@pytest.fixture
+def files(tmp_path):
+    radio = make_radio()
+    return (write_fits(radio, tmp_path / "radio.fits"),
+            write_fits(make_ir(radio), tmp_path / "ir.fits"))
+
+
+def _one_line_error(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("galcam ") and "error:" in err[0]
+    return err[0]
+
+
+def test_predict_one_image(main, model_dir, files, tmp_path, capsys):
+    radio, ir = files
+    out = tmp_path / "out"
+    args = ["predict", str(radio), "--ir", str(ir), "--model", str(model_dir), "-o", str(out),
+            "--device", "cpu", "--no-progress", "-q"]
+    assert main(args) == 0
+    assert "galaxies in" in capsys.readouterr().out
+    preds = json.loads((out / "predictions.json").read_text())
+    assert isinstance(preds, list)
+    for p in preds:
+        assert p["image_id"] == 1 and 1 <= p["category_id"] <= 4
+        assert p["segmentation"]["size"] == [64, 64] and p["keypoints"][2] == 2
+    table = QTable.read(out / "catalog.ecsv")
+    assert len(table) == len(preds) and "host_sky" in table.colnames
+    assert table.meta["category_ids"]["FR-I"] == 1
+    # refuses to overwrite, in one line, and leaves the files alone
+    before = (out / "predictions.json").read_bytes()
+    assert main(args) == 2  # args has -q: only the error on stderr
+    assert "--overwrite" in _one_line_error(capsys)
+    assert (out / "predictions.json").read_bytes() == before
+    assert main([*args, "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["catalog.ecsv", "predictions.json"]
+
+
+def test_predict_errors_are_one_line(main, model_dir, files, tmp_path, capsys):
+    radio, _ = files
+    out = str(tmp_path / "o")
+    main = (lambda m: lambda argv: m([*argv, "-q"]))(main)  # errors only on stderr
+    assert main(["predict", str(radio), "--model", str(tmp_path / "nomodel"), "-o", out]) == 2
+    assert "no such model folder" in _one_line_error(capsys)
+    assert main(["predict", "--model", str(model_dir), "-o", out]) == 2
+    assert "exactly one of" in _one_line_error(capsys)
+    assert main(["predict", str(tmp_path / "missing.fits"), "--model", str(model_dir),
+                 "-o", out]) == 2
+    assert "does not exist" in _one_line_error(capsys)
+    bad = tmp_path / "bad.fits"
+    bad.write_text("not a fits file")
+    assert main(["predict", str(bad), "--model", str(model_dir), "-o", out,
+                 "--device", "cpu"]) == 2
+    _one_line_error(capsys)
+    assert main(["predict", str(radio), "--model", str(model_dir), "-o", out,
+                 "--score-threshold", "2"]) == 2
+    _one_line_error(capsys)
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_predict_coco(main, model_dir, tmp_path, capsys):
+    radio = make_radio((48, 48), sources=((24, 24),))
+    write_fits(radio, tmp_path / "a.fits")
+    coco = {"images": [{"id": 5, "file_name": "a.fits", "width": 48, "height": 48}],
+            "categories": [{"id": 3, "name": "FR-I"}, {"id": 1, "name": "FR-II"},
+                           {"id": 2, "name": "FR-X"}, {"id": 4, "name": "R"}],
+            "annotations": [{"bogus": True}]}
+    (tmp_path / "imgs.json").write_text(json.dumps(coco))
+    out = tmp_path / "pred"
+    assert main(["predict", "--coco", str(tmp_path / "imgs.json"), "--model", str(model_dir),
+                 "-o", str(out), "--device", "cpu", "--no-progress", "-q"]) == 0
+    preds = json.loads((out / "predictions.json").read_text())
+    assert preds and all(p["image_id"] == 5 for p in preds)
+    assert not (out / "catalog.ecsv").exists()
+    capsys.readouterr()
+
+
+def test_train_cli_delegates(main, monkeypatch, tmp_path, capsys):
+    import galcam.training as training
+
+    calls = {}
+
+    def fake_train(dataset, *, preset, output_dir, **kwargs):
+        calls.update(n=len(dataset), preset=preset, **kwargs)
+        build_model_folder(output_dir)
+
+        class Result:
+            path = output_dir
+            metrics = {"validation": {"top1_accuracy": 0.75}}
+        return Result()
+
+    monkeypatch.setattr(training, "train_weak_model", fake_train)
+    radio = make_radio((48, 48))
+    write_fits(radio, tmp_path / "a.fits")
+    coco = {"images": [{"id": 1, "file_name": "a.fits", "width": 48, "height": 48}],
+            "categories": [{"id": 1, "name": "FR-I"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
+                             "segmentation": {"size": [48, 48], "counts": "0PP4"},
+                             "bbox": [0, 0, 48, 48], "area": 2304, "iscrowd": 0}]}
+    (tmp_path / "train.json").write_text(json.dumps(coco))
+    out = tmp_path / "model"
+    args = ["train", "-q", "--coco", str(tmp_path / "train.json"), "--preset", "paper",
+            "--seed", "4", "--device", "cpu", "--set", "cam_epochs=2", "--set", "arch=resnet18",
+            "-o", str(out)]
+    assert main(args) == 0
+    assert "validation top-1 accuracy 0.750" in capsys.readouterr().out
+    assert calls["preset"] == "paper" and calls["seed"] == 4 and calls["n"] == 1
+    assert calls["cam_epochs"] == 2 and calls["arch"] == "resnet18"
+    assert calls["resume"] is True and calls["overwrite"] is False
+    assert main(args) == 2
+    assert "already holds a trained model" in _one_line_error(capsys)
+    assert main([*args[:-2], "--set", "no-equals", "-o", str(tmp_path / "m2")]) == 2
+    assert "KEY=VALUE" in _one_line_error(capsys)

@@ -281,6 +281,9 @@ class ClassicalFinder:
         times its peak (in beams) gets 63 per cent of the score's S/N term.
     morphology_n_sigma : float, optional
         Level (in rms) of the contour whose extent is ``b`` in the a/b rule (5 in the paper).
+    peak_separation : float, optional
+        Minimum distance between two emission peaks in the a/b rule, in beam major-axis
+        FWHMs.
     host_radius : `~astropy.units.Quantity`, optional
         Infrared candidates are searched within this angle of the radio core or centre.
     ir_n_sigma : float, optional
@@ -318,6 +321,7 @@ class ClassicalFinder:
         snr_scale=10.0,
         extent_scale=1.0,
         morphology_n_sigma=5.0,
+        peak_separation=1.0,
         host_radius=12.0 * u.arcsec,
         ir_n_sigma=3.0,
         ir_n_pixels=5,
@@ -354,6 +358,7 @@ class ClassicalFinder:
         self.snr_scale = _positive(snr_scale, "snr_scale")
         self.extent_scale = _positive(extent_scale, "extent_scale")
         self.morphology_n_sigma = _positive(morphology_n_sigma, "morphology_n_sigma")
+        self.peak_separation = _positive(peak_separation, "peak_separation")
         self.host_radius = _angle(host_radius, "host_radius")
         self.ir_n_sigma = _positive(ir_n_sigma, "ir_n_sigma")
         self.ir_n_pixels = self._count(ir_n_pixels, "ir_n_pixels")
@@ -694,7 +699,7 @@ class ClassicalFinder:
         """The paper's a/b measurement; at the island threshold if nothing reaches 5 sigma."""
         from galcam.morphology import NoEmissionError, measure_ab
 
-        options = {"mask": mask, "min_separation": max(geom["fwhm"], 1.0)}
+        options = {"mask": mask, "min_separation": max(self.peak_separation * geom["fwhm"], 1.0)}
         try:
             return measure_ab(data, rms, n_sigma=self.morphology_n_sigma, **options)
         except NoEmissionError:

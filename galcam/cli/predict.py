@@ -56,6 +56,12 @@ def add_parser(subparsers):
                         help="tiles per network pass (default 4)")
     parser.add_argument("--score-threshold", type=float, default=0.0, metavar="S",
                         help="drop detections scoring below S (default 0: keep all)")
+    parser.add_argument("--class-threshold", type=float, default=None, metavar="P",
+                        help="class probability from which a class is taken as present "
+                        "(default: the model's, usually 0.5)")
+    parser.add_argument("--min-classes", type=int, default=0, metavar="K",
+                        help="keep the K most probable classes of every tile even below the "
+                        "threshold (default 0)")
     parser.add_argument("--plane", type=int, default=None, metavar="N",
                         help="0-based plane of radio cubes with a non-degenerate "
                         "spectral/Stokes axis")
@@ -78,6 +84,10 @@ def _check_args(args):
         raise GalcamCLIError("--image-dir goes with --coco")
     if args.batch_size < 1:
         raise GalcamCLIError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.class_threshold is not None and not 0 <= args.class_threshold <= 1:
+        raise GalcamCLIError(f"--class-threshold must be in [0, 1], got {args.class_threshold}")
+    if args.min_classes < 0:
+        raise GalcamCLIError(f"--min-classes must be >= 0, got {args.min_classes}")
     if not 0 <= args.score_threshold <= 1:
         raise GalcamCLIError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
     for name in ("radio", "ir", "coco", "image_dir"):
@@ -115,7 +125,10 @@ def run(args):
         image = read_image(radio, plane=args.plane)
         ir_image = read_image(ir) if ir is not None else None
     try:
-        segmenter = WeakSegmenter.load(args.model, device=args.device)
+        options = {"min_classes": args.min_classes}
+        if args.class_threshold is not None:
+            options["class_threshold"] = args.class_threshold
+        segmenter = WeakSegmenter.load(args.model, device=args.device, **options)
     except RuntimeError as exc:  # e.g. a GPU requested on a machine without one
         raise GalcamCLIError(str(exc)) from exc
     progress = not args.no_progress

@@ -34,11 +34,11 @@ def test_predict_one_image(main, model_dir, files, tmp_path, capsys):
     radio, ir = files
     out = tmp_path / "out"
     args = ["predict", str(radio), "--ir", str(ir), "--model", str(model_dir), "-o", str(out),
-            "--device", "cpu", "--no-progress", "-q"]
+            "--device", "cpu", "--no-progress", "-q", "--class-threshold", "0"]
     assert main(args) == 0
     assert "galaxies in" in capsys.readouterr().out
     preds = json.loads((out / "predictions.json").read_text())
-    assert isinstance(preds, list)
+    assert isinstance(preds, list) and preds
     for p in preds:
         assert p["image_id"] == 1 and 1 <= p["category_id"] <= 4
         assert p["segmentation"]["size"] == [64, 64] and p["keypoints"][2] == 2
@@ -73,7 +73,18 @@ def test_predict_errors_are_one_line(main, model_dir, files, tmp_path, capsys):
     assert main(["predict", str(radio), "--model", str(model_dir), "-o", out,
                  "--score-threshold", "2"]) == 2
     _one_line_error(capsys)
+    assert main(["predict", str(radio), "--model", str(model_dir), "-o", out,
+                 "--min-classes", "9", "--device", "cpu"]) == 2
+    assert "min_classes" in _one_line_error(capsys)
     assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_predict_example_without_bundled_model(main, monkeypatch, tmp_path, capsys):
+    from galcam.inference import segmenter as segmod
+
+    monkeypatch.setitem(segmod.MODEL_REGISTRY, "default", {"path": tmp_path / "absent"})
+    assert main(["predict", "--example", "-o", str(tmp_path / "ex"), "-q"]) == 2
+    assert "no bundled model is installed" in _one_line_error(capsys)
 
 
 def test_predict_coco(main, model_dir, tmp_path, capsys):

@@ -27,7 +27,7 @@ from pathlib import Path
 from astropy import units as u
 
 from galcam.baseline import ClassicalFinder
-from galcam.datasets.simulate import simulate_dataset
+from galcam.datasets import simulate_dataset
 from galcam.evaluation import evaluate
 
 REPORTED = (

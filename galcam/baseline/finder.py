@@ -434,7 +434,7 @@ class ClassicalFinder:
         bkg_map = self._as_map(noise.background_map if noise.has_maps else noise.background, radio)
         islands = find_islands(radio, noise, n_sigma=self.n_sigma, n_pixels=self.n_pixels)
         if islands.segment_image is None:
-            log.info("%s: no island above %g sigma", where, self.n_sigma)
+            log.debug("%s: no island above %g sigma", where, self.n_sigma)
             return []
         data = np.where(np.isfinite(radio.data), radio.data, 0.0).astype(np.float64) - bkg_map
         snr = data / rms_map
@@ -458,7 +458,7 @@ class ClassicalFinder:
                 )
             )
         detections.sort(key=lambda d: -d.score)
-        log.info("%s: %d islands -> %d extended radio galaxies", where, len(isl), len(detections))
+        log.debug("%s: %d islands -> %d extended radio galaxies", where, len(isl), len(detections))
         return detections
 
     @staticmethod
@@ -842,6 +842,7 @@ class ClassicalFinder:
             )
         from tqdm.auto import tqdm
 
+        log.info("classical finder: %d images of %s", len(ds), ds)
         results = []
         disable = self.progress is False or (self.progress is None and not _isatty())
         for img in tqdm(ds, desc="classical finder", unit="image", disable=disable):

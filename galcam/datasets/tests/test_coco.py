@@ -368,10 +368,12 @@ def test_error_bad_classes(tmp_path):
 
 
 def test_png_dataset(tmp_path):
-    from PIL import Image
+    from galcam.preprocessing.png import write_paper_png
 
-    rgb = np.zeros((H, W, 3), dtype=np.uint8)
-    Image.fromarray(rgb).save(tmp_path / "a.png")
+    y, x = np.mgrid[:H, :W]
+    radio01 = (x / (W - 1)).astype(np.float32)
+    ir01 = (y / (H - 1)).astype(np.float32)
+    write_paper_png(tmp_path / "a.png", radio01, ir01)
     coco = {
         "images": [{"id": 5, "file_name": "a.png", "width": W, "height": H}],
         "categories": [dict(c) for c in CATEGORIES],
@@ -382,6 +384,9 @@ def test_png_dataset(tmp_path):
     np.testing.assert_array_equal(ds[0].labels, [0, 0, 0, 0])
     with pytest.raises(DatasetError, match="use read_png"):
         ds[0].read_radio()
+    radio, ir = ds[0].read_png()
+    np.testing.assert_allclose(radio, radio01, atol=1e-4)  # 16 bits
+    np.testing.assert_allclose(ir, ir01, atol=1 / 255)  # 8 bits
     coco["images"][0]["height"] = H + 1
     with pytest.raises(DatasetError, match="do not match"):
         CocoDataset.from_dict(coco, image_dir=tmp_path)

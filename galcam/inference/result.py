@@ -212,6 +212,9 @@ class Detection:
         True when the host is the CAM peak because the IR had no signal in the mask.
     tiles : tuple of int
         Indices of the tiles whose detections were merged into this one.
+    evidence : `HostEvidence` or None
+        The crops from which `~galcam.inference.HostFinder` locates the host (mask,
+        instance-wise CAM and pre-processed infrared channel on the grid the network saw).
     """
 
     id: int

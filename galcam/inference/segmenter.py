@@ -52,7 +52,7 @@ from .resample import (
     resample_image,
     resample_noise,
 )
-from .result import Detection, HostEvidence, SegmentationResult
+from .result import Detection, HostEvidence, SegmentationResult, category_ids
 from .tiling import Tile, TileDetection, merge_tile_detections, tile_grid
 
 __all__ = ["WeakSegmenter", "MODEL_REGISTRY", "ModelNotInstalledError", "resolve_model",
@@ -658,13 +658,12 @@ class WeakSegmenter:
         batch_size = _check_batch_size(batch_size)
         score_threshold = _check_fraction(score_threshold, "score_threshold")
         ds = self._open_dataset(dataset, image_dir)
-        cats = ds.categories
-        missing = [c for c in self._classes if c not in cats]
+        categories = category_ids(self._classes, ds.categories)  # matched by name
+        missing = [c for c in self._classes if c not in categories]
         if missing:
             warnings.warn(f"{ds!r}: the data set has no category for the model's class(es) "
                           f"{missing}; detections of these classes are left out of the COCO "
                           "results", AstropyUserWarning, stacklevel=2)
-        categories = {c: i for c, i in cats.items() if c in self._classes}
         records = list(ds)
         jobs = (self._prepare_record(rec, plane) for rec in records)
         out = []
@@ -724,9 +723,19 @@ class WeakSegmenter:
     def _prepare(self, radio, ir, noise, ir_noise, key):
         """A `_Job` for one image and the generator of its tiles."""
         if isinstance(radio, EncodedCutout):
+            unused = [n for n, v in (("ir", ir), ("noise", noise), ("ir_noise", ir_noise))
+                      if v is not None]
+            if unused:
+                raise ValueError(f"{', '.join(unused)}: not used with an EncodedCutout, which "
+                                 "is already encoded; pass the radio image instead")
             return self._prepare_cutout(radio, key)
+        if isinstance(ir, EncodedCutout):
+            raise TypeError("ir: expected an infrared image, got an EncodedCutout")
         image = read_image(radio, memmap=isinstance(radio, (str, os.PathLike)))
         shape = tuple(image.data.shape)
+        if noise is not None and noise.has_maps and noise.shape != shape:
+            raise ValueError(f"noise: maps of shape {noise.shape} do not match the radio image "
+                             f"{shape}")
         meta = {"model": self._name, "device": str(self._device),
                 "input": str(image.meta.get("filename") or type(radio).__name__)}
         beam = image.meta.get("beam")
@@ -742,9 +751,6 @@ class WeakSegmenter:
                 meta["resampled_to_arcsec"] = self._pixel_scale
         else:
             log.info("the model records no pixel scale: the image is used on its own grid")
-        if noise is not None and noise.has_maps and noise.shape != shape:
-            raise ValueError(f"noise: maps of shape {noise.shape} do not match the radio image "
-                             f"{shape}")
         work_shape = tuple(work.data.shape)
         job = _Job(key, shape, image.wcs, work_shape, work_wcs, meta)
         tiles = tile_grid(work_shape, self._tile, self._overlap)

@@ -211,6 +211,20 @@ def test_encoded_cutout_input(segmenter):
     wrong = CutoutEncoder(channels=("radio", "radio", "radio"))(radio)
     with pytest.raises(ValueError, match="channels"):
         segmenter(wrong)
+    with pytest.raises(ValueError, match="ir: not used with an EncodedCutout"):
+        segmenter(cutout, radio)
+
+
+def test_noise_map_must_match_image(segmenter):
+    from galcam.preprocessing import NoiseEstimator
+
+    noise = NoiseEstimator(box_size=16)(make_radio((48, 48)))
+    with pytest.raises(ValueError, match="do not match the radio image"):
+        segmenter(make_radio(), noise=noise)
+    # a matching noise map is used (cut out per tile)
+    radio = make_radio()
+    result = segmenter(radio, noise=NoiseEstimator(box_size=16)(radio))
+    _check_result(result, (64, 64))
 
 
 # ------------------------------------------------------------------ data sets

@@ -33,6 +33,7 @@ _LAZY = {
     "simulate_cutout": "galcam.datasets",
     "simulate_dataset": "galcam.datasets",
     "CocoDataset": "galcam.datasets",
+    "ClassicalFinder": "galcam.baseline",
     "evaluate": "galcam.evaluation",
     "Evaluator": "galcam.evaluation",
 }

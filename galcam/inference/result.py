@@ -141,7 +141,7 @@ def category_ids(classes, categories=None):
 
 
 # ---------------------------------------------------------------------------- detection
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compares by identity
 class HostEvidence:
     """What the host finder needs for one detection, on the grid the network saw.
 
@@ -175,7 +175,7 @@ class HostEvidence:
             object.__setattr__(self, name, _readonly(getattr(self, name)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compares by identity
 class Detection:
     """One detected radio galaxy (immutable).
 
@@ -433,7 +433,8 @@ class SegmentationResult:
         (`~astropy.coordinates.SkyCoord`), ``area`` (pix2), ``bbox_xmin``, ``bbox_ymin``,
         ``bbox_xmax``, ``bbox_ymax`` (inclusive pixels), ``host_x``, ``host_y``,
         ``host_sky`` (SkyCoord), ``host_score``, ``host_fallback``. The sky columns are
-        left out for images without a WCS. ``meta`` holds the provenance.
+        left out for images without a WCS (``host_sky`` also when hosts were not found;
+        ``host_x``/``host_y`` are then NaN). ``meta`` holds the provenance.
         """
         from astropy.coordinates import SkyCoord
         from astropy.table import QTable

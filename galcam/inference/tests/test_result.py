@@ -99,6 +99,7 @@ def test_result_basics(result):
         result[0].mask_crop[0, 0] = True
     assert "1 FR-II" in repr(result) and "1 R" in repr(result)
     assert len(result.select(score_threshold=0.5)) == 1
+    assert result[0] == result[0] and result[0] != result[1]  # identity, no array compare
 
 
 def test_to_coco_valid_for_pycocotools(result):

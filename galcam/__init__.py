@@ -8,7 +8,7 @@ identification of extended radio galaxies using weak labels".
 
 The public names are imported lazily, so that ``import galcam`` stays fast
 and never imports torch; torch is only loaded when a deep-learning tool
-(`WeakSegmenter`, `HostFinder`) is used.
+(``WeakSegmenter``, ``HostFinder``) is used.
 """
 
 import importlib
@@ -34,6 +34,8 @@ _LAZY = {
     "simulate_dataset": "galcam.datasets",
     "CocoDataset": "galcam.datasets",
     "ClassicalFinder": "galcam.baseline",
+    "WeakSegmenter": "galcam.inference",
+    "HostFinder": "galcam.inference",
     "evaluate": "galcam.evaluation",
     "Evaluator": "galcam.evaluation",
 }

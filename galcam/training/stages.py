@@ -125,7 +125,7 @@ def _initial_backbone(config, n_channels):
         try:
             bb = Backbone(config.arch, weights="torchvision", in_channels=n_channels)
             return bb.state_dict(), "torchvision-imagenet"
-        except WeightsError as exc:
+        except (WeightsError, FileNotFoundError) as exc:
             log.warning("no ImageNet weights for %s in the local torch cache; training from a "
                         "random initialisation (%s)", config.arch, exc)
             return None, "random"
@@ -470,12 +470,13 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
     seed_everything(seed)
     timing = {}
 
+    # initial weights first: a missing weights file fails before the slow encoding
+    init_state, init_desc = _initial_backbone(config, len(encoder.channels))
     t0 = time.perf_counter()
     train_set = _encode(view, encoder, cache_dir, ctx, show)
     val_set = None if val_view is None else _encode(val_view, encoder, cache_dir, ctx, show)
     timing["encode"] = time.perf_counter() - t0
     n_channels = train_set.n_channels
-    init_state, init_desc = _initial_backbone(config, n_channels)
     if config.irnet_backbone == "imagenet" and init_state is None:
         log.warning("irnet_backbone='imagenet' without ImageNet weights: IRNet trains on a "
                     "frozen, randomly initialised backbone; irnet_backbone='cam' is better")

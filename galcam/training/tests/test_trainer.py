@@ -100,3 +100,32 @@ def test_unreadable_checkpoint(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="unreadable"):
         trainer.load_checkpoint(bad)
+
+
+def test_training_time_estimate_counts_steps():
+    from galcam.training.benchmark import estimate_training_time
+
+    est = estimate_training_time("fast", n_images=20, image_size=40, repeats=1, cam_crop_size=32,
+                                 recam_crop_size=32, irnet_crop_size=48, irnet_radius=5,
+                                 cam_scales=(1.0,), cam_epochs=2, recam_epochs=1, irnet_epochs=1,
+                                 irnet_batch_size=8)
+    per = est["seconds_per_image"]
+    assert all(v > 0 for v in per.values())
+    # 20 images in batches of 8: 16 used per epoch
+    assert est["seconds"]["cam"] == pytest.approx(16 * 2 * per["cam"])
+    assert est["seconds"]["irnet"] == pytest.approx(16 * per["irnet"])
+    assert est["seconds"]["ir_labels"] == pytest.approx(20 * per["ir_labels"])
+    assert est["total_seconds"] == pytest.approx(sum(est["seconds"].values()))
+
+
+def test_classification_metrics():
+    import numpy as np
+
+    from galcam.training import classification_metrics
+
+    p = np.array([[0.9, 0.1, 0.2, 0.1], [0.2, 0.7, 0.6, 0.1], [0.1, 0.2, 0.3, 0.4]])
+    y = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]])
+    m = classification_metrics(p, y)
+    assert m["top1_accuracy"] == pytest.approx(2 / 3)
+    assert m["exact_match_accuracy"] == pytest.approx(1 / 3)
+    assert m["per_class_recall"] == {0: 1.0, 1: 1.0, 2: 0.0, 3: None}

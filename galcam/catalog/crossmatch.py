@@ -67,16 +67,16 @@ def catalog_positions(table):
 def _degrees(column, name):
     unit = getattr(column, "unit", None)
     values = column.filled(np.nan) if hasattr(column, "filled") else column
-    if isinstance(values, u.Quantity):
+    if not isinstance(values, u.Quantity):
+        values = np.asarray(values, dtype=np.float64)
+        if unit is None or unit == u.dimensionless_unscaled:
+            return values  # unitless: degrees
+        values = values * u.Unit(unit)
+    try:
         return values.to_value(u.deg)
-    values = np.asarray(values, dtype=np.float64)
-    if unit is not None and unit != u.dimensionless_unscaled:
-        try:
-            return (values * u.Unit(unit)).to_value(u.deg)
-        except u.UnitsError:
-            raise ValueError(f"ir_catalog: column {name!r} has unit {unit}, expected an "
-                             "angle") from None
-    return values
+    except u.UnitsError:
+        raise ValueError(f"ir_catalog: column {name!r} has unit {values.unit}, expected an "
+                         "angle") from None
 
 
 def find_id_column(table):

@@ -5,7 +5,7 @@ pyplot's global state (safe in scripts, notebooks and on machines without a disp
 """
 
 import numpy as np
-from astropy.visualization import ImageNormalize, LogStretch, PercentileInterval
+from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval
 
 from galcam.visualization import radio_norm
 
@@ -14,8 +14,8 @@ from .regions import CLASS_COLORS, class_color
 __all__ = ["plot_catalog", "ir_norm"]
 
 
-def ir_norm(data, *, percentile=99.5):
-    """A logarithmic `~astropy.visualization.ImageNormalize` for infrared (WISE) images.
+def ir_norm(data, *, percentile=99.5, stretch=None):
+    """An `~astropy.visualization.ImageNormalize` for infrared (WISE) images.
 
     Parameters
     ----------
@@ -23,10 +23,13 @@ def ir_norm(data, *, percentile=99.5):
         The image (NaNs are ignored).
     percentile : float, optional
         Central percentile of the finite pixels mapped onto the colour range.
+    stretch : `~astropy.visualization.BaseStretch`, optional
+        Defaults to ``AsinhStretch(0.1)``: the sky background stays dark grey and faint
+        hosts are visible next to bright stars (a ``LogStretch`` is another good choice).
     """
     finite = np.asarray(data)[np.isfinite(data)]
     return ImageNormalize(finite, interval=PercentileInterval(percentile),
-                          stretch=LogStretch(1000))
+                          stretch=stretch if stretch is not None else AsinhStretch(0.1))
 
 
 def _panel(fig, position, wcs, shape, image, norm, cmap, title):
@@ -52,19 +55,22 @@ def _draw(ax, catalog, wcs, colors, *, labels=True):
     host = catalog._group_host
     for k, (d, polys) in enumerate(zip(catalog.result.detections, catalog._polygons)):
         color = class_color(d.class_name, colors)
-        top = None
+        xs, ys = [], []
         for poly in polys:
             x, y = wcs.world_to_pixel(poly.vertices)
             ax.fill(x, y, facecolor="none", edgecolor=color, linewidth=1.0)
-            top = (float(np.mean(x)), float(np.max(y))) if top is None else top
+            xs.append(x)
+            ys.append(y)
         if np.isfinite(host["host_x"][k]):
             hx, hy = wcs.world_to_pixel(host["host_sky"][k])
             ax.plot(hx, hy, marker="x", color=color, markersize=7, markeredgewidth=1.5,
                     linestyle="none")
-        if labels and top is not None:
-            ax.text(top[0], top[1] + 1.5, f"{d.class_name} {d.score:.2f} #{d.id}",
-                    color=color, fontsize=7, ha="center", va="bottom", clip_on=True,
-                    bbox={"facecolor": "black", "alpha": 0.4, "pad": 1, "linewidth": 0})
+        if labels and xs:
+            x, y = np.concatenate(xs), np.concatenate(ys)
+            ax.text(0.5 * (x.min() + x.max()), y.max() + 1.5,
+                    f"{d.class_name} {d.score:.2f} #{d.id}", color="white", fontsize=7,
+                    ha="center", va="bottom", clip_on=True,
+                    bbox={"facecolor": color, "alpha": 0.6, "pad": 1, "linewidth": 0})
 
 
 def _legend(ax, catalog, colors):
@@ -85,7 +91,7 @@ def plot_catalog(catalog, *, ax=None, show_ir=True, colors=None, figsize=None):
     """Radio image (and infrared image) with the galaxy masks, hosts and labels.
 
     The radio image is shown with an asinh stretch (`galcam.visualization.radio_norm`) and
-    the infrared image with a logarithmic stretch (`ir_norm`), each on its own grid with
+    the infrared image with an asinh stretch (`ir_norm`), each on its own grid with
     sky axes (WCSAxes). Mask outlines (the polygons of `galcam.catalog.mask_polygons`)
     and host markers (``x``) are coloured by class (FR-I red, FR-II blue, FR-X green,
     R magenta) and labelled ``"class score #id"``.

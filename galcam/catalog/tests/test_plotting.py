@@ -1,0 +1,101 @@
+"""Overview figure and GalaxyCatalog.write."""
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.nddata import NDData
+from astropy.table import QTable
+from matplotlib.figure import Figure
+from regions import Regions
+
+from galcam.catalog import GalaxyCatalog
+
+from ._synth import SHAPE, gaussian, make_wcs
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def ir_image():
+    """A WISE-like image on its own grid (2.75"/px, 120 x 120), with point sources."""
+    shape = (120, 120)
+    rng = np.random.default_rng(3)
+    data = 100 + rng.normal(0, 1, shape)
+    for x, y in ((30, 30), (60, 70), (90, 40)):
+        data += gaussian(shape, x, y, 2.5, 2.5, 50.0)
+    return NDData(data.astype(np.float32), wcs=make_wcs(shape, pixel=2.75),
+                  unit=u.dimensionless_unscaled, meta={"beam": None, "filename": "w1.fits"})
+
+
+def test_plot_with_infrared_panel(synth, ir_image, tmp_path):
+    radio, result, _ = synth
+    cat = GalaxyCatalog(result, radio=radio, ir=ir_image)
+    fig = cat.plot()
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 2
+    radio_ax, ir_ax = fig.axes
+    assert len(radio_ax.images) == 1 and len(ir_ax.images) == 1
+    # 5 outlines (1 + 3 + 1 parts), 2 host markers, 3 labels on the radio panel
+    assert len(radio_ax.patches) == 5
+    assert sum(len(line.get_xdata()) for line in radio_ax.lines) == 2
+    texts = [t.get_text() for t in radio_ax.texts]
+    assert "FR-II 0.90 #1" in texts and len(texts) == 3
+    colors = {p.get_edgecolor()[:3] for p in radio_ax.patches}
+    assert (1.0, 0.0, 0.0) in colors and (0.0, 0.0, 1.0) in colors  # FR-I red, FR-II blue
+    path = tmp_path / "overview.png"
+    fig.savefig(path, format="png")
+    assert path.read_bytes()[:8] == PNG
+    assert cat.to_table(["id"]).meta["ir_image_file"] == "w1.fits"
+
+
+def test_plot_options(catalog, synth):
+    radio, result, _ = synth
+    assert len(catalog.plot(show_ir=True).axes) == 1  # no infrared image given
+    fig = Figure()
+    ax = fig.add_subplot(projection=catalog.wcs)
+    assert catalog.plot(ax=ax) is fig and len(ax.patches) == 5
+    bare = GalaxyCatalog(result).plot()  # no radio image: outlines only
+    assert len(bare.axes[0].images) == 0 and len(bare.axes[0].patches) == 5
+    with pytest.raises(TypeError, match="WCSAxes"):
+        catalog.plot(ax=Figure().add_subplot())
+    with pytest.raises(ValueError, match="show_ir"):
+        catalog.plot(show_ir="yes")
+
+
+def test_write_all_files_and_refuse_to_overwrite(catalog, tmp_path):
+    paths = catalog.write(tmp_path / "out")
+    assert sorted(p.name for p in paths.values()) == ["catalog.ecsv", "galaxies.crtf",
+                                                      "galaxies.reg", "overview.png"]
+    assert len(QTable.read(paths["table"])) == 3
+    assert len(Regions.read(paths["ds9"], format="ds9")) == 7
+    assert len(Regions.read(paths["crtf"], format="crtf")) == 7
+    assert paths["figure"].read_bytes()[:8] == PNG
+    stamps = {p: p.stat().st_mtime_ns for p in paths.values()}
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        catalog.write(tmp_path / "out")
+    assert {p: p.stat().st_mtime_ns for p in paths.values()} == stamps
+    # one existing file is enough to refuse, and nothing else is written then
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "galaxies.reg").write_text("mine")
+    with pytest.raises(FileExistsError, match="galaxies.reg"):
+        catalog.write(other)
+    assert sorted(p.name for p in other.iterdir()) == ["galaxies.reg"]
+    catalog.write(other, overwrite=True)
+    assert (other / "galaxies.reg").read_text().startswith("# Region file format: DS9")
+    assert not [p for p in other.iterdir() if p.name.startswith(".")]  # no temporary files
+
+
+def test_write_without_wcs_writes_the_table_only(tmp_path):
+    from galcam.inference.result import SegmentationResult
+
+    from ._synth import CLASSES, detection
+
+    mask = np.zeros(SHAPE, bool)
+    mask[10:20, 10:30] = True
+    cat = GalaxyCatalog(SegmentationResult([detection(0, "FR-I", mask)], classes=CLASSES,
+                                           shape=SHAPE))
+    paths = cat.write(tmp_path)
+    assert list(paths) == ["table"] and paths["table"].exists()
+    with pytest.raises(ValueError, match="no WCS"):
+        cat.plot()

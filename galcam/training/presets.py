@@ -52,6 +52,7 @@ _WEIGHTS = ("torchvision", "auto", None)
 _FILL = ("mean", "zero")
 _IRNET_INIT = ("imagenet", "cam")
 _REFINE = ("islands", "none")
+_BATCHNORM = ("auto", "frozen", "train")
 _ARCHS = ("resnet18", "resnet34", "resnet50")
 
 
@@ -181,6 +182,13 @@ class TrainingConfig:
         Backbone of IRNet: a fresh copy of the initial weights (``'imagenet'``, as the
         reference), or the backbone of the trained CAM network (``'cam'``), which also
         works when no ImageNet weights are available.
+    batchnorm : {'auto', 'frozen', 'train'}
+        Batch normalisation of the CAM backbone. ``'frozen'`` (the reference): always
+        normalise with the stored (ImageNet) statistics, stem frozen. ``'train'``:
+        ordinary batch normalisation (batch statistics in training, running statistics
+        at inference) and a trainable stem, which a randomly initialised network needs
+        (its stored statistics are 0 and 1, i.e. no normalisation at all). ``'auto'``:
+        ``'frozen'`` with pretrained weights, ``'train'`` without.
     amp : bool
         Mixed precision (float16 autocast and gradient scaling) on CUDA devices; ignored
         on the CPU.
@@ -209,6 +217,7 @@ class TrainingConfig:
     class_threshold: float = 0.5
     irnet_radius: float = 10.0
     irnet_backbone: str = "imagenet"
+    batchnorm: str = "auto"
     amp: bool = True
     num_workers: object = None
     disk_cache: bool = True
@@ -271,6 +280,8 @@ class TrainingConfig:
         if self.irnet_backbone not in _IRNET_INIT:
             raise ValueError(f"irnet_backbone: expected one of {_IRNET_INIT}, "
                              f"got {self.irnet_backbone!r}")
+        if self.batchnorm not in _BATCHNORM:
+            raise ValueError(f"batchnorm: expected one of {_BATCHNORM}, got {self.batchnorm!r}")
         for name in ("amp", "disk_cache"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")

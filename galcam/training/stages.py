@@ -136,6 +136,31 @@ def _initial_backbone(config, n_channels):
                              else f"file:{weights}")
 
 
+def _batchnorm_mode(config, init_state):
+    if config.batchnorm != "auto":
+        return config.batchnorm
+    return "frozen" if init_state is not None else "train"
+
+
+def trainable_batchnorm(backbone):
+    """Switch a `~galcam.models.Backbone` to ordinary, trainable batch normalisation.
+
+    Every `~galcam.models.FixedBatchNorm2d` uses batch statistics in training mode (and
+    updates its running statistics, used in evaluation mode and by a network loaded for
+    inference) and the stem (``conv1``, ``bn1``) becomes trainable. Needed when the
+    backbone starts from random weights, whose stored statistics (0 and 1) would leave
+    the activations unnormalised.
+    """
+    from ..models import FixedBatchNorm2d
+
+    for module in backbone.modules():
+        if isinstance(module, FixedBatchNorm2d):
+            module.fixed = False
+    for param in (*backbone.conv1.parameters(), *backbone.bn1.parameters()):
+        param.requires_grad_(True)
+    return backbone
+
+
 class _ReCAMModule(nn.Module):
     """The CAM network and the ReCAM predictor; ``forward`` returns the loss terms."""
 
@@ -149,6 +174,9 @@ class _ReCAMModule(nn.Module):
         out = self.net.forward_all(images)
         bce = cam_loss(out.logits.float(), labels)
         sce = recam_loss(out.features.float(), out.cams.float(), labels, self.head)
+        # a batch without any positive label leaves the predictor unused; touching its
+        # weights keeps every parameter in the graph (DistributedDataParallel needs that)
+        sce = sce + 0.0 * self.head.classifier.weight.sum()
         return bce + self.weight * sce, bce.detach(), sce.detach()
 
 
@@ -499,6 +527,9 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
     net = CAMNet(config.arch, len(view.classes), in_channels=n_channels)
     if init_state is not None:
         net.backbone.load_state_dict(init_state)
+    bn_mode = _batchnorm_mode(config, init_state)
+    if bn_mode == "train":
+        trainable_batchnorm(net.backbone)
     st = config.cam
     ds = tdata.ClassificationSet(train_set, st, config, seed=seed, key=_STAGE_KEYS["cam"])
     run = StageRun("cam", net, net.param_groups(st.lr, classifier_lr=st.head_lr,
@@ -521,8 +552,7 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
                    "weight_decay": st.weight_decay})
     ds = tdata.ClassificationSet(train_set, st, config, seed=seed, key=_STAGE_KEYS["recam"])
     run = StageRun("recam", module, groups, ds, st, _recam_loss_fn,
-                   validate=None if val_set is None else _validator(val_set, config, st),
-                   find_unused_parameters=True)
+                   validate=None if val_set is None else _validator(val_set, config, st))
     history += run_stage(run, ctx, seed=seed + _STAGE_KEYS["recam"],
                          checkpoint_path=ckpt_dir / "recam.pt", run_fingerprint=fps["recam"],
                          **common)
@@ -594,7 +624,8 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
     timing["total"] = time.perf_counter() - t_start
     metrics["timing_s"] = timing
 
-    config_json = _config_json(config, encoder, train_set, val_set, init_desc, seed, ctx, timing)
+    config_json = _config_json(config, encoder, train_set, val_set, init_desc, seed, ctx, timing,
+                               bn_mode)
     if ctx.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
         _write_model(output_dir, config_json,
@@ -606,7 +637,7 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
                           world_size=ctx.world_size)
 
 
-def _config_json(config, encoder, train_set, val_set, init_desc, seed, ctx, timing):
+def _config_json(config, encoder, train_set, val_set, init_desc, seed, ctx, timing, bn_mode):
     from .. import __version__
 
     sizes = np.array(train_set.image_sizes())
@@ -624,7 +655,9 @@ def _config_json(config, encoder, train_set, val_set, init_desc, seed, ctx, timi
         },
         "backbone": {
             "cam": {"arch": config.arch, "output_stride": 16, "in_channels": train_set.n_channels,
-                    "frozen_batchnorm": True, "init": init_desc},
+                    "batchnorm": ("frozen (stored statistics)" if bn_mode == "frozen"
+                                  else "trained (running statistics at inference)"),
+                    "init": init_desc},
             "irnet": {"arch": config.arch, "output_stride": 16,
                       "in_channels": train_set.n_channels,
                       "init": ("cam-backbone" if config.irnet_backbone == "cam" else init_desc),

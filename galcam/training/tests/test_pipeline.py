@@ -65,6 +65,11 @@ def test_model_folder_contents(reference_run):
     assert enc["image_size"] == [40, 40] and enc["train_crop"] == 32
     assert config["backbone"]["cam"]["arch"] == "resnet18"
     assert config["backbone"]["irnet"]["init"] == "cam-backbone"
+    # random initial weights: ordinary batch normalisation was trained
+    assert config["backbone"]["cam"]["init"] == "random"
+    assert config["backbone"]["cam"]["batchnorm"].startswith("trained")
+    assert not torch.equal(states["cam"]["backbone.bn1.running_var"],
+                           torch.ones_like(states["cam"]["backbone.bn1.running_var"]))
     th = config["thresholds"]
     assert (th["cam_fg"], th["cam_bg"], th["class_threshold"]) == (0.35, 0.1, 0.5)
     assert th["cam_scales"] == [1.0, 0.5]

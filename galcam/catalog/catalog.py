@@ -229,6 +229,13 @@ class GalaxyCatalog:
         elif ir_catalog_columns is not None or ir_id_column is not None:
             raise ValueError("ir_catalog_columns / ir_id_column given without ir_catalog")
         self._created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._frozen = True
+
+    def __setattr__(self, name, value):
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"GalaxyCatalog is immutable: cannot set {name!r} (make a new "
+                                 "catalogue, e.g. with crossmatch())")
+        super().__setattr__(name, value)
 
     def _check_same_grid(self, wcs):
         h, w = self._result.shape
@@ -478,7 +485,7 @@ class GalaxyCatalog:
         if self._ir_catalog is not None:
             meta["ir_catalog_rows"] = len(self._ir_catalog)
             meta["match_radius_arcsec"] = float(self._match_radius.to_value(u.arcsec))
-        return {k: ("" if v is None else v) for k, v in meta.items()}
+        return {k: _meta_value(v) for k, v in meta.items()}
 
     def to_table(self, columns=None, *, skycoord=True):
         """The catalogue as a `~astropy.table.QTable`, one row per galaxy.
@@ -769,6 +776,26 @@ class GalaxyCatalog:
             return (f"Column {name[3:]!r} of the infrared catalogue for the matched source "
                     "(NaN or masked without a match).")
         return definition.description
+
+
+def _meta_value(value):
+    """A value every table format can store: str, int, finite float or bool ("" if unknown)."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else ""
+    if isinstance(value, str):
+        return value
+    import json
+
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _check_colors(colors):

@@ -199,7 +199,15 @@ def test_provenance_meta(catalog):
     assert meta["radio_image_file"] == "synthetic.fits"
     assert meta["model_classes"] == "FR-I,FR-II,FR-X,R"
     assert meta["date_created"].endswith("+00:00")
-    assert all(v is not None for v in meta.values())
+    assert all(isinstance(v, (str, int, float, bool)) for v in meta.values())
+    # values of other types in the result's meta are stored as JSON text
+    odd = SegmentationResult([], classes=CLASSES, shape=SHAPE, wcs=make_wcs(),
+                             meta={"class_threshold": [0.5, 0.6], "score_threshold": np.nan,
+                                   "device": None})
+    with pytest.warns(AstropyUserWarning, match="no galaxies"):
+        meta = GalaxyCatalog(odd).to_table().meta
+    assert meta["class_threshold"] == "[0.5, 0.6]" and meta["score_threshold"] == ""
+    assert meta["compute_device"] == ""
 
 
 def test_empty_result_gives_empty_table_with_same_columns(catalog, tmp_path):
@@ -311,6 +319,8 @@ def test_hosts_keyword_and_immutability(synth):
     assert t["host_fallback"].tolist() == [False, False, True]
     with pytest.raises(AttributeError):
         cat.result = bare
+    with pytest.raises(AttributeError, match="immutable"):
+        cat.noise = None
     assert "3 galaxies" in repr(cat) and len(cat) == 3
 
 
@@ -324,3 +334,24 @@ def test_result_without_wcs():
     assert np.isnan(t["area"][0]) and t["n_components"][0] == 1
     with pytest.raises(ValueError, match="no WCS"):
         cat.to_regions()
+
+
+def test_images_read_from_fits_files(synth, tmp_path):
+    from galcam.io import read_image, write_image
+
+    radio, result, truth = synth
+    path = write_image(radio, tmp_path / "radio.fits")
+    image = read_image(path, memmap=True)
+    t = GalaxyCatalog(result, radio=image).to_table(["total_flux", "peak_flux"])
+    assert t["total_flux"][0].to_value(u.mJy) == pytest.approx(truth["flux0"], rel=0.02)
+    assert t.meta["radio_image_file"] == str(path)
+
+
+def test_import_is_torch_free():
+    import subprocess
+    import sys
+
+    code = ("import sys, galcam.catalog\n"
+            "bad = [m for m in ('torch', 'torchvision') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -161,6 +161,9 @@ class GalaxyCatalog:
     ir_id_column : str, optional
         Identifier column of ``ir_catalog`` (default: ``designation``, ``source_name``,
         ``id``..., whichever exists first).
+    meta : dict, optional
+        Extra provenance added to the table's ``meta`` (e.g. the COCO category ids);
+        values other than str, int, float and bool are stored as JSON text.
 
     Notes
     -----
@@ -170,7 +173,8 @@ class GalaxyCatalog:
     """
 
     def __init__(self, result, *, radio=None, ir=None, noise=None, hosts=None, ir_catalog=None,
-                 match_radius=5 * u.arcsec, ir_catalog_columns=None, ir_id_column=None):
+                 match_radius=5 * u.arcsec, ir_catalog_columns=None, ir_id_column=None,
+                 meta=None):
         from galcam.inference.result import SegmentationResult
 
         if not isinstance(result, SegmentationResult):
@@ -228,6 +232,9 @@ class GalaxyCatalog:
             self._ir_id_column = ir_id_column or find_id_column(ir_catalog)
         elif ir_catalog_columns is not None or ir_id_column is not None:
             raise ValueError("ir_catalog_columns / ir_id_column given without ir_catalog")
+        if meta is not None and not isinstance(meta, dict):
+            raise TypeError(f"meta: expected a dict, got {type(meta).__name__}")
+        self._extra_meta = {str(k): _meta_value(v) for k, v in (meta or {}).items()}
         self._created = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._frozen = True
 
@@ -485,7 +492,9 @@ class GalaxyCatalog:
         if self._ir_catalog is not None:
             meta["ir_catalog_rows"] = len(self._ir_catalog)
             meta["match_radius_arcsec"] = float(self._match_radius.to_value(u.arcsec))
-        return {k: _meta_value(v) for k, v in meta.items()}
+        meta = {k: _meta_value(v) for k, v in meta.items()}
+        meta.update(self._extra_meta)
+        return meta
 
     def to_table(self, columns=None, *, skycoord=True):
         """The catalogue as a `~astropy.table.QTable`, one row per galaxy.
@@ -761,7 +770,8 @@ class GalaxyCatalog:
         noise = self.__dict__.get("noise", self._noise_given)
         new = GalaxyCatalog(self._result, radio=self._radio, ir=self._ir, noise=noise,
                             ir_catalog=ir_catalog, match_radius=radius,
-                            ir_catalog_columns=columns, ir_id_column=id_column)
+                            ir_catalog_columns=columns, ir_id_column=id_column,
+                            meta=self._extra_meta)
         for name in ("islands", "_group_detection", "_group_host", "_group_geometry",
                      "_group_photometry", "_group_components", "_polygons"):
             if name in self.__dict__:  # reuse what is computed already

@@ -208,6 +208,12 @@ def test_provenance_meta(catalog):
         meta = GalaxyCatalog(odd).to_table().meta
     assert meta["class_threshold"] == "[0.5, 0.6]" and meta["score_threshold"] == ""
     assert meta["compute_device"] == ""
+    extra = GalaxyCatalog(odd, meta={"category_ids": {"FR-I": 1}, "radio_file": "a.fits"})
+    with pytest.warns(AstropyUserWarning, match="no galaxies"):
+        meta = extra.to_table().meta
+    assert meta["category_ids"] == '{"FR-I": 1}' and meta["radio_file"] == "a.fits"
+    with pytest.raises(TypeError, match="meta"):
+        GalaxyCatalog(odd, meta=["x"])
 
 
 def test_empty_result_gives_empty_table_with_same_columns(catalog, tmp_path):

@@ -36,6 +36,7 @@ _LAZY = {
     "ClassicalFinder": "galcam.baseline",
     "WeakSegmenter": "galcam.inference",
     "HostFinder": "galcam.inference",
+    "GalaxyCatalog": "galcam.catalog",
     "evaluate": "galcam.evaluation",
     "Evaluator": "galcam.evaluation",
 }

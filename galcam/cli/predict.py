@@ -2,8 +2,10 @@
 
 One image: ``galcam predict RADIO.fits [--ir IR.fits] [--model NAME|DIR] -o OUTDIR`` writes
 ``OUTDIR/predictions.json`` (COCO results, image id 1, category ids 1..N in the order of the
-model's classes) and ``OUTDIR/catalog.ecsv`` (one row per galaxy: class, score, class
-probabilities, centroid and host in pixels and on the sky). A COCO data set:
+model's classes), ``OUTDIR/catalog.ecsv`` (the `~galcam.catalog.GalaxyCatalog`: one row per
+galaxy with class, score, probabilities, sky centroid, host, sizes and flux densities),
+``OUTDIR/galaxies.reg`` (DS9) and ``OUTDIR/galaxies.crtf`` (CASA/CARTA) region files and
+``OUTDIR/overview.png``. A COCO data set:
 ``galcam predict --coco IMAGES.json [--image-dir DIR] -o OUTDIR`` writes
 ``OUTDIR/predictions.json`` with the data set's image and category ids (its annotations are
 never read). ``--example`` runs the bundled example image pair.
@@ -19,7 +21,7 @@ from .main import GalcamCLIError
 log = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions.json"
-CATALOG = "catalog.ecsv"
+CATALOG_FILES = ("catalog.ecsv", "galaxies.reg", "galaxies.crtf", "overview.png")
 
 
 def add_parser(subparsers):
@@ -33,7 +35,9 @@ def add_parser(subparsers):
             "set. Images of any size are tiled; images at another pixel scale than the "
             "model's training data are resampled and the results mapped back. Writes "
             f"OUTDIR/{PREDICTIONS} (COCO results: mask, class, score, host keypoint per "
-            f"galaxy) and, for one image, OUTDIR/{CATALOG}."
+            "galaxy) and, for one image, the catalogue, region files and a figure: "
+            + ", ".join(f"OUTDIR/{name}" for name in CATALOG_FILES)
+            + "."
         ),
     )
     parser.add_argument("radio", nargs="?", metavar="RADIO.fits",
@@ -103,7 +107,7 @@ def run(args):
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
         raise GalcamCLIError(f"output '{outdir}' exists and is not a folder")
-    names = [PREDICTIONS] if args.coco else [PREDICTIONS, CATALOG]
+    names = [PREDICTIONS] if args.coco else [PREDICTIONS, *CATALOG_FILES]
     existing = [n for n in names if (outdir / n).exists()]
     if existing and not args.overwrite:
         raise FileExistsError(f"'{outdir}' already holds {', '.join(existing)}; use --overwrite "
@@ -137,26 +141,30 @@ def run(args):
                                             progress=progress, batch_size=args.batch_size,
                                             score_threshold=args.score_threshold,
                                             plane=args.plane)
-        table = None
+        catalog = None
         n_images = len({r["image_id"] for r in results})
         summary = f"{len(results)} detections in {n_images} images with detections"
     else:
         result = segmenter(image, ir_image, batch_size=args.batch_size, progress=progress,
                            score_threshold=args.score_threshold)
         results = result.to_coco(1)
-        table = result.to_table()
-        table.meta["radio_file"] = str(radio)
-        table.meta["ir_file"] = None if ir is None else str(ir)
-        table.meta["category_ids"] = {c: i + 1 for i, c in enumerate(segmenter.classes)}
+        catalog = result.to_catalog(
+            radio=image,
+            ir=ir_image,
+            meta={
+                "radio_file": str(radio),
+                "ir_file": None if ir is None else str(ir),
+                "category_ids": {c: i + 1 for i, c in enumerate(segmenter.classes)},
+            },
+        )
         summary = f"{len(result)} galaxies in {radio}"
 
     text = json.dumps(results)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
-    if table is not None:
-        atomic_write(outdir / CATALOG,
-                     lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True))
-        written.append(CATALOG)
+    if catalog is not None:
+        catalog.write(outdir, overwrite=True)  # existing outputs were refused above
+        written.extend(CATALOG_FILES)
 
     def write_json(tmp):
         with open(tmp, "w", encoding="utf-8") as fh:

@@ -425,6 +425,17 @@ class SegmentationResult:
             })
         return out
 
+    def to_catalog(self, **kwargs):
+        """The galaxies as a `~galcam.catalog.GalaxyCatalog` (table, regions, plot).
+
+        Keyword arguments are passed to `~galcam.catalog.GalaxyCatalog`: ``radio`` and
+        ``ir`` (the images this result was computed on, for fluxes, sizes and the plot),
+        ``noise``, ``hosts``, ``ir_catalog``, ``match_radius``, ``meta``.
+        """
+        from galcam.catalog import GalaxyCatalog
+
+        return GalaxyCatalog(self, **kwargs)
+
     def to_table(self):
         """The detections as a `~astropy.table.QTable`, one row per galaxy.
 

@@ -14,6 +14,7 @@ def test_import_galcam_does_not_import_torch():
         "import sys, galcam\n"
         "from galcam import read_image, NoiseEstimator, find_islands, CutoutEncoder\n"
         "import galcam.io, galcam.preprocessing, galcam.datasets, galcam.evaluation\n"
+        "import galcam.catalog, galcam.baseline, galcam.morphology, galcam.visualization\n"
         "bad = [m for m in ('torch', 'torchvision') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

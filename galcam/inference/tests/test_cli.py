@@ -44,14 +44,16 @@ def test_predict_one_image(main, model_dir, files, tmp_path, capsys):
         assert p["segmentation"]["size"] == [64, 64] and p["keypoints"][2] == 2
     table = QTable.read(out / "catalog.ecsv")
     assert len(table) == len(preds) and "host_sky" in table.colnames
-    assert table.meta["category_ids"]["FR-I"] == 1
+    assert json.loads(table.meta["category_ids"])["FR-I"] == 1  # JSON: FITS/VOTable-safe
     # refuses to overwrite, in one line, and leaves the files alone
     before = (out / "predictions.json").read_bytes()
     assert main(args) == 2  # args has -q: only the error on stderr
     assert "--overwrite" in _one_line_error(capsys)
     assert (out / "predictions.json").read_bytes() == before
     assert main([*args, "--overwrite"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["catalog.ecsv", "predictions.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "catalog.ecsv", "galaxies.crtf", "galaxies.reg", "overview.png", "predictions.json"
+    ]
 
 
 def test_predict_errors_are_one_line(main, model_dir, files, tmp_path, capsys):

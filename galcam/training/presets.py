@@ -353,7 +353,7 @@ _FAST = TrainingConfig(
     preset="fast",
     arch="resnet18",
     weights="auto",
-    cam=StageConfig(epochs=8, batch_size=8, lr=0.01, head_lr=0.1, weight_decay=1e-4,
+    cam=StageConfig(epochs=15, batch_size=8, lr=0.01, head_lr=0.1, weight_decay=1e-4,
                     momentum=0.9, crop_size=128,
                     scale_range=(REFERENCE_CAM_SCALE, REFERENCE_CAM_SCALE),
                     hflip=True, rotate=True),
@@ -364,7 +364,7 @@ _FAST = TrainingConfig(
     irnet=StageConfig(epochs=3, batch_size=16, lr=0.1, head_lr=1.0, weight_decay=1e-4,
                       momentum=1e-4, crop_size=128, scale_range=(0.5, 1.0),
                       hflip=True, rotate=False),
-    cam_scales=(1.0, 0.5, 1.5),
+    cam_scales=(1.0, 0.5),
     irnet_backbone="cam",
     notes="CPU-friendly: ResNet-18, 128 px crops, fewer epochs, momentum 0.9 for CAM/ReCAM.",
 )

@@ -598,7 +598,9 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
                          **common)
     calib = tdata.PlainSet(train_set, config, size=st.crop_size)
     loader = torch.utils.data.DataLoader(calib, batch_size=st.batch_size, shuffle=False)
-    shift = calibrate_mean_shift(irnet, loader, device=ctx.device)
+    shift = calibrate_mean_shift(irnet, loader, device=ctx.device) if ctx.is_main else None
+    shift = torch.as_tensor(ctx.broadcast_object(None if shift is None else shift.tolist()))
+    irnet.mean_shift.running_mean.copy_(shift)
     timing["irnet"] = time.perf_counter() - t0
 
     # ---- metrics and model folder

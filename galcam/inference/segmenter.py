@@ -44,6 +44,7 @@ from ..models import (
 from ..models.cam import CAM_EPS
 from ..preprocessing import CutoutEncoder, EncodedCutout, NoiseEstimator
 from .hosts import HostFinder
+from .refine import island_labels, snap_to_islands
 from .resample import (
     PIXEL_SCALE_RTOL,
     axis_pixel_scales,
@@ -410,6 +411,16 @@ class WeakSegmenter:
     radio_weight : {'radio', None}, optional
         Weight of the instance CAMs before the random walk: the pre-processed radio
         channel in [0, 1] (default; zero off the radio islands), or None.
+    mask_mode : {'islands', 'walk'}, optional
+        ``'islands'`` (default): the network decides which emission belongs together and
+        the radio islands (> 3 sigma, >= 5 pixels) draw the masks: every island goes to the
+        instance whose random-walk mask claims it most strongly
+        (`galcam.inference.refine.snap_to_islands`), as the truth masks of the paper are
+        the > 3 sigma pixels of a galaxy's components. ``'walk'``: the random-walk masks as
+        they are (the reference code's behaviour).
+    island_overlap : float, optional
+        With ``mask_mode='islands'``, the smallest fraction of an island that a mask must
+        cover to claim it (0.3).
     hosts : bool, optional
         Find the host of every detection (default True).
     host_finder : `~galcam.inference.HostFinder`, optional
@@ -422,8 +433,8 @@ class WeakSegmenter:
     def __init__(self, cam_net, irnet, *, classes, encoder, tile_size, mean=_IMAGENET_MEAN,
                  std=_IMAGENET_STD, pixel_scale=None, beam=None, class_threshold=0.5,
                  min_classes=0, scales=DEFAULT_SCALES, flip=True, tile_overlap=1 / 3,
-                 merge_iou=0.5, extractor=None, radio_weight="radio", hosts=True,
-                 host_finder=None, device="auto", name=None):
+                 merge_iou=0.5, extractor=None, radio_weight="radio", mask_mode="islands",
+                 island_overlap=0.3, hosts=True, host_finder=None, device="auto", name=None):
         if not isinstance(cam_net, CAMNet):
             raise TypeError(f"cam_net: expected a galcam.models.CAMNet, got "
                             f"{type(cam_net).__name__}")
@@ -472,6 +483,11 @@ class WeakSegmenter:
         if radio_weight not in ("radio", None):
             raise ValueError(f"radio_weight: expected 'radio' or None, got {radio_weight!r}")
         self._radio_weight = radio_weight
+        if mask_mode not in ("islands", "walk"):
+            raise ValueError(f"mask_mode: expected 'islands' or 'walk', got {mask_mode!r}")
+        self._mask_mode = mask_mode
+        self._island_overlap = _check_fraction(island_overlap, "island_overlap", 0.0, 1.0,
+                                               low_open=True)
         self._hosts = _check_bool(hosts, "hosts")
         if host_finder is None:
             host_finder = HostFinder()
@@ -511,7 +527,8 @@ class WeakSegmenter:
             A truncated, corrupt or incompatible model folder.
         """
         allowed = {"class_threshold", "min_classes", "scales", "flip", "tile_overlap",
-                   "merge_iou", "extractor", "radio_weight", "hosts", "host_finder"}
+                   "merge_iou", "extractor", "radio_weight", "mask_mode", "island_overlap",
+                   "hosts", "host_finder"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise TypeError(f"WeakSegmenter.load: unknown option(s) {unknown}; valid: "
@@ -866,16 +883,23 @@ class WeakSegmenter:
                 weight = inp.radio01 if self._radio_weight == "radio" else None
                 instances = self._extractor(strided[k][keys], keys, probs[k][keys], edges[k],
                                             dps[k], weight, (th, tw))
-            for inst in instances:
-                det = self._tile_detection(job, tile, inp, inst, probs[k])
+            masks = [inst.mask for inst in instances]
+            if self._mask_mode == "islands" and instances:
+                labels, n_islands = island_labels(inp.radio01)
+                masks = snap_to_islands(masks, [inst.score for inst in instances], labels,
+                                        n_islands, min_overlap=self._island_overlap)
+            for inst, mask in zip(instances, masks):
+                if mask is None:  # claimed no emission above 3 sigma
+                    continue
+                det = self._tile_detection(job, tile, inp, inst, probs[k], mask)
                 if det is not None:
                     job.detections.append(det)
             job.pending -= 1
             if bar is not None:
                 bar.update(1)
 
-    def _tile_detection(self, job, tile, inp, inst, probs):
-        mask = inst.mask & inp.valid
+    def _tile_detection(self, job, tile, inp, inst, probs, mask):
+        mask = mask & inp.valid
         ys, xs = np.nonzero(mask)
         if xs.size == 0:
             return None

@@ -1,0 +1,62 @@
+"""Known answers of the island snapping of instance masks."""
+
+import numpy as np
+import pytest
+
+from galcam.inference.refine import island_labels, snap_to_islands
+
+
+def _scene():
+    """Three islands: two lobes of one galaxy at left, a compact source at right."""
+    radio = np.zeros((40, 60), np.float32)
+    radio[10:16, 5:12] = 0.8  # lobe 1
+    radio[10:16, 20:27] = 0.6  # lobe 2
+    radio[25:29, 45:49] = 0.9  # compact source
+    return radio
+
+
+def test_island_labels():
+    labels, n = island_labels(_scene())
+    assert n == 3 and labels.max() == 3 and (labels > 0).sum() == 42 + 42 + 16
+    with pytest.raises(ValueError, match="2-D"):
+        island_labels(np.zeros(5))
+
+
+def test_two_lobes_join_one_instance_and_edges_follow_the_islands():
+    radio = _scene()
+    labels, n = island_labels(radio)
+    walk = np.zeros(radio.shape, bool)
+    walk[8:18, 3:30] = True  # a smooth random-walk blob over both lobes and the gap
+    (snapped,) = snap_to_islands([walk], [0.9], labels, n)
+    np.testing.assert_array_equal(snapped, (radio > 0) & (np.arange(60)[None, :] < 30))
+    assert snapped.sum() == 84  # the lobes' pixels exactly, not the gap
+
+
+def test_contested_island_goes_to_the_stronger_claim():
+    radio = _scene()
+    labels, n = island_labels(radio)
+    a = np.zeros(radio.shape, bool)
+    a[8:18, 3:30] = True  # both lobes
+    b = np.zeros(radio.shape, bool)
+    b[8:18, 18:50] = True  # lobe 2 only partly... and nothing else
+    b[24:30, 44:50] = True  # the compact source
+    snapped = snap_to_islands([a, b], [0.9, 0.5], labels, n)
+    assert snapped[0][12, 22] and not snapped[1][12, 22]  # lobe 2 stays with the stronger
+    assert snapped[1][26, 46] and not snapped[0][26, 46]
+    # reversing the order of the instances gives the same assignment
+    rev = snap_to_islands([b, a], [0.5, 0.9], labels, n)
+    np.testing.assert_array_equal(rev[1], snapped[0])
+    np.testing.assert_array_equal(rev[0], snapped[1])
+
+
+def test_weak_overlap_and_empty_cases():
+    radio = _scene()
+    labels, n = island_labels(radio)
+    edge = np.zeros(radio.shape, bool)
+    edge[10:16, 5:7] = True  # 2/7 of lobe 1's columns: below the default 0.3
+    assert snap_to_islands([edge], [1.0], labels, n) == [None]
+    assert snap_to_islands([edge], [1.0], labels, n, min_overlap=0.25)[0].sum() == 42
+    assert snap_to_islands([], [], labels, n) == []
+    assert snap_to_islands([edge], [1.0], np.zeros_like(labels), 0) == [None]
+    with pytest.raises(ValueError, match="min_overlap"):
+        snap_to_islands([edge], [1.0], labels, n, min_overlap=0)

@@ -129,3 +129,54 @@ def test_classification_metrics():
     assert m["top1_accuracy"] == pytest.approx(2 / 3)
     assert m["exact_match_accuracy"] == pytest.approx(1 / 3)
     assert m["per_class_recall"] == {0: 1.0, 1: 1.0, 2: 0.0, 3: None}
+
+
+def test_worker_processes_give_the_same_weights(encoded, tmp_path):
+    """Augmentation is seeded per image, so DataLoader workers change nothing."""
+    cfg = resolve_config("fast", cam_epochs=1, cam_batch_size=4, cam_crop_size=32)
+
+    def run(workers, path):
+        torch.manual_seed(0)
+        net = CAMNet("resnet18", 4)
+        st = cfg.cam
+        ds = tdata.ClassificationSet(encoded, st, cfg, seed=1, key=2)
+        run = trainer.StageRun("cam", net, net.param_groups(st.lr, classifier_lr=st.head_lr),
+                               ds, st, _cam_loss_fn)
+        trainer.run_stage(run, DistContext(torch.device("cpu")), seed=5, checkpoint_path=path,
+                          run_fingerprint="x", progress=False, num_workers=workers)
+        return net.state_dict()
+
+    a, b = run(0, tmp_path / "a.pt"), run(2, tmp_path / "b.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_single_process_context(monkeypatch):
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    ctx = DistContext.from_env("cpu")
+    assert not ctx.distributed and ctx.is_main and ctx.world_size == 1
+    assert ctx.all_reduce_sum([1.5, 2]) == [1.5, 2.0]
+    assert ctx.all_gather_object({"a": 1}) == [{"a": 1}]
+    assert ctx.broadcast_object(3) == 3
+    module = torch.nn.Linear(2, 2)
+    assert ctx.wrap(module) is module
+    ctx.barrier()
+    ctx.close()
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(RuntimeError, match="WORLD_SIZE"):
+        DistContext.from_env("cpu")
+
+
+def test_trainable_batchnorm():
+    from galcam.models import Backbone, FixedBatchNorm2d
+    from galcam.training.stages import trainable_batchnorm
+
+    bb = Backbone("resnet18")
+    assert not bb.conv1.weight.requires_grad
+    trainable_batchnorm(bb)
+    assert bb.conv1.weight.requires_grad and bb.bn1.weight.requires_grad
+    bns = [m for m in bb.modules() if isinstance(m, FixedBatchNorm2d)]
+    assert bns and not any(m.fixed for m in bns)
+    bb.train()
+    bb(torch.randn(2, 3, 32, 32))
+    assert not torch.equal(bb.bn1.running_mean, torch.zeros_like(bb.bn1.running_mean))

@@ -25,6 +25,7 @@ SUBCOMMANDS = [
     "simulate",
     "predict",
     "train",
+    "survey",
 ]
 
 log = logging.getLogger("galcam")

@@ -83,11 +83,39 @@ def _read_table(source, table_format):
             table = parse_single_table(str(path), verify="ignore").to_table(use_names_over_ids=True)
         elif fmt == "fits":
             table = Table.read(path, format="fits", unit_parse_strict="silent")
+        elif fmt == "ascii.csv":
+            table = _read_csv(path)
         else:
             table = Table.read(path, format=fmt)
     except Exception as exc:  # noqa: BLE001 - re-raised with the file named
         raise ValueError(f"seeds '{path}': cannot read it as a {fmt} table ({exc})") from exc
     return QTable(table), f"'{path}'"
+
+
+def _read_csv(path):
+    """A CSV table; PyBDSF writes its header as the last ``#`` comment line."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    comments = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        comments.append(line)
+    body = [line for line in lines[len(comments):] if line.strip()]
+    header = comments[-1].lstrip("#").strip() if comments else ""
+    first = body[0].split(",") if body else []
+
+    def numeric(field):
+        try:
+            float(field)
+        except ValueError:
+            return False
+        return True
+
+    if header.count(",") and first and all(numeric(f.strip()) or not f.strip()
+                                           for f in first[:3]):
+        names = [n.strip() for n in header.split(",")]
+        return Table.read(body, format="ascii.no_header", delimiter=",", names=names)
+    return Table.read(path, format="ascii.csv")
 
 
 def _find(table, name):
@@ -99,11 +127,17 @@ def _find(table, name):
 
 
 def _detect_format(table):
-    for fmt, cols in SEED_FORMATS.items():
-        if _find(table, cols["ra"]) and _find(table, cols["dec"]):
-            if fmt == "aegean" and not (_find(table, "island") and _find(table, "source")):
+    """The finder whose position columns the table has (exact names first)."""
+    for exact in (True, False):
+        def has(name):
+            return name in table.colnames if exact else _find(table, name) is not None
+
+        for fmt in ("selavy", "aegean", "pybdsf", "galcam"):
+            cols = SEED_FORMATS[fmt]
+            if fmt == "aegean" and not (has("island") and has("source")):
                 continue
-            return fmt
+            if has(cols["ra"]) and has(cols["dec"]):
+                return fmt
     return None
 
 
@@ -124,9 +158,11 @@ def _angles(table, name, where, what):
 
 
 def _ids(table, spec, where):
+    if spec is None:
+        return None
     names = (spec,) if isinstance(spec, str) else tuple(spec)
     found = [_find(table, n) for n in names]
-    if isinstance(spec, str) or spec is None:
+    if isinstance(spec, str):
         if found[0] is None:
             return None
         return np.array([str(v).strip() for v in np.ma.filled(np.ma.asarray(table[found[0]]),

@@ -1,0 +1,41 @@
+"""``galcam survey`` on the command line."""
+
+import json
+
+import pytest
+from astropy.table import QTable
+
+from galcam.cli.main import main
+
+from .conftest import FAST, OVERLAP, TILE
+
+
+def test_survey_command(survey_model, mosaic, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["survey", str(mosaic["radio"]), "-o", str(out), "--model", str(survey_model),
+            "--n-workers", "0", "--tile-size", str(TILE), "--overlap", str(OVERLAP),
+            "--model-options", json.dumps(FAST), "--formats", "ecsv,fits,votable",
+            "--no-progress", "--max-units", "4"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "units -> " in captured.out and "still to do" in captured.err
+    assert main(args[:-2]) == 0
+    assert "16/16 units" in capsys.readouterr().out
+    for name in ("catalog.ecsv", "catalog.fits", "catalog.vot", "galaxies.reg",
+                 "coverage.png", "manifest.json", "predictions.json"):
+        assert (out / name).is_file(), name
+    ecsv = QTable.read(out / "catalog.ecsv")
+    vot = QTable.read(out / "catalog.vot")
+    assert len(ecsv) == len(vot) and "sky_centroid_ra" in vot.colnames
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--seed-columns", "ra"], "--seed-columns"),
+    (["--model-options", "[1]"], "JSON object"),
+    (["--restart"], "--overwrite"),
+    (["--seeds", "/no/such.vot"], "does not exist"),
+])
+def test_bad_arguments(mosaic, tmp_path, capsys, extra, message):
+    args = ["survey", str(mosaic["radio"]), "-o", str(tmp_path / "o"), "--n-workers", "0"]
+    assert main(args + extra) == 2
+    assert message in capsys.readouterr().err

@@ -145,6 +145,8 @@ def run(args):
     if args.restart and not args.overwrite:
         raise GalcamCLIError("--restart deletes the unit results of OUTDIR: give --overwrite "
                              "too")
+    if getattr(args, "verbose", 0) < 2:  # dask's own INFO lines drown galcam's messages
+        logging.getLogger("distributed").setLevel(logging.ERROR)
     from galcam.survey import SurveyRunner
 
     try:

@@ -55,6 +55,11 @@ log = logging.getLogger(__name__)
 OUTPUT_FILES = {"table": "catalog.ecsv", "fits": "catalog.fits", "votable": "catalog.vot",
                 "regions": "galaxies.reg", "predictions": "predictions.json",
                 "figure": "coverage.png", "manifest": MANIFEST_NAME}
+# Columns whose meaning differs from GalaxyCatalog's in a survey catalogue.
+_SURVEY_DESCRIPTIONS = {
+    "local_rms": "Noise around the galaxy: the rms (galcam.preprocessing.NoiseEstimator, "
+                 "sigma clipping) of the window of the work unit in which it was found.",
+}
 _TABLE_FORMATS = {"ecsv": "table", "fits": "fits", "votable": "votable"}
 _BRIGHTNESS = u.mJy / u.beam
 
@@ -669,7 +674,9 @@ class SurveyRunner:
         for t in (table, vo_table):
             if t is not None:
                 for name, values in phot.items():
+                    description = t[name].info.description
                     t[name] = values.to(t[name].unit) if t[name].unit is not None else values
+                    t[name].info.description = _SURVEY_DESCRIPTIONS.get(name, description)
                 t["units"] = np.array([",".join(sorted({_unit_name(units, k[0])
                                                         for k in g.members}))
                                        for g in galaxies], dtype=str)

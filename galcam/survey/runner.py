@@ -574,9 +574,10 @@ class SurveyRunner:
                 ngpu = torch.cuda.device_count() if torch.cuda.is_available() else 0
             n = ngpu or max(1, ncpu // 4)
         threads = self._torch_threads or max(1, ncpu // (n * self._threads_per_worker))
-        dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
+        # a free port for the scheduler's web server (the dashboard when bokeh is there):
+        # the fixed default (8787) is taken as soon as another cluster runs on the machine
         cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=self._threads_per_worker,
-                                           processes=True, dashboard_address=dashboard,
+                                           processes=True, dashboard_address=":0",
                                            silence_logs=logging.ERROR)
         client = distributed.Client(cluster)
         return client, cluster, threads

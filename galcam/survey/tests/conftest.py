@@ -26,7 +26,7 @@ def mosaic(tmp_path_factory):
     from galcam.datasets import simulate_mosaic
 
     out = tmp_path_factory.mktemp("survey_mosaic")
-    simulate_mosaic(out, size=200, n_galaxies=4, seed=5, overview=False)
+    simulate_mosaic(out, size=160, n_galaxies=3, seed=5, overview=False)
     return {"radio": out / "radio" / "mosaic.fits", "ir": out / "ir" / "mosaic_w1.fits",
             "truth": out / "annotations.json", "table": out / "truth.ecsv", "dir": out}
 

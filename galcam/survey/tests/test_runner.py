@@ -29,12 +29,12 @@ def test_outputs_of_a_single_process_run(sync_run, mosaic):
     for name in ("catalog.ecsv", "galaxies.reg", "manifest.json", "predictions.json",
                  "coverage.png"):
         assert (out / name).is_file(), name
-    # 200 px, 64 px tiles overlapping by 16 px: 4 x 4 tiles
-    assert len(sync_run.units) == 16 and sync_run.complete
-    assert len(list((out / "units").glob("*.json"))) == 16
+    # 160 px, 64 px tiles overlapping by 16 px: 3 x 3 tiles
+    assert len(sync_run.units) == 9 and sync_run.complete
+    assert len(list((out / "units").glob("*.json"))) == 9
     manifest = read_manifest(out)
     assert manifest["status"] == "complete"
-    assert manifest["units"] == {"total": 16, "done": 16, "failed": {}}
+    assert manifest["units"] == {"total": 9, "done": 9, "failed": {}}
     assert manifest["inputs"]["mosaic"]["size"] == os.path.getsize(mosaic["radio"])
     assert manifest["settings"]["units"]["unit_size"] == [TILE, TILE]
     table = QTable.read(out / "catalog.ecsv")
@@ -49,7 +49,7 @@ def test_outputs_of_a_single_process_run(sync_run, mosaic):
     assert masks.sum(axis=0).max() <= 1
     preds = json.loads((out / "predictions.json").read_text())
     assert len(preds) == len(table)
-    assert rle_to_mask(preds[0]["segmentation"]).shape == (200, 200)
+    assert rle_to_mask(preds[0]["segmentation"]).shape == (160, 160)
     from regions import Regions
 
     assert len(Regions.read(str(out / "galaxies.reg"), format="ds9")) >= len(table)
@@ -68,7 +68,7 @@ def test_two_worker_cluster_gives_the_single_process_catalogue(survey_model, mos
     history = result.manifest["history"][-1]
     assert history["mode"] == "local"
     workers = history["workers"]
-    assert sum(w["units"] for w in workers.values()) == 16
+    assert sum(w["units"] for w in workers.values()) == 9
     # each worker process loaded the model once, however many units it ran
     assert all(w["model_loads"] == 1 for w in workers.values())
     assert all(w["peak_rss_mb"] > 0 for w in workers.values())
@@ -84,7 +84,7 @@ def test_resume_after_a_partial_run(survey_model, mosaic, sync_run, tmp_path):
     first = {p.name: p.stat().st_mtime_ns for p in (out / "units").glob("*.json")}
     assert len(first) == 5
     full = runner.run(mosaic["radio"], mosaic["ir"], output_dir=out, progress=False)
-    assert full.complete and full.manifest["history"][-1]["units_processed"] == 11
+    assert full.complete and full.manifest["history"][-1]["units_processed"] == 4
     assert all((out / "units" / n).stat().st_mtime_ns == t for n, t in first.items())
     assert _rows(full.paths["table"]) == _rows(sync_run.paths["table"])
 
@@ -110,7 +110,7 @@ def test_kill_9_of_the_client_then_resume(survey_model, mosaic, sync_run, tmp_pa
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
     done = list((out / "units").glob("*.json"))
-    assert 3 <= len(done) < 16
+    assert 3 <= len(done) < 9
     assert not list((out / "units").glob(".*.tmp"))  # no half-written unit file is visible
     assert read_manifest(out)["status"] == "running"
     from galcam.cli.main import main
@@ -118,7 +118,7 @@ def test_kill_9_of_the_client_then_resume(survey_model, mosaic, sync_run, tmp_pa
     assert main(cmd[3:]) == 0
     manifest = read_manifest(out)
     assert manifest["status"] == "complete"
-    assert manifest["history"][-1]["units_processed"] == 16 - len(done)
+    assert manifest["history"][-1]["units_processed"] == 9 - len(done)
     assert _rows(out / "catalog.ecsv") == _rows(sync_run.paths["table"])
 
 

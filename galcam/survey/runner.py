@@ -35,10 +35,9 @@ from .manifest import (
     run_fingerprint,
     write_manifest,
 )
-from .merge import MergedGalaxy, UnitDetection, merge_unit_detections
+from .merge import UnitDetection, merge_unit_detections
 from .units import (
     UnitJob,
-    WorkUnit,
     _put_segmenter,
     process_unit,
     read_unit_file,

@@ -129,7 +129,7 @@ def _find(table, name):
 def _detect_format(table):
     """The finder whose position columns the table has (exact names first)."""
     for exact in (True, False):
-        def has(name):
+        def has(name, exact=exact):
             return name in table.colnames if exact else _find(table, name) is not None
 
         for fmt in ("selavy", "aegean", "pybdsf", "galcam"):

@@ -55,15 +55,44 @@ def test_outputs_of_a_single_process_run(sync_run, mosaic):
     assert len(Regions.read(str(out / "galaxies.reg"), format="ds9")) >= len(table)
 
 
+def _kill_a_worker_when_a_unit_is_done(units_dir, killed, stop):
+    """Thread: kill -9 one dask worker process as soon as the first unit file exists."""
+    import psutil
+
+    while not stop.is_set():
+        if units_dir.is_dir() and any(units_dir.glob("*.json")):
+            for child in psutil.Process().children(recursive=True):
+                try:
+                    if "spawn_main" in " ".join(child.cmdline()):
+                        os.kill(child.pid, signal.SIGKILL)
+                        killed.append(child.pid)
+                        return
+                except psutil.Error:
+                    continue
+        time.sleep(0.01)
+
+
 def test_two_worker_cluster_gives_the_single_process_catalogue(survey_model, mosaic, sync_run,
                                                                tmp_path):
+    """Also when one worker is killed with SIGKILL during the run."""
     pytest.importorskip("distributed")
+    import threading
+
+    out = tmp_path / "dask"
+    killed, stop = [], threading.Event()
+    killer = threading.Thread(target=_kill_a_worker_when_a_unit_is_done,
+                              args=(out / "units", killed, stop), daemon=True)
+    killer.start()
     faulthandler.dump_traceback_later(240, exit=True)  # never hang the test suite
     try:
         result = make_runner(survey_model, n_workers=2).run(
-            mosaic["radio"], mosaic["ir"], output_dir=tmp_path / "dask", progress=False)
+            mosaic["radio"], mosaic["ir"], output_dir=out, progress=False)
     finally:
         faulthandler.cancel_dump_traceback_later()
+        stop.set()
+        killer.join()
+    assert len(killed) == 1  # a worker died mid-run; dask ran its task elsewhere
+    assert result.complete and not result.failed
     assert _rows(result.paths["table"]) == _rows(sync_run.paths["table"])
     history = result.manifest["history"][-1]
     assert history["mode"] == "local"

@@ -1,0 +1,97 @@
+"""Work units: tile and seed windows, and what a task reads."""
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.table import QTable
+
+from galcam.inference.tests.conftest import make_wcs
+from galcam.survey import seed_units, tile_units
+from galcam.survey import units as units_module
+
+
+def test_tiles_cover_the_mosaic_with_the_overlap():
+    tiles = tile_units((100, 130), (40, 40), (10, 10))
+    assert [t.id for t in tiles[:3]] == ["t0000_0000", "t0000_0001", "t0000_0002"]
+    covered = np.zeros((100, 130), int)
+    for t in tiles:
+        assert t.shape == (40, 40) and t.kind == "tile"
+        covered[t.y0:t.y1, t.x0:t.x1] += 1
+    assert covered.min() >= 1
+    assert max(t.x1 for t in tiles) == 130 and max(t.y1 for t in tiles) == 100
+    # a mosaic smaller than a tile is one clipped unit
+    (only,) = tile_units((30, 20), (64, 64), (16, 16))
+    assert only.window == (0, 0, 20, 30)
+
+
+def test_seed_cutouts_are_centred_and_clipped():
+    wcs = make_wcs((100, 100))
+    sky = wcs.pixel_to_world([50, 3, 52, 500], [50, 40, 50, 50])
+    seeds = QTable({"seed_id": ["a", "b", "c", "far"], "ra": sky.ra, "dec": sky.dec,
+                    "flux": [1.0, 2.0, 0.5, 9.0]})
+    units = seed_units(seeds, wcs, (100, 100), (21, 21), separation=5)
+    # 'far' is off the mosaic; 'c' is 2 px from the brighter 'a' and shares its cutout
+    assert [(un.id, un.seed_id) for un in units] == [("s000000", "a"), ("s000001", "b")]
+    a, b = units
+    assert a.window == (40, 40, 61, 61) and a.kind == "seed"
+    assert b.window == (0, 30, 14, 51)  # clipped at the mosaic's left edge
+    assert abs(b.seed_x - 3) < 1e-6 and abs(b.seed_y - 40) < 1e-6
+
+
+class _Recorder:
+    """A stand-in for a memory-mapped array that records what is sliced from it."""
+
+    def __init__(self, array):
+        self.array = array
+        self.shape = array.shape
+        self.slices = []
+
+    def __getitem__(self, index):
+        self.slices.append(index)
+        return self.array[index]
+
+    def __array__(self, *args, **kwargs):  # pragma: no cover - must never happen
+        raise AssertionError("the whole mosaic was read")
+
+
+def test_a_task_reads_only_its_window(monkeypatch):
+    from astropy.nddata import NDData
+
+    wcs = make_wcs((300, 400))
+    data = _Recorder(np.arange(300 * 400, dtype=np.float32).reshape(300, 400))
+    calls = []
+
+    def fake_read_image(path, **kwargs):
+        calls.append(kwargs)
+        image = NDData(np.zeros((1, 1)), wcs=wcs, unit=u.Jy / u.beam, meta={"beam": None})
+        image._data = data  # what read_image(memmap=True) hands out: a lazy view
+        return image
+
+    monkeypatch.setattr("galcam.io.read_image", fake_read_image)
+    unit = units_module.WorkUnit("t0001_0002", 0, "tile", 100, 50, 164, 114)
+    window = units_module._window_image("mosaic.fits", None, unit)
+    assert calls == [{"memmap": True, "plane": None}]
+    assert data.slices == [(slice(50, 114), slice(100, 164))]
+    assert window.data.shape == (64, 64) and window.data[0, 0] == 50 * 400 + 100
+    # the window's WCS puts its pixel (0, 0) where the mosaic has pixel (100, 50)
+    sky = wcs.pixel_to_world(100, 50)
+    assert window.wcs.pixel_to_world(0, 0).separation(sky) < 1e-6 * u.deg
+    # the infrared image: only the part under the window (plus a margin) is read
+    data.slices.clear()
+    ir = units_module._ir_window("ir.fits", window.wcs, window.data.shape)
+    (ys, xs), = data.slices
+    assert 100 - 5 <= xs.start <= 100 and 163 < xs.stop <= 164 + 5
+    assert 50 - 5 <= ys.start <= 50 and 113 < ys.stop <= 114 + 5
+    assert ir.wcs.pixel_to_world(0, 0).separation(
+        wcs.pixel_to_world(xs.start, ys.start)) < 1e-6 * u.deg
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"schema": "other"}'])
+def test_unit_files_that_are_not_ours_are_redone(tmp_path, text):
+    path = tmp_path / "u.json"
+    path.write_text(text)
+    assert units_module.read_unit_file(path) is None
+    path.write_text('{"schema": "galcam.survey.unit/1", "fingerprint": "a"}')
+    assert units_module.read_unit_file(path, "a") is not None
+    assert units_module.read_unit_file(path, "b") is None  # another run's
+    assert units_module.read_unit_file(tmp_path / "missing.json") is None

@@ -51,7 +51,8 @@ def plot_coverage(units, *, done, failed, result, wcs, shape, n_bins=12):
     from matplotlib.patches import Patch, Rectangle
 
     h, w = shape
-    fig = Figure(figsize=(11, 5))
+    fig = Figure(figsize=(12, 5))
+    fig.subplots_adjust(wspace=0.45, left=0.08, right=0.95)
     FigureCanvasAgg(fig)
     ax1 = fig.add_subplot(1, 2, 1, projection=wcs.celestial)
     ax2 = fig.add_subplot(1, 2, 2, projection=wcs.celestial)

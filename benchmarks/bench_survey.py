@@ -134,6 +134,7 @@ def main(argv=None):
                         help="comma-separated: at most this many units per run (one value per "
                         "--workers entry; 0 = all); partial runs give throughput only, and a "
                         "rerun resumes them")
+    parser.add_argument("--tag", default="", help="suffix of the run folders (a fresh set)")
     parser.add_argument("--gpus", default="1,4,16,64",
                         help="worker counts for the EMU wall-time estimate")
     args = parser.parse_args(argv)
@@ -159,7 +160,7 @@ def main(argv=None):
     limits = ([int(v) or None for v in args.max_units.split(",")] if args.max_units
               else [None] * len(counts))
     for n, limit in zip(counts, limits, strict=True):
-        out = workdir / f"run-{args.size}-w{n}"
+        out = workdir / f"run-{args.size}-w{n}{args.tag}"
         r = one_run(args, mosaic, ir, out, n, area, limit)
         classes = r.pop("classes")
         if r["complete"]:

@@ -58,7 +58,7 @@ def add_parser(subparsers):
     where = run_group.add_mutually_exclusive_group()
     where.add_argument("--n-workers", type=int, default=None, metavar="N",
                        help="worker processes of a local dask cluster; 0 runs in this process "
-                       "without dask (default: one per GPU, else one per 4 cores)")
+                       "without dask (default: one per GPU, else one per CPU core, at most 8)")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="address of a running dask scheduler (tcp://host:8786); workers "
                        "must see the same paths")

@@ -8,7 +8,9 @@ units, in mosaic pixels, into one detection per galaxy. The rule (also in
 
 Two detections are *the same galaxy* when their masks have an intersection over union of
 at least ``iou_threshold`` (0.3) or when their intersection covers at least
-``containment_threshold`` (0.5) of the smaller mask. A detection is *cut* when its mask
+``containment_threshold`` (0.5) of the smaller mask; in steps 1 and 2, where views of one
+galaxy are cut differently by different units, also when their IoU inside the area that
+both units cover reaches ``iou_threshold``. A detection is *cut* when its mask
 comes within ``border`` pixels (2) of an edge of its unit's window that lies inside the
 mosaic (an edge on the mosaic's own border cuts nothing).
 
@@ -90,7 +92,7 @@ def _box(d):
     return (d.x0, d.y0, d.x0 + d.mask.shape[1], d.y0 + d.mask.shape[0])
 
 
-def _intersection(a, b):
+def _intersection(a, b, region=None):
     ax0, ay0, ax1, ay1 = _box(a)
     bx0, by0, bx1, by1 = _box(b)
     x0, y0, x1, y1 = max(ax0, bx0), max(ay0, by0), min(ax1, bx1), min(ay1, by1)
@@ -98,10 +100,31 @@ def _intersection(a, b):
         return 0
     ma = a.mask[y0 - a.y0:y1 - a.y0, x0 - a.x0:x1 - a.x0]
     mb = b.mask[y0 - b.y0:y1 - b.y0, x0 - b.x0:x1 - b.x0]
-    return int(np.count_nonzero(ma & mb))
+    if region is None:
+        return int(np.count_nonzero(ma & mb))
+    inside = _region_mask(region, x0, y0, x1, y1)
+    return int(np.count_nonzero(ma & mb & inside))
 
 
-def same_galaxy(a, b, *, iou_threshold=0.3, containment_threshold=0.5):
+def _region_mask(region, x0, y0, x1, y1):
+    rx0, ry0, rx1, ry1 = region
+    out = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    sx0, sy0, sx1, sy1 = max(rx0, x0), max(ry0, y0), min(rx1, x1), min(ry1, y1)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = True
+    return out
+
+
+def _area_in(d, region):
+    rx0, ry0, rx1, ry1 = region
+    x0, y0, x1, y1 = _box(d)
+    sx0, sy0, sx1, sy1 = max(rx0, x0), max(ry0, y0), min(rx1, x1), min(ry1, y1)
+    if sx1 <= sx0 or sy1 <= sy0:
+        return 0
+    return int(np.count_nonzero(d.mask[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0]))
+
+
+def same_galaxy(a, b, *, iou_threshold=0.3, containment_threshold=0.5, region=None):
     """Whether two detections (mosaic pixels) are the same galaxy (see the module rule).
 
     Parameters
@@ -109,13 +132,28 @@ def same_galaxy(a, b, *, iou_threshold=0.3, containment_threshold=0.5):
     a, b : `UnitDetection` or `MergedGalaxy`
         Anything with ``x0``, ``y0`` and a boolean ``mask``.
     iou_threshold, containment_threshold : float, optional
+    region : (x0, y0, x1, y1), optional
+        Also compare the masks inside this window only (the area that two units both
+        see): same galaxy when the IoU there reaches ``iou_threshold``.
     """
     inter = _intersection(a, b)
     if inter == 0:
         return False
     na, nb = int(np.count_nonzero(a.mask)), int(np.count_nonzero(b.mask))
     iou = inter / (na + nb - inter)
-    return iou >= iou_threshold or inter / min(na, nb) >= containment_threshold
+    if iou >= iou_threshold or inter / min(na, nb) >= containment_threshold:
+        return True
+    if region is None:
+        return False
+    inter = _intersection(a, b, region)
+    union = _area_in(a, region) + _area_in(b, region) - inter
+    return union > 0 and inter / union >= iou_threshold
+
+
+def _shared_window(a, b):
+    """The part of the mosaic that the units of two detections both cover."""
+    return (max(a.window[0], b.window[0]), max(a.window[1], b.window[1]),
+            min(a.window[2], b.window[2]), min(a.window[3], b.window[3]))
 
 
 def touches_unit_border(d, mosaic_shape, border=2):
@@ -237,9 +275,10 @@ def merge_unit_detections(detections, mosaic_shape, *, iou_threshold=0.3,
             raise ValueError(f"{name}: expected an integer >= 0, got {value!r}")
     shape = tuple(int(v) for v in mosaic_shape)
 
-    def same(a, b):
+    def same(a, b, shared=False):
         return same_galaxy(a, b, iou_threshold=iou_threshold,
-                           containment_threshold=containment_threshold)
+                           containment_threshold=containment_threshold,
+                           region=_shared_window(a, b) if shared else None)
 
     dets = sorted((d for d in detections if np.any(d.mask)), key=lambda d: d.key)
     cut = [touches_unit_border(d, shape, border) for d in dets]
@@ -253,7 +292,7 @@ def merge_unit_detections(detections, mosaic_shape, *, iou_threshold=0.3,
     alive = []
     for i, d in enumerate(dets):
         if cut[i]:
-            whole = [j for j in neighbours[i] if not cut[j] and same(d, dets[j])]
+            whole = [j for j in neighbours[i] if not cut[j] and same(d, dets[j], True)]
             if whole:
                 for j in whole:
                     seen[j].append(d.key)
@@ -275,7 +314,7 @@ def merge_unit_detections(detections, mosaic_shape, *, iou_threshold=0.3,
             continue
         for j in neighbours[i]:
             if j > i and j in alive_set and cut[j] and dets[j].unit != dets[i].unit \
-                    and same(dets[i], dets[j]):
+                    and same(dets[i], dets[j], True):
                 ri, rj = find(i), find(j)
                 if ri != rj:
                     parent[max(ri, rj)] = min(ri, rj)

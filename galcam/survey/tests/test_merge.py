@@ -107,3 +107,14 @@ def test_bad_options():
     with pytest.raises(ValueError, match="border"):
         merge_unit_detections([], SHAPE, border=-1)
     assert merge_unit_detections([], SHAPE) == []
+
+
+def test_pieces_are_compared_where_both_units_see_them():
+    # a galaxy spanning x 0..99 cut by both units: the pieces share only x 40..59, an IoU
+    # of 0.2 over the whole masks, but they agree exactly where both units see the sky
+    left = det(0, 0, A, 0, 100, 40, 50, 0.7)
+    right = det(1, 0, B, 0, 100, 40, 50, 0.6)
+    assert not same_galaxy(left, right)
+    assert same_galaxy(left, right, region=(40, 0, 60, 100))
+    merged = merge_unit_detections([left, right], SHAPE)
+    assert len(merged) == 1 and merged[0].mask.shape == (10, 100)

@@ -37,6 +37,7 @@ _LAZY = {
     "WeakSegmenter": "galcam.inference",
     "HostFinder": "galcam.inference",
     "GalaxyCatalog": "galcam.catalog",
+    "SurveyRunner": "galcam.survey",
     "evaluate": "galcam.evaluation",
     "Evaluator": "galcam.evaluation",
 }

@@ -20,7 +20,6 @@ import math
 import numbers
 import os
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+
+from ..datasets.coco import decode_rle  # one RLE decoder for the whole package
 
 __all__ = [
     "normalize_class_name",
@@ -143,33 +144,6 @@ def rle_counts(counts):
             value += runs[-2]
         runs.append(value)
     return runs
-
-
-def decode_rle(rle):
-    """Decode a compressed COCO RLE into a boolean mask ``[y, x]``.
-
-    A wrapper of `pycocotools.mask.decode` that silences the harmless
-    ``__array__ ... copy`` DeprecationWarning its Cython code emits under numpy 2.
-
-    Parameters
-    ----------
-    rle : dict
-        ``{"size": [height, width], "counts": str or bytes}``.
-
-    Returns
-    -------
-    mask : ndarray of bool, shape (height, width)
-    """
-    counts = rle["counts"]
-    obj = {
-        "size": list(rle["size"]),
-        "counts": counts.encode() if isinstance(counts, str) else counts,
-    }
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="__array__ implementation", category=DeprecationWarning
-        )
-        return mask_utils.decode([obj])[:, :, 0].astype(bool)
 
 
 def _to_rle(segmentation, height, width, where):

@@ -5,7 +5,7 @@ pyplot's global state (safe in scripts, notebooks and on machines without a disp
 """
 
 import numpy as np
-from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval
+from astropy.visualization import AsinhStretch
 
 from galcam.visualization import radio_norm
 
@@ -27,9 +27,8 @@ def ir_norm(data, *, percentile=99.5, stretch=None):
         Defaults to ``AsinhStretch(0.1)``: the sky background stays dark grey and faint
         hosts are visible next to bright stars (a ``LogStretch`` is another good choice).
     """
-    finite = np.asarray(data)[np.isfinite(data)]
-    return ImageNormalize(finite, interval=PercentileInterval(percentile),
-                          stretch=stretch if stretch is not None else AsinhStretch(0.1))
+    return radio_norm(data, percentile=percentile,
+                      stretch=stretch if stretch is not None else AsinhStretch(0.1))
 
 
 def _panel(fig, position, wcs, shape, image, norm, cmap, title):

@@ -53,6 +53,9 @@ def add_parser(subparsers):
     parser.add_argument("--no-resume", action="store_true",
                         help="discard checkpoints of an interrupted run and start again")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--weights-dtype", default="float32", choices=["float32", "float16"],
+                        help="precision of the stored weights (float16 halves the model "
+                             "folder; networks run in float32 either way)")
     parser.set_defaults(func=run)
     return parser
 
@@ -96,7 +99,8 @@ def run(args):
         result = train_weak_model(train, preset=args.preset, output_dir=outdir, seed=args.seed,
                                   device=args.device, val_dataset=val,
                                   resume=not args.no_resume, overwrite=args.overwrite,
-                                  progress=not args.no_progress, **overrides)
+                                  progress=not args.no_progress,
+                                  weights_dtype=args.weights_dtype, **overrides)
     except RuntimeError as exc:  # e.g. a GPU requested on a machine without one
         raise GalcamCLIError(str(exc)) from exc
     path = getattr(result, "path", outdir)

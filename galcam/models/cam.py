@@ -92,7 +92,10 @@ class CAMNet(nn.Module):
         Because the classifier is linear and has no bias, the logits equal the spatial
         mean of the *un-rectified* maps ``conv(features, weight)``.
         """
-        feats = self.backbone(x)
+        return self.from_features(self.backbone(x))
+
+    def from_features(self, feats):
+        """`forward_all` from backbone features already computed (B, D, h, w)."""
         raw = F.conv2d(feats, self.classifier.weight)
         logits = raw.mean(dim=(2, 3))
         return CAMOutput(logits, F.relu(raw), feats)

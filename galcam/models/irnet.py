@@ -175,6 +175,27 @@ class IRNet(nn.Module):
         """
         with torch.no_grad():
             feats = [f.detach() for f in self.backbone.forward_stages(x)]
+        return self.heads(feats)
+
+    def heads(self, feats):
+        """Boundary logits and displacements from the backbone's stage features.
+
+        `forward` is ``heads(backbone.forward_stages(x))``; callers that already have the
+        stage features of the same (frozen) backbone, e.g. the CAM network's when IRNet
+        was trained on the CAM backbone, reuse them instead of running it again.
+
+        Parameters
+        ----------
+        feats : sequence of 5 `torch.Tensor`
+            The outputs of `galcam.models.Backbone.forward_stages`.
+
+        Returns
+        -------
+        `IRNetOutput`
+        """
+        if len(feats) != 5:
+            raise ValueError(f"feats: expected the 5 stage outputs of the backbone, got "
+                             f"{len(feats)}")
         x1, x2, x3, x4, x5 = feats
 
         edges = []

@@ -390,7 +390,7 @@ def _write_model(output_dir, config_json, states, metrics):
 # ----------------------------------------------------------------------------- pipeline
 def train_weak_model(dataset, *, preset="fast", output_dir, seed=0, device="auto",
                      val_dataset=None, resume=True, progress=True, encoder=None,
-                     overwrite=False, **overrides):
+                     overwrite=False, weights_dtype="float32", **overrides):
     """Train the CAM, ReCAM and IRNet networks from image-level labels.
 
     Runs the pipeline of Gupta et al. (2023, sections 3.2-3.3) and writes a model folder.
@@ -429,6 +429,10 @@ def train_weak_model(dataset, *, preset="fast", output_dir, seed=0, device="auto
         must encode images the same way.
     overwrite : bool
         Replace a model already in ``output_dir`` when not resuming.
+    weights_dtype : {'float32', 'float16'}
+        Precision of the stored weights. ``'float16'`` halves the folder (galcam's bundled
+        model is stored so); networks always run in float32 after loading. Training and
+        its checkpoints are float32 either way.
     **overrides
         Hyper-parameters replacing the preset's (``cam_epochs=5``, ``arch='resnet18'``,
         ...; see `~galcam.training.resolve_config`).
@@ -453,6 +457,8 @@ def train_weak_model(dataset, *, preset="fast", output_dir, seed=0, device="auto
         raise ValueError(f"val_dataset: classes {val_view.classes} differ from the training "
                          f"set's {view.classes}")
     config = resolve_config(preset, **overrides)
+    if weights_dtype not in ("float32", "float16"):
+        raise ValueError(f"weights_dtype: expected 'float32' or 'float16', got {weights_dtype!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
     seed = int(seed)
@@ -476,12 +482,13 @@ def train_weak_model(dataset, *, preset="fast", output_dir, seed=0, device="auto
     ctx = DistContext.from_env(device)
     try:
         return _train(view, val_view, config, encoder, output_dir, seed, ctx, resume,
-                      progress, t_start)
+                      progress, t_start, weights_dtype)
     finally:
         ctx.close()
 
 
-def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progress, t_start):
+def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progress, t_start,
+           weights_dtype):
     show = bool(progress) and ctx.is_main and sys.stderr.isatty()
     ckpt_dir = output_dir / "checkpoints"
     cache_dir = output_dir / "cache" if config.disk_cache else None
@@ -628,10 +635,19 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
 
     config_json = _config_json(config, encoder, train_set, val_set, init_desc, seed, ctx, timing,
                                bn_mode)
+    states = {"cam": net.state_dict(), "irnet": irnet.state_dict()}
+    if config.irnet_backbone == "cam":
+        # IRNet's frozen backbone is the CAM network's: store it once (lossless)
+        states["irnet"] = {k: v for k, v in states["irnet"].items()
+                           if not k.startswith("backbone.")}
+        config_json["backbone"]["irnet"]["shared_backbone"] = "cam"
+    if weights_dtype == "float16":
+        states = {name: {k: v.half() if v.is_floating_point() else v for k, v in st.items()}
+                  for name, st in states.items()}
+    config_json["weights_dtype"] = weights_dtype
     if ctx.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
-        _write_model(output_dir, config_json,
-                     {"cam": net.state_dict(), "irnet": irnet.state_dict()}, metrics)
+        _write_model(output_dir, config_json, states, metrics)
         log.info("model written to %s (%.0f s)", output_dir, timing["total"])
     ctx.barrier()
     return TrainingResult(path=output_dir, config=config_json, metrics=metrics,

@@ -142,3 +142,37 @@ def test_bad_arguments(data, reference_run, tmp_path):
     other = CocoDataset(clean, classes=("FR-I", "FR-II", "FR-X", "R", "X"))
     with pytest.raises(ValueError, match="classes"):
         train_weak_model(ds, output_dir=tmp_path / "x", val_dataset=other)
+    with pytest.raises(ValueError, match="weights_dtype"):
+        train_weak_model(ds, output_dir=tmp_path / "x", weights_dtype="int8")
+
+
+def test_shared_backbone_stored_once_and_float16(data, reference_run, tmp_path):
+    """IRNet's backbone is the CAM one: stored once; float16 weights load as float32."""
+    import shutil
+
+    from galcam.inference import WeakSegmenter
+
+    root, clean, _, val = data
+    config, states, _ = load_model_folder(reference_run.path)
+    assert config["backbone"]["irnet"]["shared_backbone"] == "cam"
+    assert config["weights_dtype"] == "float32"
+    assert not any(k.startswith("backbone.") for k in states["irnet"])
+    # the finished checkpoints of the reference run, written again in float16
+    half_dir = tmp_path / "half"
+    shutil.copytree(reference_run.path / "checkpoints", half_dir / "checkpoints")
+    train_weak_model(CocoDataset(clean), output_dir=half_dir, seed=3,
+                     val_dataset=CocoDataset(val), progress=False, weights_dtype="float16",
+                     **TINY)
+    hconfig, hstates, _ = load_model_folder(half_dir)
+    assert hconfig["weights_dtype"] == "float16"
+    assert hstates["cam"]["classifier.weight"].dtype == torch.float16
+    full_bytes = sum(e["bytes"] for e in config["weights"].values())
+    half_bytes = sum(e["bytes"] for e in hconfig["weights"].values())
+    assert half_bytes < 0.6 * full_bytes
+    seg32 = WeakSegmenter.load(reference_run.path, device="cpu", class_threshold=0.0)
+    seg16 = WeakSegmenter.load(half_dir, device="cpu", class_threshold=0.0)
+    assert seg16._shared and seg32._shared
+    assert next(seg16._cam.parameters()).dtype == torch.float32
+    for a, b in zip(seg32._irnet.state_dict().values(), seg16._irnet.state_dict().values()):
+        if a.is_floating_point():
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=2e-3, atol=1e-4)

@@ -33,7 +33,11 @@ def test_fast_preset_is_small_and_uses_momentum():
     assert cfg.arch == "resnet18"
     assert cfg.cam.momentum == 0.9 and cfg.recam.momentum == 0.9
     assert cfg.cam.crop_size <= 160 and cfg.irnet.crop_size <= 160
-    assert cfg.cam.epochs < PRESETS["paper"].cam.epochs
+    assert cfg.cam.epochs * cfg.cam.batch_size <= 30 * 8
+    # whole cutouts: a 210-pixel cutout at the largest scale fits in the crop
+    assert round(210 * cfg.cam.scale_range[1]) <= cfg.cam.crop_size + 16
+    # scale 1 is among the CAM scales, so the segmenter runs the shared backbone once
+    assert 1.0 in cfg.cam_scales and cfg.irnet_backbone == "cam"
 
 
 def test_overrides_by_stage_prefix_and_top_level():

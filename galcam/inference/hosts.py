@@ -16,6 +16,11 @@ import numpy as np
 
 __all__ = ["HostFinder", "Hosts"]
 
+_METHODS = {
+    "paper": "peak of instance CAM x IR in mask (Gupta+2023 3.2.3)",
+    "core": "IR source nearest the radio brightness-weighted centroid of the mask",
+}
+
 
 class Hosts:
     """Host positions of the detections of one `~galcam.inference.SegmentationResult`.
@@ -108,15 +113,25 @@ class HostFinder:
     the mask is used and flagged (``Hosts.fallback``), with score 0.
     """
 
-    def __init__(self, *, refine=True):
+    def __init__(self, *, method="core", refine=True, max_distance=None):
+        if method not in _METHODS:
+            raise ValueError(f"method: expected one of {sorted(_METHODS)}, got {method!r}")
         if not isinstance(refine, bool):
             raise ValueError(f"refine: expected True or False, got {refine!r}")
+        if max_distance is not None and (isinstance(max_distance, bool) or not (
+                isinstance(max_distance, (int, float)) and np.isfinite(max_distance)
+                and max_distance > 0)):
+            raise ValueError(f"max_distance: expected a positive number of pixels or None, "
+                             f"got {max_distance!r}")
+        self._method = method
         self._refine = refine
+        self._max_distance = None if max_distance is None else float(max_distance)
 
     refine = property(lambda self: self._refine, doc="Whether peaks are refined to sub-pixels.")
 
     def __repr__(self):
-        return f"HostFinder(refine={self._refine})"
+        return (f"HostFinder(method={self._method!r}, refine={self._refine}, "
+                f"max_distance={self._max_distance})")
 
     def __call__(self, result):
         """Host positions of all detections of ``result``.
@@ -130,7 +145,7 @@ class HostFinder:
         `Hosts`
             One host per detection, in the result's order.
         """
-        from galcam.models.hosts import find_host
+        from galcam.models.hosts import find_core_host, find_host
 
         from .result import SegmentationResult
 
@@ -143,7 +158,13 @@ class HostFinder:
                 raise ValueError(f"detection {d.id} carries no host evidence (instance map and "
                                  "infrared channel); hosts can only be found for results made "
                                  "by WeakSegmenter")
-            peak = find_host(ev.instance_map, ev.mask, ev.ir, refine=self._refine)
+            if self._method == "core":
+                if ev.radio is None:
+                    raise ValueError(f"detection {d.id}: method='core' needs the radio channel "
+                                     "in the host evidence")
+                peak = find_core_host(ev.mask, ev.ir, ev.radio, max_distance=self._max_distance)
+            else:
+                peak = find_host(ev.instance_map, ev.mask, ev.ir, refine=self._refine)
             xs.append(peak.x + ev.x0)
             ys.append(peak.y + ev.y0)
             scores.append(peak.score)
@@ -160,5 +181,4 @@ class HostFinder:
         if sky is not None and sky.isscalar:
             sky = sky.reshape((1,))
         return Hosts(xs, ys, skycoord=sky, score=scores, fallback=falls,
-                     meta={"host_method": "peak of instance CAM x IR in mask (Gupta+2023 3.2.3)",
-                           "host_refine": self._refine})
+                     meta={"host_method": _METHODS[self._method], "host_refine": self._refine})

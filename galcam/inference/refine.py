@@ -103,3 +103,75 @@ def snap_to_islands(masks, scores, labels, n_islands, *, min_overlap=0.3):
         else:
             snapped.append(np.isin(labels, mine))
     return snapped
+
+
+def island_votes(labels, n_islands, radio01, dp):
+    """Where the islands' pixels point: the displacement-field vote of every island.
+
+    IRNet's displacement field (Ahn, Cho & Kwak 2019; Gupta et al. 2023, section 3.2.2)
+    moves every pixel to the centroid of the instance it belongs to. The vote of an island
+    is the radio-brightness-weighted mean of ``pixel + displacement`` over its pixels.
+
+    Parameters
+    ----------
+    labels : int array (H, W)
+        Island labels from `island_labels`.
+    n_islands : int
+    radio01 : float array (H, W)
+        The preprocessed radio channel (weights).
+    dp : float array (2, h4, w4)
+        Displacement ``(dy, dx)`` on the stride-4 grid, in grid pixels.
+
+    Returns
+    -------
+    votes : `~numpy.ndarray` (n_islands, 2)
+        ``(x, y)`` in image pixels of island ``1 .. n`` (row ``k`` is island ``k + 1``).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    labels = np.asarray(labels)
+    h, w = labels.shape
+    dp = np.asarray(dp, dtype=np.float32)
+    if dp.ndim != 3 or dp.shape[0] != 2 or dp.shape[1:] != ((h - 1) // 4 + 1, (w - 1) // 4 + 1):
+        raise ValueError(f"dp: expected shape (2, {(h - 1) // 4 + 1}, {(w - 1) // 4 + 1}), "
+                         f"got {dp.shape}")
+    up = F.interpolate(torch.from_numpy(dp)[None], scale_factor=4, mode="bilinear",
+                       align_corners=False)[0, :, :h, :w].numpy() * 4.0
+    yy, xx = np.indices((h, w))
+    wt = np.clip(np.nan_to_num(np.asarray(radio01, dtype=np.float64)), 0, None)
+    wt = np.where(labels > 0, np.maximum(wt, 1e-6), 0.0)
+    flat = labels.ravel()
+    total = np.bincount(flat, weights=wt.ravel(), minlength=n_islands + 1)[1:]
+    vx = np.bincount(flat, weights=(wt * (xx + up[1])).ravel(), minlength=n_islands + 1)[1:]
+    vy = np.bincount(flat, weights=(wt * (yy + up[0])).ravel(), minlength=n_islands + 1)[1:]
+    total = np.where(total > 0, total, 1.0)
+    return np.stack([vx / total, vy / total], axis=1)
+
+
+def group_islands(votes, *, link_radius):
+    """Group islands whose displacement votes lie within ``link_radius`` of each other.
+
+    Single linkage: two islands are in one group when a chain of islands connects them,
+    each vote within ``link_radius`` pixels of the next
+    (`scipy.sparse.csgraph.connected_components`).
+
+    Returns
+    -------
+    groups : `~numpy.ndarray` of int (n_islands,)
+        Group index ``0 .. G-1`` of island ``k + 1``.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    votes = np.asarray(votes, dtype=np.float64).reshape(-1, 2)
+    if not link_radius > 0:
+        raise ValueError(f"link_radius: expected a positive number of pixels, got {link_radius!r}")
+    n = len(votes)
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    pairs = cKDTree(votes).query_pairs(link_radius, output_type="ndarray")
+    graph = csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, groups = connected_components(graph, directed=False)
+    return groups.astype(np.intp)

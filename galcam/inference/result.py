@@ -159,6 +159,9 @@ class HostEvidence:
         full resolution; Gupta et al. 2023, section 3.2.3).
     ir : `~numpy.ndarray` of float32
         The pre-processed infrared channel (paper section 3.1), 0 without IR.
+    radio : `~numpy.ndarray` of float32, optional
+        The pre-processed radio channel (0 outside the > 3 sigma islands); needed by the
+        ``'core'`` host method.
     """
 
     x0: int
@@ -166,13 +169,17 @@ class HostEvidence:
     mask: np.ndarray = field(repr=False)
     instance_map: np.ndarray = field(repr=False)
     ir: np.ndarray = field(repr=False)
+    radio: np.ndarray = field(default=None, repr=False)
 
     def __post_init__(self):
         shapes = {np.shape(self.mask), np.shape(self.instance_map), np.shape(self.ir)}
+        if self.radio is not None:
+            shapes.add(np.shape(self.radio))
         if len(shapes) != 1:
             raise ValueError(f"HostEvidence crops must have one shape, got {shapes}")
-        for name in ("mask", "instance_map", "ir"):
-            object.__setattr__(self, name, _readonly(getattr(self, name)))
+        for name in ("mask", "instance_map", "ir", "radio"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _readonly(getattr(self, name)))
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compares by identity

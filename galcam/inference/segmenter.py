@@ -44,7 +44,7 @@ from ..models import (
 from ..models.cam import CAM_EPS
 from ..preprocessing import CutoutEncoder, EncodedCutout, NoiseEstimator
 from .hosts import HostFinder
-from .refine import island_labels, snap_to_islands
+from .refine import group_islands, island_labels, island_votes, snap_to_islands
 from .resample import (
     PIXEL_SCALE_RTOL,
     axis_pixel_scales,
@@ -74,6 +74,8 @@ MODEL_REGISTRY = {
 }
 
 _PAPER_CHANNELS = ("ir", "radio", "zeros")
+#: Margin (working-grid pixels) of the host evidence around a mask's bounding box.
+_HOST_MARGIN = 6
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -221,7 +223,8 @@ def _spec_from_config(config, path):
         if in_channels != len(channels):
             raise _bad(path, f"backbone.{net}.in_channels {in_channels} != {len(channels)} "
                              "encoded channels")
-        nets[net] = {"arch": arch, "in_channels": in_channels}
+        nets[net] = {"arch": arch, "in_channels": in_channels,
+                     "shared_backbone": b.get("shared_backbone")}
     class_threshold = thresholds.get("class_threshold", 0.5)
     scales = tuple(thresholds.get("cam_scales", DEFAULT_SCALES))
     pixel_scale = radio.get("pixel_scale_arcsec")
@@ -245,50 +248,79 @@ def _load_state(module, state, what, path):
 
 
 # ------------------------------------------------------------------------ batched networks
-@torch.no_grad()
-def _batch_cams(model, x, scales, flip):
-    """Strided CAMs and class probabilities of a batch, as `galcam.models.multiscale_cams`.
+def shares_backbone(cam_net, irnet):
+    """True when IRNet's frozen backbone has exactly the CAM network's weights.
 
-    For each image: CAMs summed over ``scales`` and the mirror image, each resized to the
-    stride-4 grid and summed, divided by their per-class maximum (+1e-5); probabilities
-    are the sigmoid of the logits averaged over all passes.
+    Models trained with ``irnet_backbone='cam'`` (the ``fast`` preset) have one backbone
+    for both networks; the segmenter then runs it once per image for the CAMs at scale 1
+    and for IRNet, which is how the stored model also keeps it only once.
+    """
+    a = cam_net.backbone.state_dict()
+    b = irnet.backbone.state_dict()
+    return a.keys() == b.keys() and all(
+        a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a)
+
+
+@torch.no_grad()
+def _batch_forward(cam_net, irnet, x, scales, flip, shared):
+    """CAMs, class probabilities, boundaries and displacements of a batch.
+
+    CAMs as `galcam.models.multiscale_cams`: for each image, the CAMs of every scale in
+    ``scales`` and of its mirror image, resized to the stride-4 grid and summed, divided by
+    their per-class maximum (+1e-5); probabilities are the sigmoid of the logits averaged over
+    all passes. Boundaries and displacements as `galcam.models.edge_and_displacement`
+    (mirror-averaged edge logits, unflipped displacements). With ``shared`` (see
+    `shares_backbone`) the backbone pass of scale 1 serves both networks.
+
+    Returns
+    -------
+    strided, probs, edge, dp : `numpy.ndarray`
+        (B, C, h4, w4), (B, C), (B, h4, w4), (B, 2, h4, w4).
     """
     b, _, h, w = x.shape
-    small = ((h - 1) // 4 + 1, (w - 1) // 4 + 1)
+    h4, w4 = (h - 1) // 4 + 1, (w - 1) // 4 + 1
+    both = torch.cat([x, x.flip(-1)])
     strided = 0
     logits = []
+    ir_out = None
     for s in scales:
-        xs = x
-        if s != 1.0:
-            size = (int(np.round(h * s)), int(np.round(w * s)))
-            xs = F.interpolate(x, size=size, mode="bicubic", align_corners=False,
-                               antialias=s < 1)
-        if flip:
-            xs = torch.cat([xs, xs.flip(-1)])
-        out = model.forward_all(xs)
+        if shared and s == 1.0 and ir_out is None:
+            feats = cam_net.backbone.forward_stages(both)
+            ir_out = irnet.heads(feats)
+            out = cam_net.from_features(feats[-1] if flip else feats[-1][:b])
+        else:
+            xs = x
+            if s != 1.0:
+                size = (int(np.round(h * s)), int(np.round(w * s)))
+                xs = F.interpolate(x, size=size, mode="bicubic", align_corners=False,
+                                   antialias=s < 1)
+            if flip:
+                xs = torch.cat([xs, xs.flip(-1)])
+            out = cam_net.forward_all(xs)
         cam = out.cams[:b]
-        lg = out.logits.reshape(-1, b, out.logits.shape[-1])
         if flip:
             cam = cam + out.cams[b:].flip(-1)
-        logits.append(lg)
-        strided = strided + F.interpolate(cam, size=small, mode="bilinear",
+        logits.append(out.logits.reshape(-1, b, out.logits.shape[-1]))
+        strided = strided + F.interpolate(cam, size=(h4, w4), mode="bilinear",
                                           align_corners=False)
     strided = strided / (strided.amax(dim=(2, 3), keepdim=True) + CAM_EPS)
     prob = torch.sigmoid(torch.cat(logits).mean(dim=0))
-    return strided.float().cpu().numpy(), prob.float().cpu().numpy()
+    if ir_out is None:
+        ir_out = irnet(both)
+    edge = torch.sigmoid(ir_out.edge[:b, 0] / 2 + ir_out.edge[b:, 0].flip(-1) / 2)
+    edge = edge[:, :h4, :w4]
+    dp = ir_out.displacement[:b, :, :h4, :w4]
+    return (strided.float().cpu().numpy(), prob.float().cpu().numpy(),
+            edge.float().cpu().numpy(), dp.float().cpu().numpy())
 
 
-@torch.no_grad()
-def _batch_edges(model, x):
-    """Boundary probabilities and displacements of a batch, as
-    `galcam.models.edge_and_displacement` (mirror-averaged edge logits, unflipped dp)."""
-    b, _, h, w = x.shape
-    h4, w4 = (h - 1) // 4 + 1, (w - 1) // 4 + 1
-    out = model(torch.cat([x, x.flip(-1)]))
-    logits = out.edge[:b, 0] / 2 + out.edge[b:, 0].flip(-1) / 2
-    edge = torch.sigmoid(logits)[:, :h4, :w4]
-    dp = out.displacement[:b, :, :h4, :w4]
-    return edge.float().cpu().numpy(), dp.float().cpu().numpy()
+class _Grouped:
+    """One galaxy of ``mask_mode='grouped'``: what `_tile_detection` reads of an instance."""
+
+    __slots__ = ("class_id", "score", "cam_map")
+
+    def __init__(self, class_id, score, cam_map):
+        self.class_id, self.score, self.cam_map = class_id, score, cam_map
 
 
 # ------------------------------------------------------------------------ work items
@@ -411,16 +443,25 @@ class WeakSegmenter:
     radio_weight : {'radio', None}, optional
         Weight of the instance CAMs before the random walk: the pre-processed radio
         channel in [0, 1] (default; zero off the radio islands), or None.
-    mask_mode : {'islands', 'walk'}, optional
-        ``'islands'`` (default): the network decides which emission belongs together and
-        the radio islands (> 3 sigma, >= 5 pixels) draw the masks: every island goes to the
-        instance whose random-walk mask claims it most strongly
-        (`galcam.inference.refine.snap_to_islands`), as the truth masks of the paper are
-        the > 3 sigma pixels of a galaxy's components. ``'walk'``: the random-walk masks as
+    mask_mode : {'grouped', 'islands', 'walk'}, optional
+        How galaxies and their masks are made (see Notes). ``'grouped'`` (default): the
+        radio islands (> 3 sigma, >= 5 pixels, the pixels the truth masks of the paper are
+        made of) are grouped by where IRNet's displacement field sends them, one galaxy per
+        group. ``'islands'``: IRNet's instance step with the random walk decides, every
+        island goes to the instance whose random-walk mask claims it most strongly
+        (`galcam.inference.refine.snap_to_islands`). ``'walk'``: the random-walk masks as
         they are (the reference code's behaviour).
     island_overlap : float, optional
         With ``mask_mode='islands'``, the smallest fraction of an island that a mask must
         cover to claim it (0.3).
+    link_radius : float, optional
+        With ``mask_mode='grouped'``, islands whose displacement votes lie within this
+        many pixels (of the model's grid) are one galaxy (10 pixels, 20" for the bundled
+        model).
+    area_scale : float, optional
+        With ``mask_mode='grouped'``, the area in pixels (of the model's grid) at which the
+        extent term of the score reaches 1 - 1/e (150 pixels, about 3.7 beams of the
+        training images).
     hosts : bool, optional
         Find the host of every detection (default True).
     host_finder : `~galcam.inference.HostFinder`, optional
@@ -428,13 +469,40 @@ class WeakSegmenter:
         ``'auto'`` (CUDA if available), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
     name : str, optional
         A name for the model (recorded in results).
+
+    Notes
+    -----
+    With ``mask_mode='grouped'`` (default), each tile is processed as follows:
+
+    1. islands: 8-connected components of the non-zero pixels of the pre-processed radio
+       channel (> 3 sigma, >= 5 pixels);
+    2. votes: IRNet's displacement field moves each pixel to the centre of its instance;
+       the vote of an island is the brightness-weighted mean of ``pixel + displacement``
+       (`galcam.inference.refine.island_votes`);
+    3. galaxies: islands whose votes lie within ``link_radius`` of each other, directly or
+       through a chain of islands, form one galaxy, whose mask is the union of its islands
+       (`galcam.inference.refine.group_islands`); a core and detached lobes that point at
+       the same centre are one galaxy, an unrelated source that points at itself is not;
+    4. class: among the classes the classifier finds present (probability >=
+       ``class_threshold``, at least the most probable one), the one of largest ``p_c *
+       s_c``, with ``p_c`` the class probability and ``s_c`` the maximum of the class's
+       max-normalised multi-scale CAM over the galaxy's pixels;
+    5. score: ``(1 - exp(-A / area_scale)) * (1 + p_c * s_c) / 2`` with ``A`` the mask
+       area in pixels: extended emission the network attributes to a class scores high,
+       a small island away from the CAMs low. Every group is reported (nothing is
+       dropped), so COCO-style evaluation sees every prediction with its score; a
+       catalogue applies a score threshold.
+
+    With ``'islands'`` and ``'walk'`` the score of a detection is ``class_score * peak``
+    (see `galcam.models.InstanceExtractor`).
     """
 
     def __init__(self, cam_net, irnet, *, classes, encoder, tile_size, mean=_IMAGENET_MEAN,
                  std=_IMAGENET_STD, pixel_scale=None, beam=None, class_threshold=0.5,
                  min_classes=0, scales=DEFAULT_SCALES, flip=True, tile_overlap=1 / 3,
-                 merge_iou=0.5, extractor=None, radio_weight="radio", mask_mode="islands",
-                 island_overlap=0.3, hosts=True, host_finder=None, device="auto", name=None):
+                 merge_iou=0.5, extractor=None, radio_weight="radio", mask_mode="grouped",
+                 island_overlap=0.3, link_radius=10.0, area_scale=150.0, hosts=True,
+                 host_finder=None, device="auto", name=None):
         if not isinstance(cam_net, CAMNet):
             raise TypeError(f"cam_net: expected a galcam.models.CAMNet, got "
                             f"{type(cam_net).__name__}")
@@ -483,9 +551,22 @@ class WeakSegmenter:
         if radio_weight not in ("radio", None):
             raise ValueError(f"radio_weight: expected 'radio' or None, got {radio_weight!r}")
         self._radio_weight = radio_weight
-        if mask_mode not in ("islands", "walk"):
-            raise ValueError(f"mask_mode: expected 'islands' or 'walk', got {mask_mode!r}")
+        if mask_mode not in ("grouped", "islands", "walk"):
+            raise ValueError(f"mask_mode: expected 'grouped', 'islands' or 'walk', got "
+                             f"{mask_mode!r}")
         self._mask_mode = mask_mode
+        if isinstance(link_radius, bool) or not (isinstance(link_radius, numbers.Real)
+                                                 and math.isfinite(link_radius)
+                                                 and link_radius > 0):
+            raise ValueError(f"link_radius: expected a positive number of pixels, got "
+                             f"{link_radius!r}")
+        self._link_radius = float(link_radius)
+        if isinstance(area_scale, bool) or not (isinstance(area_scale, numbers.Real)
+                                                and math.isfinite(area_scale)
+                                                and area_scale > 0):
+            raise ValueError(f"area_scale: expected a positive number of pixels, got "
+                             f"{area_scale!r}")
+        self._area_scale = float(area_scale)
         self._island_overlap = _check_fraction(island_overlap, "island_overlap", 0.0, 1.0,
                                                low_open=True)
         self._hosts = _check_bool(hosts, "hosts")
@@ -497,6 +578,7 @@ class WeakSegmenter:
         self._device = resolve_device(device)
         self._cam = cam_net.to(self._device).eval()
         self._irnet = irnet.to(self._device).eval()
+        self._shared = shares_backbone(self._cam, self._irnet)
         self._encoder = encoder
         self._name = name
 
@@ -528,7 +610,7 @@ class WeakSegmenter:
         """
         allowed = {"class_threshold", "min_classes", "scales", "flip", "tile_overlap",
                    "merge_iou", "extractor", "radio_weight", "mask_mode", "island_overlap",
-                   "hosts", "host_finder"}
+                   "link_radius", "area_scale", "hosts", "host_finder"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise TypeError(f"WeakSegmenter.load: unknown option(s) {unknown}; valid: "
@@ -547,7 +629,15 @@ class WeakSegmenter:
         _load_state(cam_net, states["cam"], "CAM", path)
         irnet = IRNet(Backbone(spec["nets"]["irnet"]["arch"],
                                in_channels=spec["nets"]["irnet"]["in_channels"]))
-        _load_state(irnet, states["irnet"], "IRNet", path)
+        irnet_state = dict(states["irnet"])
+        if spec["nets"]["irnet"]["shared_backbone"] == "cam":
+            # stored once: IRNet's frozen backbone is the CAM network's
+            if any(k.startswith("backbone.") for k in irnet_state):
+                raise ModelFolderError(f"'{path}': config.json says IRNet shares the CAM "
+                                       "backbone, but irnet weights hold a backbone too")
+            irnet_state.update({k: v for k, v in states["cam"].items()
+                                if k.startswith("backbone.")})
+        _load_state(irnet, irnet_state, "IRNet", path)
         settings = {"class_threshold": spec["class_threshold"], "scales": spec["scales"],
                     "extractor": spec["extractor"] or None}
         settings.update(options)
@@ -872,10 +962,19 @@ class WeakSegmenter:
         x = np.stack([inp.channels for _, _, inp in batch]).astype(np.float32)
         x = (x - self._mean[None, :, None, None]) / self._std[None, :, None, None]
         xt = torch.from_numpy(x).to(self._device)
-        strided, probs = _batch_cams(self._cam, xt, self._scales, self._flip)
-        edges, dps = _batch_edges(self._irnet, xt)
+        strided, probs, edges, dps = _batch_forward(self._cam, self._irnet, xt, self._scales,
+                                                    self._flip, self._shared)
         th, tw = x.shape[-2:]
         for k, (job, tile, inp) in enumerate(batch):
+            if self._mask_mode == "grouped":
+                for inst, mask in self._grouped(strided[k], probs[k], dps[k], inp, (th, tw)):
+                    det = self._tile_detection(job, tile, inp, inst, probs[k], mask)
+                    if det is not None:
+                        job.detections.append(det)
+                job.pending -= 1
+                if bar is not None:
+                    bar.update(1)
+                continue
             keys = select_classes(probs[k], threshold=self._class_threshold,
                                   min_classes=self._min_classes)
             instances = []
@@ -898,6 +997,32 @@ class WeakSegmenter:
             if bar is not None:
                 bar.update(1)
 
+    def _grouped(self, strided, probs, dp, inp, size):
+        """Galaxies as groups of radio islands (``mask_mode='grouped'``; see the class notes)."""
+        labels, n = island_labels(inp.radio01)
+        if n == 0:
+            return []
+        votes = island_votes(labels, n, inp.radio01, dp)
+        groups = group_islands(votes, link_radius=self._link_radius)
+        th, tw = size
+        cam_up = F.interpolate(torch.from_numpy(np.ascontiguousarray(strided))[None],
+                               scale_factor=4, mode="bilinear",
+                               align_corners=False)[0, :, :th, :tw].numpy()
+        keys = select_classes(probs, threshold=self._class_threshold,
+                              min_classes=max(1, self._min_classes))
+        probs = np.asarray(probs, dtype=np.float64)
+        out = []
+        for g in range(int(groups.max()) + 1):
+            mask = np.isin(labels, np.flatnonzero(groups == g) + 1)
+            support = np.clip(cam_up[keys][:, mask].max(axis=1), 0, 1)
+            evidence = probs[keys] * support
+            j = int(np.argmax(evidence))
+            extent = 1.0 - math.exp(-float(mask.sum()) / self._area_scale)
+            score = extent * (1.0 + float(evidence[j])) / 2.0
+            c = int(keys[j])
+            out.append((_Grouped(class_id=c, score=score, cam_map=cam_up[c]), mask))
+        return out
+
     def _tile_detection(self, job, tile, inp, inst, probs, mask):
         mask = mask & inp.valid
         ys, xs = np.nonzero(mask)
@@ -905,13 +1030,16 @@ class WeakSegmenter:
             return None
         my0, my1, mx0, mx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
         th, tw = mask.shape
-        # host evidence: the mask's box plus one pixel, so that sub-pixel refinement sees
-        # the neighbours of a peak on the mask's edge
-        ey0, ey1 = max(my0 - 1, 0), min(my1 + 1, th)
-        ex0, ex1 = max(mx0 - 1, 0), min(mx1 + 1, tw)
+        # host evidence: the mask's box plus a margin, so that sub-pixel refinement sees the
+        # neighbours of a peak on the mask's edge and an infrared source just outside a
+        # compact mask can be the host
+        m = _HOST_MARGIN
+        ey0, ey1 = max(my0 - m, 0), min(my1 + m, th)
+        ex0, ex1 = max(mx0 - m, 0), min(mx1 + m, tw)
         evidence = HostEvidence(
             x0=inp.x0 + ex0, y0=inp.y0 + ey0, mask=mask[ey0:ey1, ex0:ex1],
-            instance_map=inst.cam_map[ey0:ey1, ex0:ex1], ir=inp.ir01[ey0:ey1, ex0:ex1])
+            instance_map=inst.cam_map[ey0:ey1, ex0:ex1], ir=inp.ir01[ey0:ey1, ex0:ex1],
+            radio=inp.radio01[ey0:ey1, ex0:ex1])
         payload = {"class_index": int(inst.class_id), "probabilities": probs.copy(),
                    "evidence": evidence}
         return TileDetection(tile, inp.x0 + int(mx0), inp.y0 + int(my0),

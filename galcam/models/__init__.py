@@ -32,7 +32,7 @@ from .folder import (
 )
 from .ir_labels import IGNORE_INDEX, make_ir_labels
 from .weights import WeightsError, imagenet_weights_path, load_imagenet_weights
-from .hosts import HostPeak, find_host
+from .hosts import HostPeak, find_core_host, find_host, infrared_sources, radio_centroid
 from .instances import (
     Instance,
     InstanceExtractor,
@@ -71,6 +71,9 @@ __all__ = [
     "extract_instances",
     "find_centroids",
     "find_host",
+    "find_core_host",
+    "infrared_sources",
+    "radio_centroid",
     "instance_maps",
     "propagate",
     "propagate_dense",

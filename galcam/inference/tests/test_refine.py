@@ -60,3 +60,43 @@ def test_weak_overlap_and_empty_cases():
     assert snap_to_islands([edge], [1.0], np.zeros_like(labels), 0) == [None]
     with pytest.raises(ValueError, match="min_overlap"):
         snap_to_islands([edge], [1.0], labels, n, min_overlap=0)
+
+
+# ------------------------------------------------------------------ grouping by votes
+def _field(h, w, targets):
+    """A stride-4 displacement field sending every grid pixel in each box to a target.
+
+    ``targets``: list of ((y0, y1, x0, x1) image-pixel box, (ty, tx) image-pixel target).
+    """
+    h4, w4 = (h - 1) // 4 + 1, (w - 1) // 4 + 1
+    dp = np.zeros((2, h4, w4), np.float32)
+    gy, gx = np.indices((h4, w4))
+    cy, cx = gy * 4 + 1.5, gx * 4 + 1.5  # image position of the grid pixels' centres
+    for (y0, y1, x0, x1), (ty, tx) in targets:
+        inside = (cy >= y0 - 4) & (cy < y1 + 4) & (cx >= x0 - 4) & (cx < x1 + 4)
+        dp[0][inside] = (ty - cy[inside]) / 4
+        dp[1][inside] = (tx - cx[inside]) / 4
+    return dp
+
+
+def test_lobes_voting_for_one_centre_are_one_galaxy():
+    from galcam.inference.refine import group_islands, island_votes
+
+    radio = _scene()
+    labels, n = island_labels(radio)
+    # both lobes point at the gap between them (y 13, x 16); the compact source at itself
+    dp = _field(40, 60, [((10, 16, 5, 12), (13, 16)), ((10, 16, 20, 27), (13, 16))])
+    votes = island_votes(labels, n, radio, dp)
+    np.testing.assert_allclose(votes[0], [16, 13], atol=1.5)
+    np.testing.assert_allclose(votes[1], [16, 13], atol=1.5)
+    np.testing.assert_allclose(votes[2], [46.5, 26.5], atol=1.5)  # its own centre
+    groups = group_islands(votes, link_radius=5)
+    assert groups[0] == groups[1] != groups[2]
+    # without the field every island is its own galaxy (lobes 15 px apart)
+    flat = island_votes(labels, n, radio, np.zeros_like(dp))
+    assert len(set(group_islands(flat, link_radius=5).tolist())) == 3
+    with pytest.raises(ValueError, match="link_radius"):
+        group_islands(votes, link_radius=0)
+    with pytest.raises(ValueError, match="dp"):
+        island_votes(labels, n, radio, dp[:, :3])
+    assert group_islands(np.zeros((0, 2)), link_radius=3).size == 0

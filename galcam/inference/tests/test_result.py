@@ -165,7 +165,7 @@ def test_no_wcs_table_has_no_sky_columns():
 def test_host_finder_on_result(result):
     from galcam.inference import HostFinder
 
-    hosts = HostFinder()(result)
+    hosts = HostFinder(method="paper")(result)
     assert len(hosts) == 2
     for k, d in enumerate(result):
         x0, y0, w, h = d.bbox
@@ -178,11 +178,11 @@ def test_host_finder_on_result(result):
     with pytest.raises(ValueError, match="refine"):
         HostFinder(refine="yes")
     with pytest.raises(TypeError, match="SegmentationResult"):
-        HostFinder()([1, 2])
+        HostFinder(method="paper")([1, 2])
     bare = SegmentationResult([dataclasses.replace(result[0], evidence=None)], classes=CLASSES,
                               shape=(40, 50))
     with pytest.raises(ValueError, match="no host evidence"):
-        HostFinder()(bare)
+        HostFinder(method="paper")(bare)
 
 
 def test_host_peak_of_ir_weighted_map():
@@ -199,10 +199,10 @@ def test_host_peak_of_ir_weighted_map():
                   class_probabilities=(0, 0, 0, 0.5), bbox=(21, 32, 9, 7),
                   mask_crop=mask[2:9, 1:10], evidence=ev)
     res = SegmentationResult([d], classes=CLASSES, shape=(60, 60))
-    hosts = HostFinder()(res)
+    hosts = HostFinder(method="paper")(res)
     assert hosts.x[0] == pytest.approx(27.2, abs=0.02)
     assert hosts.y[0] == pytest.approx(34.0, abs=0.02)
     assert hosts.skycoord is None and not hosts.fallback[0]
-    coarse = HostFinder(refine=False)(res)
+    coarse = HostFinder(method="paper", refine=False)(res)
     assert (coarse.x[0], coarse.y[0]) == (27.0, 34.0)
     assert math.isnan(d.host_x) and not d.has_host

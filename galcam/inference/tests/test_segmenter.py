@@ -97,18 +97,25 @@ def test_segmenter_reads_config(segmenter):
 
 
 # ------------------------------------------------------------------ batched networks
-def test_batched_networks_match_single_image_functions(segmenter):
+@pytest.mark.parametrize("shared", [False, True])
+def test_batched_networks_match_single_image_functions(segmenter, shared):
+    import copy
+
     from galcam.models import edge_and_displacement, multiscale_cams
 
+    cam, irnet = segmenter._cam, segmenter._irnet
+    if shared:  # IRNet on the CAM network's backbone, as the fast preset trains it
+        irnet = copy.deepcopy(irnet)
+        irnet.backbone.load_state_dict(cam.backbone.state_dict())
+    assert segmod.shares_backbone(cam, irnet) is shared
     torch.manual_seed(3)
     x = torch.rand(2, 3, 40, 52)
-    strided, probs = segmod._batch_cams(segmenter._cam, x, (1.0, 0.5), True)
-    edges, dps = segmod._batch_edges(segmenter._irnet, x)
+    strided, probs, edges, dps = segmod._batch_forward(cam, irnet, x, (1.0, 0.5), True, shared)
     for k in range(2):
-        ref = multiscale_cams(segmenter._cam, x[k], scales=(1.0, 0.5))
+        ref = multiscale_cams(cam, x[k], scales=(1.0, 0.5))
         np.testing.assert_allclose(strided[k], ref["strided"], atol=2e-5)
         np.testing.assert_allclose(probs[k], ref["probabilities"], atol=1e-6)
-        edge, dp = edge_and_displacement(segmenter._irnet, x[k])
+        edge, dp = edge_and_displacement(irnet, x[k])
         np.testing.assert_allclose(edges[k], edge.numpy(), atol=1e-5)
         np.testing.assert_allclose(dps[k], dp.numpy(), atol=1e-4)
 
@@ -124,7 +131,9 @@ def _check_result(result, shape):
         assert 0 <= d.score <= 1
         assert d.class_name in CLASSES
         assert len(d.class_probabilities) == len(CLASSES)
-        assert x0 - 0.5 <= d.host_x <= x0 + w - 0.5 and y0 - 0.5 <= d.host_y <= y0 + h - 0.5
+        m = segmod._HOST_MARGIN  # the host may be an infrared source just off the mask
+        assert x0 - m - 0.5 <= d.host_x <= x0 + w + m - 0.5
+        assert y0 - m - 0.5 <= d.host_y <= y0 + h + m - 0.5
         assert d.host_sky is not None and d.sky_centroid is not None
 
 
@@ -312,3 +321,32 @@ def test_no_warnings_for_matching_image(segmenter):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         segmenter(radio, make_ir(radio))
+
+
+def test_grouped_masks_are_whole_disjoint_islands(segmenter):
+    """mask_mode='grouped': every radio island belongs to exactly one galaxy."""
+    from galcam.inference.refine import island_labels
+
+    radio = make_radio()
+    cut = segmenter.encoder(radio, make_ir(radio))
+    result = segmenter(cut)
+    radio01, _ = cut.paper_channels()
+    labels, n = island_labels(radio01)
+    assert len(result) >= 1
+    owner = np.zeros(n + 1, int)
+    for d in result:
+        full = np.zeros(result.shape, bool)
+        x0, y0, w, h = d.bbox
+        full[y0:y0 + h, x0:x0 + w] = d.mask_crop
+        ids = np.unique(labels[full])
+        assert 0 not in ids  # only island pixels
+        np.testing.assert_array_equal(full, np.isin(labels, ids))  # whole islands
+        owner[ids] += 1
+    assert np.all(owner[1:] == 1)  # every island in exactly one galaxy
+    assert all(0 <= d.score <= 1 for d in result)
+
+
+def test_grouped_options_validated(model_dir):
+    for key, bad in (("link_radius", 0), ("area_scale", -1.0), ("mask_mode", "pixels")):
+        with pytest.raises(ValueError, match=key):
+            WeakSegmenter.load(model_dir, device="cpu", **{key: bad})

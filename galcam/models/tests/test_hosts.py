@@ -74,3 +74,30 @@ def test_bad_input(mask):
         find_host(np.ones((32, 32)), np.zeros((32, 32), bool), np.ones((32, 32)))
     with pytest.raises(ValueError, match="2-D"):
         find_host(np.ones(32), mask, np.ones(32))
+
+
+# ------------------------------------------------------------------ the 'core' rule
+def test_core_host_is_ir_source_nearest_radio_centroid():
+    from galcam.models.hosts import find_core_host, infrared_sources, radio_centroid
+
+    shape = (60, 80)
+    radio = np.zeros(shape)
+    radio[25:35, 5:15] = 1.0  # west lobe
+    radio[25:35, 55:65] = 1.0  # east lobe, same brightness: centroid at x 34.5, y 29.5
+    mask = radio > 0
+    assert radio_centroid(mask, radio) == pytest.approx((34.5, 29.5))
+    ir = gaussian(36.3, 29.2, 1.2, shape=shape, amp=0.5)  # faint host near the centre
+    ir += gaussian(10.0, 30.0, 1.2, shape=shape, amp=1.0)  # bright star on a lobe
+    ir[ir < 0.05] = 0
+    sources = infrared_sources(ir)
+    assert len(sources) == 2
+    host = find_core_host(mask, ir, radio)
+    assert not host.fallback
+    assert host.x == pytest.approx(36.3, abs=0.3) and host.y == pytest.approx(29.2, abs=0.3)
+    # no infrared source within 1 px: the centroid itself, flagged
+    far = find_core_host(mask, ir, radio, max_distance=1.0)
+    assert far.fallback and (far.x, far.y) == pytest.approx((34.5, 29.5)) and far.score == 0
+    with pytest.raises(ValueError, match="max_distance"):
+        find_core_host(mask, ir, radio, max_distance=-1)
+    with pytest.raises(ValueError, match="empty"):
+        find_core_host(np.zeros(shape, bool), ir, radio)

@@ -58,8 +58,10 @@ def add_parser(subparsers):
                         help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:N'")
     parser.add_argument("--batch-size", type=int, default=4, metavar="N",
                         help="tiles per network pass (default 4)")
-    parser.add_argument("--score-threshold", type=float, default=0.0, metavar="S",
-                        help="drop detections scoring below S (default 0: keep all)")
+    parser.add_argument("--score-threshold", type=float, default=None, metavar="S",
+                        help="drop detections scoring below S (default: for one image the "
+                        "model's recommended catalogue threshold, for --coco 0: every "
+                        "detection, as COCO evaluation needs)")
     parser.add_argument("--class-threshold", type=float, default=None, metavar="P",
                         help="class probability from which a class is taken as present "
                         "(default: the model's, usually 0.5)")
@@ -92,7 +94,7 @@ def _check_args(args):
         raise GalcamCLIError(f"--class-threshold must be in [0, 1], got {args.class_threshold}")
     if args.min_classes < 0:
         raise GalcamCLIError(f"--min-classes must be >= 0, got {args.min_classes}")
-    if not 0 <= args.score_threshold <= 1:
+    if args.score_threshold is not None and not 0 <= args.score_threshold <= 1:
         raise GalcamCLIError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
     for name in ("radio", "ir", "coco", "image_dir"):
         value = getattr(args, name)
@@ -136,6 +138,8 @@ def run(args):
     except RuntimeError as exc:  # e.g. a GPU requested on a machine without one
         raise GalcamCLIError(str(exc)) from exc
     progress = not args.no_progress
+    if args.score_threshold is None:
+        args.score_threshold = 0.0 if args.coco else segmenter.recommended_score_threshold
     if args.coco:
         results = segmenter.predict_dataset(args.coco, image_dir=args.image_dir,
                                             progress=progress, batch_size=args.batch_size,

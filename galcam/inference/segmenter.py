@@ -235,7 +235,14 @@ def _spec_from_config(config, path):
         "scales": scales, "pixel_scale": None if pixel_scale is None else float(pixel_scale),
         "beam": beam if isinstance(beam, dict) else None,
         "extractor": dict(inference.get("instances", {}) or {}),
+        "score_threshold": _recommended(inference.get("score_threshold", 0.0), path),
     }
+
+
+def _recommended(value, path):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise _bad(path, f"inference.score_threshold must be a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 def _load_state(module, state, what, path):
@@ -581,6 +588,7 @@ class WeakSegmenter:
         self._shared = shares_backbone(self._cam, self._irnet)
         self._encoder = encoder
         self._name = name
+        self._recommended = 0.0
 
     # --- construction -----------------------------------------------------------------
     @classmethod
@@ -643,10 +651,12 @@ class WeakSegmenter:
         settings.update(options)
         log.info("loaded model %s: classes %s, input %dx%d, pixel scale %s arcsec", path,
                  ", ".join(spec["classes"]), *spec["tile_size"], spec["pixel_scale"])
-        return cls(cam_net, irnet, classes=spec["classes"], encoder=spec["encoder"],
-                   tile_size=spec["tile_size"], mean=spec["mean"], std=spec["std"],
-                   pixel_scale=spec["pixel_scale"], beam=spec["beam"], device=device,
-                   name=str(model), **settings)
+        segmenter = cls(cam_net, irnet, classes=spec["classes"], encoder=spec["encoder"],
+                        tile_size=spec["tile_size"], mean=spec["mean"], std=spec["std"],
+                        pixel_scale=spec["pixel_scale"], beam=spec["beam"], device=device,
+                        name=str(model), **settings)
+        segmenter._recommended = spec["score_threshold"]
+        return segmenter
 
     @classmethod
     def train(cls, dataset, *, preset="fast", output_dir, device="auto", **kwargs):
@@ -691,6 +701,11 @@ class WeakSegmenter:
     encoder = property(lambda self: self._encoder, doc="The `CutoutEncoder` of the model.")
     extractor = property(lambda self: self._extractor, doc="The `InstanceExtractor`.")
     host_finder = property(lambda self: self._host_finder, doc="The `HostFinder`.")
+    recommended_score_threshold = property(
+        lambda self: self._recommended,
+        doc="Score threshold recommended for catalogues by the model folder "
+            "(``inference.score_threshold`` of config.json, e.g. the value that maximised "
+            "F1 on a validation set); 0 when it records none.")
 
     def __repr__(self):
         return (f"WeakSegmenter(model={self._name!r}, classes={self._classes}, "

@@ -142,3 +142,35 @@ def test_train_cli_delegates(main, monkeypatch, tmp_path, capsys):
     assert "already holds a trained model" in _one_line_error(capsys)
     assert main([*args[:-2], "--set", "no-equals", "-o", str(tmp_path / "m2")]) == 2
     assert "KEY=VALUE" in _one_line_error(capsys)
+
+
+def test_bundled_model_and_predict_example(main, tmp_path, capsys):
+    """The README's first command: the bundled model on the bundled example, offline."""
+    from galcam.data import example_files
+    from galcam.evaluation import evaluate
+    from galcam.inference import WeakSegmenter
+    from galcam.inference.segmenter import resolve_model
+    from galcam.models import load_model_folder
+
+    folder = resolve_model("default")
+    config, states, metrics = load_model_folder(folder)
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    assert size <= 30 * 2**20  # the package ships at most 30 MB of model
+    assert config["weights_dtype"] == "float16"
+    assert config["backbone"]["irnet"]["shared_backbone"] == "cam"
+    assert config["training"]["image_level_labels_only"] is True
+    assert "segm_mAP50" in metrics["test"]["metrics"] and metrics["test"]["definitions"]
+    seg = WeakSegmenter.load("default", device="cpu")
+    assert seg.recommended_score_threshold == config["inference"]["score_threshold"] > 0
+
+    out = tmp_path / "ex"
+    assert main(["predict", "--example", "-o", str(out), "--no-progress"]) == 0
+    for name in ("catalog.ecsv", "galaxies.reg", "galaxies.crtf", "overview.png",
+                 "predictions.json"):
+        assert (out / name).is_file(), name
+    preds = json.loads((out / "predictions.json").read_text())
+    assert preds and all(p["score"] >= seg.recommended_score_threshold for p in preds)
+    # known answer: the example holds 6 simulated galaxies; at least half are found
+    truth = example_files()["radio"].parent / "example_truth.json"
+    res = evaluate(truth, preds, image_dir=truth.parent)
+    assert res.metrics["n_true"] == 6 and res.metrics["n_matched"] >= 3

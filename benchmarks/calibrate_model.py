@@ -1,0 +1,89 @@
+"""Calibrate a trained model folder and record how it scores (used for the bundled model).
+
+1. Predicts a *validation* set and stores the score threshold that maximises F1
+   (completeness and reliability of class-agnostic matches at IoU 0.5) as the model's
+   recommended catalogue threshold (``config.json`` -> ``inference.score_threshold``).
+2. Predicts a separate *test* set and stores galcam's evaluation metrics, with their
+   definitions and the data they come from, in ``metrics.json`` -> ``test``.
+
+Neither step changes a weight. The validation and test sets must not overlap the
+training set (different simulator seeds).
+
+    python benchmarks/calibrate_model.py --model MODELDIR --val VAL_DIR --test TEST_DIR
+"""
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+KEYS = ["segm_mAP50", "segm_mAP", "keypoints_mAP50_arcsec", "keypoints_mAP50_refcode",
+        "keypoints_mAP50_paper", "host_within_3arcsec", "host_offset_median_arcsec",
+        "class_accuracy", "completeness", "reliability", "f1_best", "n_images", "n_true",
+        "n_pred"]
+
+
+def _predict(segmenter, folder):
+    from galcam.evaluation import evaluate
+
+    folder = Path(folder)
+    t = time.perf_counter()
+    pred = segmenter.predict_dataset(folder / "images.json", image_dir=folder, progress=False)
+    seconds = time.perf_counter() - t
+    return evaluate(folder / "annotations.json", pred, image_dir=folder), seconds
+
+
+def _describe(folder):
+    sim = Path(folder) / "simulation.json"
+    if sim.is_file():
+        p = json.loads(sim.read_text())["parameters"]
+        return f"galcam simulate --n {p['n']} --seed {p['seed']} (class balance {p['class_balance']})"
+    return str(folder)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--val", required=True, help="validation data set folder")
+    parser.add_argument("--test", required=True, help="test data set folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    from galcam.inference import WeakSegmenter
+    from galcam.io import atomic_write
+
+    model = Path(args.model)
+    segmenter = WeakSegmenter.load(model, device="cpu")
+    val, _ = _predict(segmenter, args.val)
+    threshold = round(float(val.metrics["f1_best"]["score_threshold"]), 3)
+    test, seconds = _predict(segmenter, args.test)
+
+    config = json.loads((model / "config.json").read_text())
+    config.setdefault("inference", {})
+    config["inference"]["score_threshold"] = threshold
+    config["inference"]["score_threshold_note"] = (
+        f"maximises F1 on the validation set {_describe(args.val)}")
+    metrics = json.loads((model / "metrics.json").read_text())
+    metrics["test"] = {
+        "data": _describe(args.test),
+        "metrics": {k: test.metrics.get(k) for k in KEYS},
+        "definitions": test.metrics.get("definitions"),
+        "inference_s_per_image_cpu": seconds / max(test.metrics["n_images"], 1),
+        "validation_f1_best": val.metrics["f1_best"],
+    }
+    for name, content in (("config.json", config), ("metrics.json", metrics)):
+        text = json.dumps(content, indent=2) + "\n"
+        atomic_write(model / name, lambda tmp, text=text: Path(tmp).write_text(text))
+    print(f"recommended score threshold {threshold} (validation F1 "
+          f"{val.metrics['f1_best']['f1']:.3f})")
+    for key in KEYS:
+        value = test.metrics.get(key)
+        if isinstance(value, float):
+            print(f"  {key:28s} {value:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

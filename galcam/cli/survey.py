@@ -81,8 +81,9 @@ def add_parser(subparsers):
     units.add_argument("--plane", type=int, default=None, metavar="N",
                        help="0-based plane of radio cubes with a non-degenerate "
                        "spectral/Stokes axis")
-    units.add_argument("--score-threshold", type=float, default=0.0, metavar="S",
-                       help="leave out detections scoring below S (default 0: keep all)")
+    units.add_argument("--score-threshold", type=float, default=None, metavar="S",
+                       help="leave out detections scoring below S (default: the model's "
+                       "recommended catalogue threshold; 0 keeps all)")
     units.add_argument("--class-threshold", type=float, default=None, metavar="P",
                        help="class probability from which a class is present (default: the "
                        "model's)")

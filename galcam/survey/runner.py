@@ -157,8 +157,10 @@ class SurveyRunner:
         ``min_classes``, ``mask_mode`` ...); JSON-serialisable values.
     plane : int or dict, optional
         Plane of radio cubes (see `galcam.io.read_image`).
-    score_threshold : float, optional
-        Detections scoring below this are left out before merging (0: keep all).
+    score_threshold : float or None, optional
+        Detections scoring below this are left out before merging. None (default): the
+        model's recommended catalogue threshold
+        (`~galcam.inference.WeakSegmenter.recommended_score_threshold`; 0 = keep all).
     iou_threshold, containment_threshold, border, min_area, min_kept_fraction
         The merge rule (see `~galcam.survey.merge_unit_detections`).
     table_formats : sequence of {'ecsv', 'fits', 'votable'}, optional
@@ -168,7 +170,7 @@ class SurveyRunner:
     def __init__(self, model="default", *, tile_size=None, overlap=1 / 3, seeds=None,
                  seed_format="auto", seed_columns=None, seed_separation=None, n_workers=None,
                  scheduler=None, threads_per_worker=1, torch_threads=None, device="auto",
-                 batch_size=4, model_options=None, plane=None, score_threshold=0.0,
+                 batch_size=4, model_options=None, plane=None, score_threshold=None,
                  iou_threshold=0.3, containment_threshold=0.5, border=2, min_area=5,
                  min_kept_fraction=0.25, table_formats=("ecsv",)):
         if not isinstance(model, (str, os.PathLike)):
@@ -228,7 +230,8 @@ class SurveyRunner:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"model_options: values must be JSON-serialisable ({exc})") from exc
         self._plane = plane
-        self._score_threshold = _fraction(score_threshold, "score_threshold")
+        self._score_threshold = (None if score_threshold is None
+                                 else _fraction(score_threshold, "score_threshold"))
         self._merge = {"iou_threshold": _fraction(iou_threshold, "iou_threshold", low_open=True),
                        "containment_threshold": _fraction(containment_threshold,
                                                           "containment_threshold",
@@ -403,6 +406,8 @@ class SurveyRunner:
         if records:
             log.info("resuming: %d of %d units are done already", len(records), len(units))
         todo = pending if max_units is None else pending[:max_units]
+        threshold = (seg.recommended_score_threshold if self._score_threshold is None
+                     else self._score_threshold)
         manifest = {
             "galcam_version": _galcam_version(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -411,7 +416,7 @@ class SurveyRunner:
             "model": {**model_fp, "name": str(self._model), "classes": list(seg.classes),
                       "tile_size": list(seg.tile_size), "pixel_scale_arcsec": seg.pixel_scale},
             "settings": {"units": unit_settings,
-                         "merge": {**self._merge, "score_threshold": self._score_threshold},
+                         "merge": {**self._merge, "score_threshold": threshold},
                          "execution": {"mode": mode, "n_workers": self._n_workers,
                                        "scheduler": self._scheduler, "device": self._device,
                                        "batch_size": self._batch_size}},
@@ -634,11 +639,12 @@ class SurveyRunner:
         image = read_image(mosaic, memmap=True, plane=self._plane)
         shape = tuple(image.data.shape)
         by_id = {un.id: un for un in units}
+        threshold = manifest["settings"]["merge"]["score_threshold"]
         dets = []
         for uid in sorted(records, key=lambda k: by_id[k].index):
             unit, rec = by_id[uid], records[uid]
             for k, d in enumerate(rec["detections"]):
-                if d["score"] < self._score_threshold:
+                if d["score"] < threshold:
                     continue
                 x, y, w, h = d["bbox"]
                 mask = rle_to_mask(d["segmentation"])
@@ -650,7 +656,7 @@ class SurveyRunner:
         classes = tuple(manifest["model"]["classes"])
         result = _segmentation_result(galaxies, classes, shape, image.wcs, units, {
             "model": str(self._model), "model_sha256": manifest["model"]["config_sha256"],
-            "input": str(mosaic), "score_threshold": self._score_threshold,
+            "input": str(mosaic), "score_threshold": threshold,
             "class_threshold": json.loads(self._model_options).get("class_threshold", ""),
             "device": ",".join(sorted({r.get("device", "") for r in records.values()
                                        if r.get("device")})),

@@ -39,7 +39,8 @@ def _describe(folder):
     sim = Path(folder) / "simulation.json"
     if sim.is_file():
         p = json.loads(sim.read_text())["parameters"]
-        return f"galcam simulate --n {p['n']} --seed {p['seed']} (class balance {p['class_balance']})"
+        return (f"galcam simulate --n {p['n']} --seed {p['seed']} "
+                f"(class balance {p['class_balance']})")
     return str(folder)
 
 

@@ -389,6 +389,13 @@ def _check_fraction(value, name, low=0.0, high=1.0, low_open=False, high_open=Fa
     return float(value)
 
 
+def _check_pixels(value, name):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (ok and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: expected a positive number of pixels, got {value!r}")
+    return float(value)
+
+
 def _check_batch_size(batch_size):
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
             or batch_size < 1:
@@ -476,6 +483,9 @@ class WeakSegmenter:
         ``'auto'`` (CUDA if available), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
     name : str, optional
         A name for the model (recorded in results).
+    recommended_score_threshold : float, optional
+        The catalogue threshold the model folder recommends (`load` reads it from
+        ``inference.score_threshold`` of config.json); 0 by default.
 
     Notes
     -----
@@ -509,7 +519,8 @@ class WeakSegmenter:
                  min_classes=0, scales=DEFAULT_SCALES, flip=True, tile_overlap=1 / 3,
                  merge_iou=0.5, extractor=None, radio_weight="radio", mask_mode="grouped",
                  island_overlap=0.3, link_radius=10.0, area_scale=150.0, hosts=True,
-                 host_finder=None, device="auto", name=None):
+                 host_finder=None, device="auto", name=None,
+                 recommended_score_threshold=0.0):
         if not isinstance(cam_net, CAMNet):
             raise TypeError(f"cam_net: expected a galcam.models.CAMNet, got "
                             f"{type(cam_net).__name__}")
@@ -562,18 +573,8 @@ class WeakSegmenter:
             raise ValueError(f"mask_mode: expected 'grouped', 'islands' or 'walk', got "
                              f"{mask_mode!r}")
         self._mask_mode = mask_mode
-        if isinstance(link_radius, bool) or not (isinstance(link_radius, numbers.Real)
-                                                 and math.isfinite(link_radius)
-                                                 and link_radius > 0):
-            raise ValueError(f"link_radius: expected a positive number of pixels, got "
-                             f"{link_radius!r}")
-        self._link_radius = float(link_radius)
-        if isinstance(area_scale, bool) or not (isinstance(area_scale, numbers.Real)
-                                                and math.isfinite(area_scale)
-                                                and area_scale > 0):
-            raise ValueError(f"area_scale: expected a positive number of pixels, got "
-                             f"{area_scale!r}")
-        self._area_scale = float(area_scale)
+        self._link_radius = _check_pixels(link_radius, "link_radius")
+        self._area_scale = _check_pixels(area_scale, "area_scale")
         self._island_overlap = _check_fraction(island_overlap, "island_overlap", 0.0, 1.0,
                                                low_open=True)
         self._hosts = _check_bool(hosts, "hosts")
@@ -588,7 +589,8 @@ class WeakSegmenter:
         self._shared = shares_backbone(self._cam, self._irnet)
         self._encoder = encoder
         self._name = name
-        self._recommended = 0.0
+        self._recommended = _check_fraction(recommended_score_threshold,
+                                            "recommended_score_threshold")
 
     # --- construction -----------------------------------------------------------------
     @classmethod
@@ -651,12 +653,11 @@ class WeakSegmenter:
         settings.update(options)
         log.info("loaded model %s: classes %s, input %dx%d, pixel scale %s arcsec", path,
                  ", ".join(spec["classes"]), *spec["tile_size"], spec["pixel_scale"])
-        segmenter = cls(cam_net, irnet, classes=spec["classes"], encoder=spec["encoder"],
-                        tile_size=spec["tile_size"], mean=spec["mean"], std=spec["std"],
-                        pixel_scale=spec["pixel_scale"], beam=spec["beam"], device=device,
-                        name=str(model), **settings)
-        segmenter._recommended = spec["score_threshold"]
-        return segmenter
+        return cls(cam_net, irnet, classes=spec["classes"], encoder=spec["encoder"],
+                   tile_size=spec["tile_size"], mean=spec["mean"], std=spec["std"],
+                   pixel_scale=spec["pixel_scale"], beam=spec["beam"], device=device,
+                   name=str(model), recommended_score_threshold=spec["score_threshold"],
+                   **settings)
 
     @classmethod
     def train(cls, dataset, *, preset="fast", output_dir, device="auto", **kwargs):
@@ -982,35 +983,32 @@ class WeakSegmenter:
         th, tw = x.shape[-2:]
         for k, (job, tile, inp) in enumerate(batch):
             if self._mask_mode == "grouped":
-                for inst, mask in self._grouped(strided[k], probs[k], dps[k], inp, (th, tw)):
-                    det = self._tile_detection(job, tile, inp, inst, probs[k], mask)
-                    if det is not None:
-                        job.detections.append(det)
-                job.pending -= 1
-                if bar is not None:
-                    bar.update(1)
-                continue
-            keys = select_classes(probs[k], threshold=self._class_threshold,
-                                  min_classes=self._min_classes)
-            instances = []
-            if len(keys):
-                weight = inp.radio01 if self._radio_weight == "radio" else None
-                instances = self._extractor(strided[k][keys], keys, probs[k][keys], edges[k],
-                                            dps[k], weight, (th, tw))
-            masks = [inst.mask for inst in instances]
-            if self._mask_mode == "islands" and instances:
-                labels, n_islands = island_labels(inp.radio01)
-                masks = snap_to_islands(masks, [inst.score for inst in instances], labels,
-                                        n_islands, min_overlap=self._island_overlap)
-            for inst, mask in zip(instances, masks):
-                if mask is None:  # claimed no emission above 3 sigma
-                    continue
+                found = self._grouped(strided[k], probs[k], dps[k], inp, (th, tw))
+            else:
+                found = self._walked(strided[k], probs[k], edges[k], dps[k], inp, (th, tw))
+            for inst, mask in found:
                 det = self._tile_detection(job, tile, inp, inst, probs[k], mask)
                 if det is not None:
                     job.detections.append(det)
             job.pending -= 1
             if bar is not None:
                 bar.update(1)
+
+    def _walked(self, strided, probs, edge, dp, inp, size):
+        """(instance, mask) pairs of IRNet's instance step (``mask_mode`` 'islands'/'walk')."""
+        keys = select_classes(probs, threshold=self._class_threshold,
+                              min_classes=self._min_classes)
+        if not len(keys):
+            return []
+        weight = inp.radio01 if self._radio_weight == "radio" else None
+        instances = self._extractor(strided[keys], keys, probs[keys], edge, dp, weight, size)
+        masks = [inst.mask for inst in instances]
+        if self._mask_mode == "islands" and instances:
+            labels, n_islands = island_labels(inp.radio01)
+            masks = snap_to_islands(masks, [inst.score for inst in instances], labels,
+                                    n_islands, min_overlap=self._island_overlap)
+        # an instance that claimed no emission above 3 sigma has mask None
+        return [(inst, mask) for inst, mask in zip(instances, masks) if mask is not None]
 
     def _grouped(self, strided, probs, dp, inp, size):
         """Galaxies as groups of radio islands (``mask_mode='grouped'``; see the class notes)."""
@@ -1025,12 +1023,14 @@ class WeakSegmenter:
                                align_corners=False)[0, :, :th, :tw].numpy()
         keys = select_classes(probs, threshold=self._class_threshold,
                               min_classes=max(1, self._min_classes))
-        probs = np.asarray(probs, dtype=np.float64)
+        key_probs = np.asarray(probs, dtype=np.float64)[keys]
+        key_cams = cam_up[keys]
+        pixel_group = np.concatenate([[-1], groups])[labels]  # -1 outside the islands
         out = []
         for g in range(int(groups.max()) + 1):
-            mask = np.isin(labels, np.flatnonzero(groups == g) + 1)
-            support = np.clip(cam_up[keys][:, mask].max(axis=1), 0, 1)
-            evidence = probs[keys] * support
+            mask = pixel_group == g
+            support = np.clip(key_cams[:, mask].max(axis=1), 0, 1)
+            evidence = key_probs * support
             j = int(np.argmax(evidence))
             extent = 1.0 - math.exp(-float(mask.sum()) / self._area_scale)
             score = extent * (1.0 + float(evidence[j])) / 2.0

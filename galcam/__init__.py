@@ -11,7 +11,7 @@ and never imports torch; torch is only loaded when a deep-learning tool
 (``WeakSegmenter``, ``HostFinder``) is used.
 """
 
-import importlib
+from ._lazy import lazy_exports as _lazy_exports
 
 try:
     from ._version import version as __version__
@@ -45,13 +45,4 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'galcam' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, relative=False)

@@ -7,7 +7,7 @@ helpers are torch-free at import. Names are imported lazily, so that
 ``from galcam.inference import SegmentationResult`` does not load torch.
 """
 
-import importlib
+from .._lazy import lazy_exports as _lazy_exports
 
 _LAZY = {
     "WeakSegmenter": "segmenter",
@@ -38,13 +38,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)

@@ -60,6 +60,7 @@ def main(argv=None):
     parser.add_argument("--train-seed", type=int, default=1001)
     parser.add_argument("--test-seed", type=int, default=2002)
     parser.add_argument("--preset", default="fast")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--model", default=None, help="use this trained model folder")
     parser.add_argument(
@@ -93,7 +94,7 @@ def main(argv=None):
         train = CocoDataset(train_dir / "annotations.json")
         t = time.perf_counter()
         WeakSegmenter.train(
-            train, preset=args.preset, output_dir=model_dir, device=args.device,
+            train, preset=args.preset, output_dir=model_dir, device=args.device, seed=args.seed,
             progress=sys.stderr.isatty(), **overrides,
         )
         train_s = time.perf_counter() - t

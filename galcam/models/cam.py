@@ -171,7 +171,7 @@ def _check_labels(labels, batch, n_classes, name="labels"):
                          f"got {tuple(labels.shape)}")
 
 
-def cam_loss(logits, labels):
+def cam_loss(logits, labels, pos_weight=None):
     """Multi-label soft-margin loss of the CAM classifier (eq. 1 of the paper).
 
     The mean over classes of the sigmoid binary cross-entropy, then the mean over
@@ -183,6 +183,10 @@ def cam_loss(logits, labels):
         Scores (B, C).
     labels : `torch.Tensor`
         Multi-hot image-level labels (B, C); values > 0 are positives.
+    pos_weight : `torch.Tensor`, optional
+        Weights (C,) of the positive term of each class (class balancing, see
+        `galcam.training.class_weights`); None weighs every term 1, which is the
+        paper's loss.
 
     Returns
     -------
@@ -193,7 +197,13 @@ def cam_loss(logits, labels):
         raise ValueError(f"logits: expected shape (B, C), got {tuple(logits.shape)}")
     _check_labels(labels, *logits.shape)
     target = (labels > 0).to(logits.dtype)
-    return F.multilabel_soft_margin_loss(logits, target)
+    if pos_weight is None:
+        return F.multilabel_soft_margin_loss(logits, target)
+    pos_weight = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
+    if pos_weight.shape != (logits.shape[1],):
+        raise ValueError(f"pos_weight: expected shape ({logits.shape[1]},), "
+                         f"got {tuple(pos_weight.shape)}")
+    return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
 
 
 def normalize_cams(cams, eps=CAM_EPS):

@@ -10,7 +10,7 @@ from .augment import make_generator, random_crop, random_hflip, random_rotate, r
 from .data import AffinitySet, ClassificationSet, EncodedSet, as_weak_view, encode_view
 from .distributed import DistContext
 from .presets import PRESETS, STAGES, StageConfig, TrainingConfig, resolve_config
-from .stages import TrainingResult, classification_metrics, train_weak_model
+from .stages import TrainingResult, class_weights, classification_metrics, train_weak_model
 from .trainer import CheckpointError
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "as_weak_view",
+    "class_weights",
     "classification_metrics",
     "encode_view",
     "make_generator",

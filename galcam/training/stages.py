@@ -22,6 +22,7 @@ The result is a model folder (`~galcam.models.save_model_folder`) with the weigh
 
 import dataclasses
 import datetime
+import functools
 import logging
 import os
 import shutil
@@ -54,7 +55,7 @@ from .trainer import (
     seed_everything,
 )
 
-__all__ = ["train_weak_model", "TrainingResult", "classification_metrics"]
+__all__ = ["train_weak_model", "TrainingResult", "classification_metrics", "class_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -164,15 +165,16 @@ def trainable_batchnorm(backbone):
 class _ReCAMModule(nn.Module):
     """The CAM network and the ReCAM predictor; ``forward`` returns the loss terms."""
 
-    def __init__(self, net, head, weight):
+    def __init__(self, net, head, weight, pos_weight=None):
         super().__init__()
         self.net = net
         self.head = head
         self.weight = float(weight)
+        self.pos_weight = pos_weight
 
     def forward(self, images, labels):
         out = self.net.forward_all(images)
-        bce = cam_loss(out.logits.float(), labels)
+        bce = cam_loss(out.logits.float(), labels, self.pos_weight)
         sce = recam_loss(out.features.float(), out.cams.float(), labels, self.head)
         # a batch without any positive label leaves the predictor unused; touching its
         # weights keeps every parameter in the graph (DistributedDataParallel needs that)
@@ -190,10 +192,45 @@ def _top1(logits, labels):
     return float(hit[has].float().mean())
 
 
-def _cam_loss_fn(model, batch):
+def class_weights(labels, mode="balanced"):
+    """Weights of the positive term of each class for a class-balanced loss.
+
+    Computed from image-level labels only. A class present in ``n_pos`` of ``n``
+    training images gets ``(n - n_pos) / n_pos`` (``'balanced'``: positives and
+    negatives of every class weigh the same in total) or its square root (``'sqrt'``);
+    a class with no positive image gets 1.
+
+    Parameters
+    ----------
+    labels : array-like, shape (N, C)
+        Multi-hot image-level labels; values > 0 are positives.
+    mode : {'balanced', 'sqrt', 'none'}
+        ``'none'`` returns ones.
+
+    Returns
+    -------
+    weights : `numpy.ndarray`, shape (C,)
+    """
+    y = np.asarray(labels) > 0
+    if y.ndim != 2 or len(y) == 0:
+        raise ValueError(f"labels: expected a non-empty (N, C) array, got shape {y.shape}")
+    if mode not in ("none", "sqrt", "balanced"):
+        raise ValueError(f"mode: expected 'none', 'sqrt' or 'balanced', got {mode!r}")
+    n_pos = y.sum(axis=0).astype(float)
+    w = np.ones(y.shape[1])
+    if mode != "none":
+        has = n_pos > 0
+        w[has] = (len(y) - n_pos[has]) / n_pos[has]
+        if mode == "sqrt":
+            w = np.sqrt(w)
+    return w
+
+
+def _cam_loss_fn(model, batch, pos_weight=None):
     images, labels, _ = batch
     logits = model(images)
-    return cam_loss(logits.float(), labels), {"accuracy": _top1(logits.detach(), labels)}
+    return (cam_loss(logits.float(), labels, pos_weight),
+            {"accuracy": _top1(logits.detach(), labels)})
 
 
 def _recam_loss_fn(model, batch):
@@ -528,6 +565,14 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
     common = dict(resume=resume, progress=show, amp=config.amp, num_workers=workers)
     history = []
 
+    pos_weight = None
+    if config.class_balance != "none":
+        w = class_weights(train_set.labels, config.class_balance)
+        pos_weight = torch.as_tensor(w, dtype=torch.float32, device=ctx.device)
+        if ctx.is_main:
+            log.info("class-balanced losses (%s): positive weights %s", config.class_balance,
+                     ", ".join(f"{c} {v:.2f}" for c, v in zip(view.classes, w)))
+
     # ---- 1. CAM
     t0 = time.perf_counter()
     torch.manual_seed(seed * 7919 + _STAGE_KEYS["cam"])
@@ -541,7 +586,7 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
     ds = tdata.ClassificationSet(train_set, st, config, seed=seed, key=_STAGE_KEYS["cam"])
     run = StageRun("cam", net, net.param_groups(st.lr, classifier_lr=st.head_lr,
                                                 weight_decay=st.weight_decay),
-                   ds, st, _cam_loss_fn,
+                   ds, st, functools.partial(_cam_loss_fn, pos_weight=pos_weight),
                    validate=None if val_set is None else _validator(val_set, config, st))
     history += run_stage(run, ctx, seed=seed + _STAGE_KEYS["cam"],
                          checkpoint_path=ckpt_dir / "cam.pt", run_fingerprint=fps["cam"],
@@ -553,7 +598,7 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
     torch.manual_seed(seed * 7919 + _STAGE_KEYS["recam"])
     st = config.recam
     head = ReCAMHead(len(view.classes), net.feature_dim)
-    module = _ReCAMModule(net, head, config.recam_loss_weight)
+    module = _ReCAMModule(net, head, config.recam_loss_weight, pos_weight)
     groups = net.param_groups(st.lr, classifier_lr=st.head_lr, weight_decay=st.weight_decay)
     groups.append({"params": list(head.parameters()), "lr": st.predictor_lr,
                    "weight_decay": st.weight_decay})

@@ -16,6 +16,7 @@ import logging
 import random
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -196,8 +197,11 @@ def run_stage(run, ctx, *, seed, checkpoint_path, run_fingerprint, resume=True, 
                          f"of {st.batch_size} per process ({ctx.world_size} process(es)); "
                          f"lower {run.name}_batch_size or add images")
     max_step = steps_per_epoch * st.epochs
-    optimizer = torch.optim.SGD(run.param_groups, lr=st.lr, momentum=st.momentum,
-                                weight_decay=st.weight_decay)
+    if st.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(run.param_groups, lr=st.lr, weight_decay=st.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(run.param_groups, lr=st.lr, momentum=st.momentum,
+                                    weight_decay=st.weight_decay)
     power = st.poly_power
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: max(0.0, 1.0 - step / max_step) ** power)
@@ -260,7 +264,12 @@ def run_stage(run, ctx, *, seed, checkpoint_path, run_fingerprint, resume=True, 
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            scheduler.step()
+            with warnings.catch_warnings():
+                # the gradient scaler skips the optimizer on its first steps while it
+                # calibrates; the poly schedule still counts those steps
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler",
+                                        category=UserWarning)
+                scheduler.step()
             n = batch[0].shape[0]
             count += n
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * n

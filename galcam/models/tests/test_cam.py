@@ -58,6 +58,27 @@ def test_cam_loss_known_value():
         cam_loss(logits, labels[:, :3])
 
 
+def test_cam_loss_with_positive_weights():
+    logits = torch.tensor([[0.0, 2.0, -1.0, 1.0], [0.5, -0.5, 3.0, 0.0]])
+    labels = torch.tensor([[1, 0, 0, 1], [0, 0, 1, 0]])
+    w = [3.0, 1.0, 0.5, 2.0]
+
+    def sig(v):
+        return 1 / (1 + math.exp(-v))
+
+    expected = 0.0
+    for row, lab in zip(logits.tolist(), labels.tolist()):
+        expected += sum(-(wc * math.log(sig(v)) if y else math.log(1 - sig(v)))
+                        for v, y, wc in zip(row, lab, w)) / 4
+    expected /= 2
+    assert cam_loss(logits, labels, torch.tensor(w)).item() == pytest.approx(expected, rel=1e-6)
+    # unit weights are the paper's loss
+    assert cam_loss(logits, labels, torch.ones(4)).item() == pytest.approx(
+        cam_loss(logits, labels).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="pos_weight"):
+        cam_loss(logits, labels, torch.ones(3))
+
+
 def _recam_reference(features, cams, labels, weight):
     """Plain-loop computation of the ReCAM loss, written independently."""
     b, d, h, w = features.shape

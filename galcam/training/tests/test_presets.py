@@ -28,10 +28,12 @@ def test_paper_preset_matches_the_reference():
     assert cfg.irnet_backbone == "imagenet"
 
 
-def test_fast_preset_is_small_and_uses_momentum():
+def test_fast_preset_is_small_and_uses_adamw_for_the_classifier():
     cfg = PRESETS["fast"]
     assert cfg.arch == "resnet18"
-    assert cfg.cam.momentum == 0.9 and cfg.recam.momentum == 0.9
+    assert cfg.cam.optimizer == "adamw" and cfg.cam.lr == cfg.cam.head_lr == 1e-3
+    assert cfg.recam.optimizer == "sgd" and cfg.recam.momentum == 0.9
+    assert cfg.class_balance == "none"
     assert cfg.cam.crop_size <= 160 and cfg.irnet.crop_size <= 160
     assert cfg.cam.epochs * cfg.cam.batch_size <= 30 * 8
     # whole cutouts: a 210-pixel cutout at the largest scale fits in the crop
@@ -64,6 +66,8 @@ def test_overrides_by_stage_prefix_and_top_level():
     ({"fill": "nan"}, "fill"),
     ({"mean": (0.5,), "std": (0.2, 0.2)}, "same length"),
     ({"cam_predictor_lr": 0.1}, "cam_predictor_lr"),
+    ({"cam_optimizer": "adam"}, "cam_optimizer: expected one of"),
+    ({"class_balance": "yes"}, "class_balance: expected one of"),
 ])
 def test_invalid_values_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):

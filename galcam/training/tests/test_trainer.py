@@ -6,7 +6,7 @@ import torch
 from galcam.datasets import CocoDataset
 from galcam.models import CAMNet
 from galcam.preprocessing import CutoutEncoder
-from galcam.training import CheckpointError, DistContext, resolve_config, trainer
+from galcam.training import CheckpointError, DistContext, class_weights, resolve_config, trainer
 from galcam.training import data as tdata
 from galcam.training.stages import _cam_loss_fn
 
@@ -33,8 +33,10 @@ def _run(encoded, cfg, path, *, resume=True, fp="x"):
     return net, hist
 
 
-def test_killed_run_resumes_to_identical_weights(encoded, tmp_path, monkeypatch):
-    cfg = resolve_config("fast", cam_epochs=2, cam_batch_size=4, cam_crop_size=32)
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_killed_run_resumes_to_identical_weights(encoded, tmp_path, monkeypatch, optimizer):
+    cfg = resolve_config("fast", cam_epochs=2, cam_batch_size=4, cam_crop_size=32,
+                         cam_optimizer=optimizer)
     straight, hist = _run(encoded, cfg, tmp_path / "a" / "cam.pt")
     assert [r["epoch"] for r in hist] == [1, 2]
     assert hist[-1]["lr_end"] == 0.0  # poly schedule ends at zero
@@ -54,6 +56,9 @@ def test_killed_run_resumes_to_identical_weights(encoded, tmp_path, monkeypatch)
     assert calls == [1]
     ckpt = trainer.load_checkpoint(tmp_path / "b" / "cam.pt")  # weights_only=True
     assert ckpt["epoch"] == 1 and not ckpt["complete"]
+    # the optimizer's own state travels with the checkpoint (Adam's moments, SGD's momentum)
+    state = next(iter(ckpt["optimizer"]["state"].values()))
+    assert ("exp_avg" in state) == (optimizer == "adamw")
 
     resumed, hist_b = _run(encoded, cfg, tmp_path / "b" / "cam.pt")
     assert [r["epoch"] for r in hist_b] == [1, 2]
@@ -180,3 +185,15 @@ def test_trainable_batchnorm():
     bb.train()
     bb(torch.randn(2, 3, 32, 32))
     assert not torch.equal(bb.bn1.running_mean, torch.zeros_like(bb.bn1.running_mean))
+
+
+def test_class_weights_from_image_level_labels():
+    labels = [[1, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]]
+    # class 0 in 3 of 4 images, class 1 in 2 of 4, class 2 in none
+    assert class_weights(labels).tolist() == pytest.approx([1 / 3, 1.0, 1.0])
+    assert class_weights(labels, "sqrt").tolist() == pytest.approx([(1 / 3) ** 0.5, 1.0, 1.0])
+    assert class_weights(labels, "none").tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="mode"):
+        class_weights(labels, "inverse")
+    with pytest.raises(ValueError, match="labels"):
+        class_weights([1, 0, 1])

@@ -154,6 +154,23 @@ def _progress_enabled(progress, ctx):
     return bool(progress) and ctx.is_main and sys.stderr.isatty()
 
 
+def _step_schedule(scheduler):
+    """Advance the poly schedule by one step, also when the optimizer skipped it.
+
+    The gradient scaler skips the optimizer on its first steps while it calibrates; the
+    schedule still counts those steps. torch warns about that on a scheduler's first
+    step only, so the warning filter is set there and nowhere else (setting filters
+    resets the once-per-location registries of every other warning).
+    """
+    if scheduler.last_epoch > 0:
+        scheduler.step()
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler",
+                                category=UserWarning)
+        scheduler.step()
+
+
 def run_stage(run, ctx, *, seed, checkpoint_path, run_fingerprint, resume=True, progress=True,
               amp=True, num_workers=0):
     """Train one stage, checkpointing every epoch; resume from a checkpoint if present.
@@ -264,12 +281,7 @@ def run_stage(run, ctx, *, seed, checkpoint_path, run_fingerprint, resume=True, 
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            with warnings.catch_warnings():
-                # the gradient scaler skips the optimizer on its first steps while it
-                # calibrates; the poly schedule still counts those steps
-                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler",
-                                        category=UserWarning)
-                scheduler.step()
+            _step_schedule(scheduler)
             n = batch[0].shape[0]
             count += n
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * n

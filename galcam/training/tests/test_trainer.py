@@ -197,3 +197,18 @@ def test_class_weights_from_image_level_labels():
         class_weights(labels, "inverse")
     with pytest.raises(ValueError, match="labels"):
         class_weights([1, 0, 1])
+
+
+def test_schedule_steps_quietly_when_the_scaler_skipped_the_optimizer():
+    """A first optimizer step skipped by the gradient scaler still advances the schedule."""
+    def fresh():
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / 4)
+
+    with pytest.warns(UserWarning, match="Detected call of `lr_scheduler"):
+        fresh().step()  # what torch says without the helper
+    scheduler = fresh()
+    trainer._step_schedule(scheduler)  # no optimizer.step() before it; warnings are errors
+    assert scheduler.last_epoch == 1 and scheduler.get_last_lr() == [0.75]
+    trainer._step_schedule(scheduler)
+    assert scheduler.last_epoch == 2 and scheduler.get_last_lr() == [0.5]

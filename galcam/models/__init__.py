@@ -30,8 +30,6 @@ from .folder import (
     resolve_device,
     save_model_folder,
 )
-from .ir_labels import IGNORE_INDEX, make_ir_labels
-from .weights import WeightsError, imagenet_weights_path, load_imagenet_weights
 from .hosts import HostPeak, find_core_host, find_host, infrared_sources, radio_centroid
 from .instances import (
     Instance,
@@ -41,6 +39,7 @@ from .instances import (
     find_centroids,
     instance_maps,
 )
+from .ir_labels import IGNORE_INDEX, make_ir_labels
 from .irnet import (
     AffinityDisplacementLoss,
     AffinityLossTerms,
@@ -53,6 +52,7 @@ from .irnet import (
 )
 from .path_index import PathIndex
 from .random_walk import propagate, propagate_dense
+from .weights import WeightsError, imagenet_weights_path, load_imagenet_weights
 
 __all__ = [
     # IRNet, random walk, instances, hosts

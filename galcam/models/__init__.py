@@ -30,7 +30,14 @@ from .folder import (
     resolve_device,
     save_model_folder,
 )
-from .hosts import HostPeak, find_core_host, find_host, infrared_sources, radio_centroid
+from .hosts import (
+    HostPeak,
+    find_core_host,
+    find_host,
+    infrared_sources,
+    radio_centroid,
+    radio_rms_radius,
+)
 from .instances import (
     Instance,
     InstanceExtractor,
@@ -74,6 +81,7 @@ __all__ = [
     "find_core_host",
     "infrared_sources",
     "radio_centroid",
+    "radio_rms_radius",
     "instance_maps",
     "propagate",
     "propagate_dense",

@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["HostPeak", "find_host", "find_core_host", "infrared_sources", "radio_centroid"]
+__all__ = ["HostPeak", "find_host", "find_core_host", "infrared_sources", "radio_centroid",
+           "radio_rms_radius"]
 
 
 class HostPeak(NamedTuple):
@@ -142,50 +143,96 @@ def radio_centroid(mask, radio):
     return float((w * xs).sum() / w.sum()), float((w * ys).sum() / w.sum())
 
 
-def infrared_sources(ir, *, min_pixels=5):
+def infrared_sources(ir, *, min_pixels=5, smooth=1.0):
     """Infrared sources of a pre-processed infrared channel.
 
-    Sources are the 8-connected islands of positive pixels (the paper's infrared
-    preprocessing keeps pixels above 3 sigma) of at least ``min_pixels`` pixels; the
-    position of a source is the brightness-weighted centroid of the 3 x 3 pixels around
-    its brightest pixel, so that it follows the source's peak rather than the shape of
-    its island.
+    Sources are the local maxima of the infrared channel, smoothed with a Gaussian of
+    ``smooth`` pixels (sigma), that lie in 8-connected islands of positive pixels (the
+    paper's infrared preprocessing keeps pixels above 3 sigma) of at least ``min_pixels``
+    pixels. Every local maximum is a source, so that blended galaxies sharing one island
+    (a host beside a brighter neighbour) are kept apart. The position of a source is the
+    brightness-weighted centroid of the 3 x 3 smoothed pixels around its maximum.
+
+    Parameters
+    ----------
+    ir : array-like of float, shape (H, W)
+        Pre-processed infrared channel (background 0; NaN and negative values count as 0).
+    min_pixels : int, optional
+        Smallest island, in pixels (5, as the paper's preprocessing).
+    smooth : float, optional
+        Gaussian sigma of the smoothing, in pixels (default 1; 0 for none), which keeps
+        noise spikes on a source from counting as sources of their own.
 
     Returns
     -------
     sources : `~numpy.ndarray`, shape (n, 3)
-        ``x, y, flux`` (0-based pixels, sum of the island's values).
+        ``x, y, peak``: 0-based pixels and the smoothed value at the maximum, brightest
+        first.
     """
     from scipy import ndimage
+    from skimage.feature import peak_local_max
 
+    if not (np.isfinite(smooth) and smooth >= 0):
+        raise ValueError(f"smooth: expected a non-negative number of pixels, got {smooth!r}")
     ir = np.clip(np.nan_to_num(np.asarray(ir, dtype=np.float64)), 0, None)
+    if ir.ndim != 2:
+        raise ValueError(f"ir must be 2-D (H, W), got shape {ir.shape}")
     labels, n = ndimage.label(ir > 0, structure=np.ones((3, 3), bool))
-    out = []
+    if n == 0:
+        return np.zeros((0, 3))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = sizes >= min_pixels
+    keep[0] = False
+    labels = np.where(keep[labels], labels, 0)
+    surface = ndimage.gaussian_filter(ir, smooth) if smooth > 0 else ir
+    surface = np.where(labels > 0, surface, 0.0)
+    peaks = peak_local_max(surface, min_distance=1, threshold_abs=0.0, exclude_border=False,
+                           labels=labels)
     h, w = ir.shape
-    for i, sl in enumerate(ndimage.find_objects(labels), 1):
-        island = labels[sl] == i
-        if island.sum() < min_pixels:
+    out = []
+    for y0, x0 in peaks:
+        if not surface[y0, x0] > 0:
             continue
-        values = np.where(island, ir[sl], 0.0)
-        py, px = np.unravel_index(int(np.argmax(values)), values.shape)
-        y0, x0 = sl[0].start + py, sl[1].start + px
         ya, yb, xa, xb = max(y0 - 1, 0), min(y0 + 2, h), max(x0 - 1, 0), min(x0 + 2, w)
-        win = np.where(labels[ya:yb, xa:xb] == i, ir[ya:yb, xa:xb], 0.0)
+        win = surface[ya:yb, xa:xb]
         gy, gx = np.indices(win.shape)
         out.append((xa + (win * gx).sum() / win.sum(), ya + (win * gy).sum() / win.sum(),
-                    values.sum()))
-    return np.array(out, dtype=np.float64).reshape(-1, 3)
+                    surface[y0, x0]))
+    out = np.array(out, dtype=np.float64).reshape(-1, 3)
+    return out[np.argsort(-out[:, 2], kind="stable")]
 
 
-def find_core_host(mask, ir, radio, *, max_distance=None, min_pixels=5):
+def radio_rms_radius(mask, radio):
+    """Brightness-weighted rms radius of a galaxy's radio emission about its centroid.
+
+    ``sqrt(sum(w * r^2) / sum(w))`` with ``w`` the radio channel in the mask and ``r`` the
+    distance to `radio_centroid`, in pixels: about the beam's sigma for an unresolved
+    source, about half the lobe separation for a double.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    cx, cy = radio_centroid(mask, radio)
+    ys, xs = np.nonzero(mask)
+    w = np.clip(np.nan_to_num(np.asarray(radio, dtype=np.float64)), 0, None)[ys, xs]
+    if not w.sum() > 0:
+        w = np.ones(xs.size)
+    return float(np.sqrt((w * ((xs - cx) ** 2 + (ys - cy) ** 2)).sum() / w.sum()))
+
+
+def find_core_host(mask, ir, radio, *, max_distance=None, search_scale=0.75, min_search=3.0,
+                   min_pixels=5):
     """The infrared source nearest the radio centroid of a galaxy.
 
     The rule an astronomer applies by eye when nothing better is known: the galaxy's
     centre is the brightness-weighted centroid of its radio emission (`radio_centroid`;
     between the lobes of a double, on the core of a compact or core-brightened source),
-    and its host is the infrared source (`infrared_sources`) nearest to that centre.
-    Without an infrared source (within ``max_distance``) the centroid itself is returned
-    with ``fallback=True``.
+    and its host is the infrared source (`infrared_sources`) nearest to that centre, if
+    it is close enough. How close depends on how well the centre is known: the search
+    radius is ``max(min_search, search_scale * R)`` with ``R`` the galaxy's
+    brightness-weighted rms radius (`radio_rms_radius`), so a compact source only accepts
+    an infrared counterpart within a few pixels while a wide double, whose centroid is
+    pulled towards its brighter lobe, searches further. Without an infrared source inside
+    the radius (a host below the infrared threshold) the radio centroid itself is
+    returned, with ``fallback=True``.
 
     Parameters
     ----------
@@ -194,7 +241,12 @@ def find_core_host(mask, ir, radio, *, max_distance=None, min_pixels=5):
     ir, radio : float arrays (H, W)
         Pre-processed infrared and radio channels on the same grid.
     max_distance : float, optional
-        Largest accepted distance from the centroid, in pixels (default: no limit).
+        A fixed search radius in pixels instead of the size-dependent one (``numpy.inf``
+        for no limit).
+    search_scale : float, optional
+        Search radius in units of the rms radius (default 0.75).
+    min_search : float, optional
+        Smallest search radius, in pixels (default 3).
     min_pixels : int, optional
         Smallest infrared island, in pixels (5, as the paper's preprocessing).
 
@@ -203,20 +255,34 @@ def find_core_host(mask, ir, radio, *, max_distance=None, min_pixels=5):
     `HostPeak`
         ``score = exp(-d^2 / (2 * 3^2))`` with ``d`` the distance to the centroid in
         pixels (1 on the centroid; 0 for a fallback).
+
+    Notes
+    -----
+    The defaults were chosen on galcam's simulated validation set (seed 3003) with the
+    true masks: hosts within 3" of the truth for 0.60 of the galaxies, against 0.50 for
+    the nearest source of one position per infrared island without a search radius
+    (0.66 and 0.53 on the test set, seed 2002).
     """
     mask = np.asarray(mask, dtype=bool)
     ir = np.asarray(ir, dtype=np.float64)
     if ir.shape != mask.shape:
         raise ValueError(f"mask {mask.shape} and ir {ir.shape} must have the same shape")
-    if max_distance is not None and not (np.isfinite(max_distance) and max_distance > 0):
-        raise ValueError(f"max_distance: expected a positive number of pixels or None, "
-                         f"got {max_distance!r}")
+    if max_distance is not None and not (max_distance > 0):
+        raise ValueError(f"max_distance: expected a positive number of pixels (or inf) or "
+                         f"None, got {max_distance!r}")
+    for name, value in (("search_scale", search_scale), ("min_search", min_search)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
     cx, cy = radio_centroid(mask, radio)
+    if max_distance is None:
+        radius = max(float(min_search), float(search_scale) * radio_rms_radius(mask, radio))
+    else:
+        radius = float(max_distance)
     sources = infrared_sources(ir, min_pixels=min_pixels)
     if len(sources):
         d = np.hypot(sources[:, 0] - cx, sources[:, 1] - cy)
         best = int(np.argmin(d))
-        if max_distance is None or d[best] <= max_distance:
+        if d[best] <= radius:
             return HostPeak(x=float(sources[best, 0]), y=float(sources[best, 1]),
                             score=float(np.exp(-d[best] ** 2 / 18.0)), fallback=False)
     return HostPeak(x=float(cx), y=float(cy), score=0.0, fallback=True)

@@ -78,7 +78,12 @@ def test_bad_input(mask):
 
 # ------------------------------------------------------------------ the 'core' rule
 def test_core_host_is_ir_source_nearest_radio_centroid():
-    from galcam.models.hosts import find_core_host, infrared_sources, radio_centroid
+    from galcam.models.hosts import (
+        find_core_host,
+        infrared_sources,
+        radio_centroid,
+        radio_rms_radius,
+    )
 
     shape = (60, 80)
     radio = np.zeros(shape)
@@ -94,6 +99,9 @@ def test_core_host_is_ir_source_nearest_radio_centroid():
     host = find_core_host(mask, ir, radio)
     assert not host.fallback
     assert host.x == pytest.approx(36.3, abs=0.3) and host.y == pytest.approx(29.2, abs=0.3)
+    # the default search radius follows the galaxy's size: 0.75 x its rms radius (25.3 px:
+    # lobes 25 px from the centroid, variance (10^2 - 1) / 12 along x and y within a lobe)
+    assert radio_rms_radius(mask, radio) == pytest.approx(np.sqrt(25**2 + 2 * 99 / 12))
     # no infrared source within 1 px: the centroid itself, flagged
     far = find_core_host(mask, ir, radio, max_distance=1.0)
     assert far.fallback and (far.x, far.y) == pytest.approx((34.5, 29.5)) and far.score == 0
@@ -101,3 +109,45 @@ def test_core_host_is_ir_source_nearest_radio_centroid():
         find_core_host(mask, ir, radio, max_distance=-1)
     with pytest.raises(ValueError, match="empty"):
         find_core_host(np.zeros(shape, bool), ir, radio)
+
+
+def test_infrared_sources_separate_blended_galaxies():
+    from galcam.models.hosts import infrared_sources
+
+    shape = (40, 40)
+    ir = gaussian(15.0, 20.0, 1.5, shape=shape, amp=1.0)  # bright neighbour
+    ir += gaussian(20.4, 20.3, 1.5, shape=shape, amp=0.4)  # host in the same island
+    ir[ir < 0.02] = 0
+    from scipy import ndimage
+
+    assert ndimage.label(ir > 0)[1] == 1  # one island, two galaxies
+    src = infrared_sources(ir)
+    assert len(src) == 2
+    assert src[0, 2] > src[1, 2]  # brightest first
+    assert src[0, :2] == pytest.approx((15.0, 20.0), abs=0.35)
+    assert src[1, :2] == pytest.approx((20.4, 20.3), abs=0.6)
+    # islands below min_pixels are not sources; an empty channel has none
+    speck = np.zeros(shape)
+    speck[5, 5:8] = 1.0
+    assert infrared_sources(speck).shape == (0, 3)
+    assert infrared_sources(speck, min_pixels=3).shape == (1, 3)
+    assert infrared_sources(np.full(shape, np.nan)).shape == (0, 3)
+    with pytest.raises(ValueError, match="smooth"):
+        infrared_sources(ir, smooth=-1)
+
+
+def test_core_host_search_radius_follows_the_galaxy_size():
+    from galcam.models.hosts import find_core_host
+
+    shape = (60, 60)
+    radio = gaussian(30.0, 30.0, 1.7, shape=shape)  # an unresolved source
+    mask = radio > 0.01
+    ir = gaussian(36.0, 30.0, 1.2, shape=shape, amp=1.0)  # unrelated galaxy 6 px away
+    ir[ir < 0.05] = 0
+    host = find_core_host(mask, ir, radio)  # radius max(3, 0.75 x 1.7 px) = 3 px
+    assert host.fallback and (host.x, host.y) == pytest.approx((30.0, 30.0), abs=1e-6)
+    wide = find_core_host(mask, ir, radio, min_search=8.0)
+    assert not wide.fallback and wide.x == pytest.approx(36.0, abs=0.3)
+    assert not find_core_host(mask, ir, radio, max_distance=np.inf).fallback
+    with pytest.raises(ValueError, match="min_search"):
+        find_core_host(mask, ir, radio, min_search=np.nan)

@@ -35,11 +35,12 @@ class Hosts:
     skycoord : `~astropy.coordinates.SkyCoord` or None
         The same positions on the sky (None for images without a WCS).
     score : `~numpy.ndarray` of float
-        ``CAM * IR`` at the host over ``max(CAM) * max(IR)`` in the mask, in [0, 1]; 0
-        where the infrared image had no signal in the mask.
+        In [0, 1]. ``method='core'``: ``exp(-d^2 / 18)`` for the host's distance ``d`` from
+        the radio centroid in pixels of the network's grid; ``method='paper'``: ``CAM * IR``
+        at the host over ``max(CAM) * max(IR)`` in the mask. 0 for a fallback.
     fallback : `~numpy.ndarray` of bool
-        True where the host is the instance-CAM peak because the infrared image had no
-        positive signal inside the mask (or no infrared image was given).
+        True where no infrared source qualified and the radio centroid (``'core'``) or
+        the instance-CAM peak (``'paper'``) was used instead.
     meta : dict
         The finder's settings.
     """
@@ -95,22 +96,32 @@ class Hosts:
 class HostFinder:
     """Find the infrared host of every galaxy of a segmentation result.
 
-    Configure once, call on a `~galcam.inference.SegmentationResult`. For each detection
-    the host is the peak of ``instance CAM * max(IR, 0)`` inside the galaxy's mask
-    (Gupta et al. 2023, section 3.2.3), found with `galcam.models.find_host` on the grid
-    the network saw and converted to the image's own pixels and to the sky.
+    Configure once, call on a `~galcam.inference.SegmentationResult`. Hosts are found on
+    the grid the network saw and converted to the image's own pixels and to the sky.
 
     Parameters
     ----------
+    method : {'core', 'paper'}, optional
+        ``'core'`` (default): the infrared source nearest the galaxy's radio centroid,
+        within a search radius that grows with the galaxy's size
+        (`galcam.models.find_core_host`). ``'paper'``: the peak of ``instance CAM *
+        max(IR, 0)`` inside the galaxy's mask (Gupta et al. 2023, section 3.2.3;
+        `galcam.models.find_host`).
     refine : bool, optional
-        Sub-pixel refinement of the peak with separable 3-point (Gaussian, i.e. log-parabola,
-        or parabola) fits along x and y (default True). False gives the peak pixel.
+        ``'paper'`` only: sub-pixel refinement of the peak with separable 3-point
+        (Gaussian, i.e. log-parabola, or parabola) fits along x and y (default True).
+        False gives the peak pixel.
+    max_distance : float, optional
+        ``'core'`` only: a fixed search radius in pixels of the network's grid instead of
+        ``max(3, 0.75 x`` the galaxy's brightness-weighted rms radius); ``numpy.inf``
+        for no limit.
 
     Notes
     -----
-    When the infrared channel has no positive signal inside the mask (no infrared image,
-    or a host fainter than the infrared island threshold) the peak of the instance CAM in
-    the mask is used and flagged (``Hosts.fallback``), with score 0.
+    Without a qualifying infrared source (no infrared image, a host fainter than the
+    infrared island threshold, or none inside the search radius) the radio centroid
+    (``'core'``) or the instance-CAM peak inside the mask (``'paper'``) is used and
+    flagged (``Hosts.fallback``), with score 0.
     """
 
     def __init__(self, *, method="core", refine=True, max_distance=None):
@@ -119,10 +130,9 @@ class HostFinder:
         if not isinstance(refine, bool):
             raise ValueError(f"refine: expected True or False, got {refine!r}")
         if max_distance is not None and (isinstance(max_distance, bool) or not (
-                isinstance(max_distance, (int, float)) and np.isfinite(max_distance)
-                and max_distance > 0)):
-            raise ValueError(f"max_distance: expected a positive number of pixels or None, "
-                             f"got {max_distance!r}")
+                isinstance(max_distance, (int, float)) and max_distance > 0)):
+            raise ValueError(f"max_distance: expected a positive number of pixels (or inf) or "
+                             f"None, got {max_distance!r}")
         self._method = method
         self._refine = refine
         self._max_distance = None if max_distance is None else float(max_distance)

@@ -177,6 +177,10 @@ def test_host_finder_on_result(result):
     assert hosts.to_table().colnames == ["id", "x", "y", "skycoord", "score", "fallback"]
     with pytest.raises(ValueError, match="refine"):
         HostFinder(refine="yes")
+    for bad in (0, -2.0, float("nan"), True, "5"):
+        with pytest.raises(ValueError, match="max_distance"):
+            HostFinder(max_distance=bad)
+    assert "max_distance=inf" in repr(HostFinder(max_distance=np.inf))
     with pytest.raises(TypeError, match="SegmentationResult"):
         HostFinder(method="paper")([1, 2])
     bare = SegmentationResult([dataclasses.replace(result[0], evidence=None)], classes=CLASSES,

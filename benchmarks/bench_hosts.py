@@ -1,9 +1,9 @@
 """Host finding with the true masks: how often the 'core' rule lands within 3" of the truth.
 
 Runs `galcam.models.find_core_host` on the window around every true mask of a simulated
-data set (the mask's bounding box plus 6 pixels, as `galcam.inference.WeakSegmenter`
-does) and prints, per class, the fraction of hosts within 3" of the true host keypoint.
-This isolates the host rule from the segmentation: the masks are the truth, the
+data set (the mask's bounding box plus the margin `galcam.inference.WeakSegmenter`
+uses, 6 pixels) and prints, per class, the fraction of hosts within 3" of the true host
+keypoint. This isolates the host rule from the segmentation: the masks are the truth, the
 infrared and radio channels are the paper's pre-processed ones.
 
     python benchmarks/bench_hosts.py VAL_DIR [--n 150] [--max-distance PIXELS]
@@ -20,8 +20,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-
-log = logging.getLogger("bench_hosts")
 
 
 def main(argv=None):
@@ -41,6 +39,7 @@ def main(argv=None):
     from astropy.wcs.utils import proj_plane_pixel_scales
 
     from galcam.datasets import CocoDataset
+    from galcam.inference.segmenter import _HOST_MARGIN as margin
     from galcam.models.hosts import find_core_host
     from galcam.preprocessing import CutoutEncoder
 
@@ -60,8 +59,8 @@ def main(argv=None):
         truth = ds.annotations(rec.image_id)
         for mask, kp, cls in zip(truth.masks, truth.keypoints, truth.classes):
             ys, xs = np.nonzero(mask)
-            ya, yb = max(ys.min() - 6, 0), min(ys.max() + 7, mask.shape[0])
-            xa, xb = max(xs.min() - 6, 0), min(xs.max() + 7, mask.shape[1])
+            ya, yb = max(ys.min() - margin, 0), min(ys.max() + 1 + margin, mask.shape[0])
+            xa, xb = max(xs.min() - margin, 0), min(xs.max() + 1 + margin, mask.shape[1])
             host = find_core_host(mask[ya:yb, xa:xb], ir[ya:yb, xa:xb], radio[ya:yb, xa:xb],
                                   max_distance=args.max_distance,
                                   search_scale=args.search_scale, min_search=args.min_search)

@@ -114,6 +114,27 @@ def find_host(instance_map, mask, ir, *, refine=True):
                     fallback=bool(fallback))
 
 
+def _centroid_and_rms(mask, radio):
+    """Brightness-weighted centroid and rms radius of the mask's radio emission (pixels).
+
+    Weights are the radio channel in the mask (NaN and negative values count as 0);
+    without positive emission every mask pixel weighs the same.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    radio = np.clip(np.nan_to_num(np.asarray(radio, dtype=np.float64)), 0, None)
+    if radio.shape != mask.shape:
+        raise ValueError(f"mask {mask.shape} and radio {radio.shape} must have the same shape")
+    if not mask.any():
+        raise ValueError("mask is empty: a centroid needs at least one mask pixel")
+    ys, xs = np.nonzero(mask)
+    w = radio[ys, xs]
+    if not w.sum() > 0:
+        w = np.ones(xs.size)
+    cx, cy = (w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()
+    rms = np.sqrt((w * ((xs - cx) ** 2 + (ys - cy) ** 2)).sum() / w.sum())
+    return float(cx), float(cy), float(rms)
+
+
 def radio_centroid(mask, radio):
     """Brightness-weighted centroid of a galaxy's radio emission.
 
@@ -130,17 +151,7 @@ def radio_centroid(mask, radio):
     x, y : float
         0-based pixel position.
     """
-    mask = np.asarray(mask, dtype=bool)
-    radio = np.clip(np.nan_to_num(np.asarray(radio, dtype=np.float64)), 0, None)
-    if radio.shape != mask.shape:
-        raise ValueError(f"mask {mask.shape} and radio {radio.shape} must have the same shape")
-    if not mask.any():
-        raise ValueError("mask is empty: a centroid needs at least one mask pixel")
-    ys, xs = np.nonzero(mask)
-    w = radio[ys, xs]
-    if not w.sum() > 0:
-        return float(xs.mean()), float(ys.mean())
-    return float((w * xs).sum() / w.sum()), float((w * ys).sum() / w.sum())
+    return _centroid_and_rms(mask, radio)[:2]
 
 
 def infrared_sources(ir, *, min_pixels=5, smooth=1.0):
@@ -190,9 +201,7 @@ def infrared_sources(ir, *, min_pixels=5, smooth=1.0):
                            labels=labels)
     h, w = ir.shape
     out = []
-    for y0, x0 in peaks:
-        if not surface[y0, x0] > 0:
-            continue
+    for y0, x0 in peaks:  # all > 0 (threshold_abs is a strict bound)
         ya, yb, xa, xb = max(y0 - 1, 0), min(y0 + 2, h), max(x0 - 1, 0), min(x0 + 2, w)
         win = surface[ya:yb, xa:xb]
         gy, gx = np.indices(win.shape)
@@ -209,13 +218,7 @@ def radio_rms_radius(mask, radio):
     distance to `radio_centroid`, in pixels: about the beam's sigma for an unresolved
     source, about half the lobe separation for a double.
     """
-    mask = np.asarray(mask, dtype=bool)
-    cx, cy = radio_centroid(mask, radio)
-    ys, xs = np.nonzero(mask)
-    w = np.clip(np.nan_to_num(np.asarray(radio, dtype=np.float64)), 0, None)[ys, xs]
-    if not w.sum() > 0:
-        w = np.ones(xs.size)
-    return float(np.sqrt((w * ((xs - cx) ** 2 + (ys - cy) ** 2)).sum() / w.sum()))
+    return _centroid_and_rms(mask, radio)[2]
 
 
 def find_core_host(mask, ir, radio, *, max_distance=None, search_scale=0.75, min_search=3.0,
@@ -273,11 +276,9 @@ def find_core_host(mask, ir, radio, *, max_distance=None, search_scale=0.75, min
     for name, value in (("search_scale", search_scale), ("min_search", min_search)):
         if not (np.isfinite(value) and value >= 0):
             raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
-    cx, cy = radio_centroid(mask, radio)
-    if max_distance is None:
-        radius = max(float(min_search), float(search_scale) * radio_rms_radius(mask, radio))
-    else:
-        radius = float(max_distance)
+    cx, cy, rms = _centroid_and_rms(mask, radio)
+    radius = (max(float(min_search), float(search_scale) * rms) if max_distance is None
+              else float(max_distance))
     sources = infrared_sources(ir, min_pixels=min_pixels)
     if len(sources):
         d = np.hypot(sources[:, 0] - cx, sources[:, 1] - cy)

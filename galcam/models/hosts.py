@@ -262,9 +262,9 @@ def find_core_host(mask, ir, radio, *, max_distance=None, search_scale=0.75, min
     Notes
     -----
     The defaults were chosen on galcam's simulated validation set (seed 3003) with the
-    true masks: hosts within 3" of the truth for 0.60 of the galaxies, against 0.50 for
+    true masks: hosts within 3" of the truth for 0.61 of the galaxies, against 0.50 for
     the nearest source of one position per infrared island without a search radius
-    (0.66 and 0.53 on the test set, seed 2002).
+    (0.66 and 0.54 on the test set, seed 2002; ``benchmarks/bench_hosts.py``).
     """
     mask = np.asarray(mask, dtype=bool)
     ir = np.asarray(ir, dtype=np.float64)

@@ -42,6 +42,7 @@ from ..models import (
     select_classes,
 )
 from ..models.cam import CAM_EPS
+from ..models.cam_inference import CLASS_VIEWS, _rescale, view_logits
 from ..preprocessing import CutoutEncoder, EncodedCutout, NoiseEstimator
 from .hosts import HostFinder
 from .refine import group_islands, island_labels, island_votes, snap_to_islands
@@ -227,12 +228,26 @@ def _spec_from_config(config, path):
                      "shared_backbone": b.get("shared_backbone")}
     class_threshold = thresholds.get("class_threshold", 0.5)
     scales = tuple(thresholds.get("cam_scales", DEFAULT_SCALES))
+    # without class_scales/class_views: the CAM scales, mirrored
+    class_scales = thresholds.get("class_scales")
+    if class_scales is not None:
+        if (not isinstance(class_scales, list) or not class_scales
+                or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                           and math.isfinite(v) and v > 0 for v in class_scales)):
+            raise _bad(path, f"thresholds.class_scales must be a list of positive numbers, got "
+                             f"{class_scales!r}")
+        class_scales = tuple(float(v) for v in class_scales)
+    class_views = thresholds.get("class_views")
+    if class_views is not None and class_views not in CLASS_VIEWS:
+        raise _bad(path, f"thresholds.class_views must be one of {list(CLASS_VIEWS)}, got "
+                         f"{class_views!r}")
     pixel_scale = radio.get("pixel_scale_arcsec")
     beam = radio.get("beam")
     return {
         "classes": tuple(classes), "encoder": encoder, "mean": mean, "std": std,
         "tile_size": tile, "nets": nets, "class_threshold": float(class_threshold),
-        "scales": scales, "pixel_scale": None if pixel_scale is None else float(pixel_scale),
+        "scales": scales, "class_scales": class_scales, "class_views": class_views,
+        "pixel_scale": None if pixel_scale is None else float(pixel_scale),
         "beam": beam if isinstance(beam, dict) else None,
         "extractor": dict(inference.get("instances", {}) or {}),
         "score_threshold": _recommended(inference.get("score_threshold", 0.0), path),
@@ -269,13 +284,17 @@ def shares_backbone(cam_net, irnet):
 
 
 @torch.no_grad()
-def _batch_forward(cam_net, irnet, x, scales, flip, shared):
+def _batch_forward(cam_net, irnet, x, scales, flip, shared, class_scales=None,
+                   class_views=None):
     """CAMs, class probabilities, boundaries and displacements of a batch.
 
     CAMs as `galcam.models.multiscale_cams`: for each image, the CAMs of every scale in
     ``scales`` and of its mirror image, resized to the stride-4 grid and summed, divided by
-    their per-class maximum (+1e-5); probabilities are the sigmoid of the logits averaged over
-    all passes. Boundaries and displacements as `galcam.models.edge_and_displacement`
+    their per-class maximum (+1e-5). Probabilities as `galcam.models.predict_classes`: the
+    sigmoid of the logits averaged over the scales ``class_scales`` (default ``scales``)
+    and at each of them over the views ``class_views`` (`galcam.models.class_views`;
+    default: the mirror image when ``flip``); logits the CAM passes already made are
+    reused. Boundaries and displacements as `galcam.models.edge_and_displacement`
     (mirror-averaged edge logits, unflipped displacements). With ``shared`` (see
     `shares_backbone`) the backbone pass of scale 1 serves both networks.
 
@@ -288,7 +307,7 @@ def _batch_forward(cam_net, irnet, x, scales, flip, shared):
     h4, w4 = (h - 1) // 4 + 1, (w - 1) // 4 + 1
     both = torch.cat([x, x.flip(-1)])
     strided = 0
-    logits = []
+    logits = {}  # scale -> logits (views, B, C) of the first 1 or 2 class views
     ir_out = None
     for s in scales:
         if shared and s == 1.0 and ir_out is None:
@@ -296,22 +315,27 @@ def _batch_forward(cam_net, irnet, x, scales, flip, shared):
             ir_out = irnet.heads(feats)
             out = cam_net.from_features(feats[-1] if flip else feats[-1][:b])
         else:
-            xs = x
-            if s != 1.0:
-                size = (int(np.round(h * s)), int(np.round(w * s)))
-                xs = F.interpolate(x, size=size, mode="bicubic", align_corners=False,
-                                   antialias=s < 1)
+            xs = _rescale(x, s)
             if flip:
                 xs = torch.cat([xs, xs.flip(-1)])
             out = cam_net.forward_all(xs)
         cam = out.cams[:b]
         if flip:
             cam = cam + out.cams[b:].flip(-1)
-        logits.append(out.logits.reshape(-1, b, out.logits.shape[-1]))
+        logits.setdefault(s, out.logits.reshape(-1, b, out.logits.shape[-1]))
         strided = strided + F.interpolate(cam, size=(h4, w4), mode="bilinear",
                                           align_corners=False)
     strided = strided / (strided.amax(dim=(2, 3), keepdim=True) + CAM_EPS)
-    prob = torch.sigmoid(torch.cat(logits).mean(dim=0))
+    views = ("flip" if flip else "none") if class_views is None else class_views
+    n_views = {"none": 1, "flip": 2, "dihedral": 8}[views]
+    parts = []
+    for s in (scales if class_scales is None else class_scales):
+        have = logits.get(s, x.new_zeros((0, b, cam_net.n_classes)))[:n_views]
+        parts.append(have)
+        if have.shape[0] < n_views:
+            parts.append(view_logits(cam_net, _rescale(x, s), views=views,
+                                     start=have.shape[0]))
+    prob = torch.sigmoid(torch.cat(parts).mean(dim=0))
     if ir_out is None:
         ir_out = irnet(both)
     edge = torch.sigmoid(ir_out.edge[:b, 0] / 2 + ir_out.edge[b:, 0].flip(-1) / 2)
@@ -446,6 +470,15 @@ class WeakSegmenter:
         Image scales of the multi-scale CAMs.
     flip : bool, optional
         Add the CAMs of mirrored images (True).
+    class_scales : sequence of float, optional
+        Image scales at which the classifier's probabilities are computed (default:
+        ``scales``; a model folder may record others as ``thresholds.class_scales``).
+    class_views : {'none', 'flip', 'dihedral'}, optional
+        Symmetric views the probabilities are averaged over at each of ``class_scales``
+        (`galcam.models.class_views`; default ``'flip'`` with ``flip``, else ``'none'``).
+        ``'dihedral'`` (the 8 rotations by multiples of 90 degrees and their mirrors)
+        suits a classifier trained with random rotations; measured in the docs
+        (inference, step 4).
     tile_overlap : float, optional
         Overlap of neighbouring tiles as a fraction of the tile size, in [1/3, 0.9)
         (default 1/3, rounded up to whole pixels).
@@ -516,7 +549,8 @@ class WeakSegmenter:
 
     def __init__(self, cam_net, irnet, *, classes, encoder, tile_size, mean=_IMAGENET_MEAN,
                  std=_IMAGENET_STD, pixel_scale=None, beam=None, class_threshold=0.5,
-                 min_classes=0, scales=DEFAULT_SCALES, flip=True, tile_overlap=1 / 3,
+                 min_classes=0, scales=DEFAULT_SCALES, flip=True, class_scales=None,
+                 class_views=None, tile_overlap=1 / 3,
                  merge_iou=0.5, extractor=None, radio_weight="radio", mask_mode="grouped",
                  island_overlap=0.3, link_radius=10.0, area_scale=150.0, hosts=True,
                  host_finder=None, device="auto", name=None,
@@ -553,6 +587,17 @@ class WeakSegmenter:
         if not self._scales or any(not (math.isfinite(s) and s > 0) for s in self._scales):
             raise ValueError(f"scales: expected positive numbers, got {scales!r}")
         self._flip = _check_bool(flip, "flip")
+        if class_scales is not None:
+            class_scales = tuple(float(s) for s in class_scales)
+            if not class_scales or any(not (math.isfinite(s) and s > 0) for s in class_scales):
+                raise ValueError(f"class_scales: expected positive numbers, got "
+                                 f"{class_scales!r}")
+        self._class_scales = class_scales
+        if class_views is not None and (not isinstance(class_views, str)
+                                        or class_views not in CLASS_VIEWS):
+            raise ValueError(f"class_views: expected one of {list(CLASS_VIEWS)} or None, got "
+                             f"{class_views!r}")
+        self._class_views = class_views
         self._overlap_fraction = _check_fraction(tile_overlap, "tile_overlap", 1 / 3 - 1e-9,
                                                  0.9, high_open=True)
         self._overlap = tuple(min(n - 1, math.ceil(self._overlap_fraction * n))
@@ -606,7 +651,8 @@ class WeakSegmenter:
             ``'auto'`` (default), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
         **options
             Overrides of the segmenter's settings (``class_threshold``, ``min_classes``,
-            ``scales``, ``flip``, ``tile_overlap``, ``merge_iou``, ``extractor``,
+            ``scales``, ``flip``, ``class_scales``, ``class_views``, ``tile_overlap``,
+            ``merge_iou``, ``extractor``,
             ``radio_weight``, ``hosts``, ``host_finder``); by default the values recorded
             in the model folder.
 
@@ -618,9 +664,10 @@ class WeakSegmenter:
         galcam.models.ModelFolderError
             A truncated, corrupt or incompatible model folder.
         """
-        allowed = {"class_threshold", "min_classes", "scales", "flip", "tile_overlap",
-                   "merge_iou", "extractor", "radio_weight", "mask_mode", "island_overlap",
-                   "link_radius", "area_scale", "hosts", "host_finder"}
+        allowed = {"class_threshold", "min_classes", "scales", "flip", "class_scales",
+                   "class_views", "tile_overlap", "merge_iou", "extractor", "radio_weight",
+                   "mask_mode", "island_overlap", "link_radius", "area_scale", "hosts",
+                   "host_finder"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise TypeError(f"WeakSegmenter.load: unknown option(s) {unknown}; valid: "
@@ -649,6 +696,7 @@ class WeakSegmenter:
                                 if k.startswith("backbone.")})
         _load_state(irnet, irnet_state, "IRNet", path)
         settings = {"class_threshold": spec["class_threshold"], "scales": spec["scales"],
+                    "class_scales": spec["class_scales"], "class_views": spec["class_views"],
                     "extractor": spec["extractor"] or None}
         settings.update(options)
         log.info("loaded model %s: classes %s, input %dx%d, pixel scale %s arcsec", path,
@@ -978,8 +1026,9 @@ class WeakSegmenter:
         x = np.stack([inp.channels for _, _, inp in batch]).astype(np.float32)
         x = (x - self._mean[None, :, None, None]) / self._std[None, :, None, None]
         xt = torch.from_numpy(x).to(self._device)
-        strided, probs, edges, dps = _batch_forward(self._cam, self._irnet, xt, self._scales,
-                                                    self._flip, self._shared)
+        strided, probs, edges, dps = _batch_forward(
+            self._cam, self._irnet, xt, self._scales, self._flip, self._shared,
+            class_scales=self._class_scales, class_views=self._class_views)
         th, tw = x.shape[-2:]
         for k, (job, tile, inp) in enumerate(batch):
             if self._mask_mode == "grouped":

@@ -16,12 +16,15 @@ from .cam import (
     recam_loss,
 )
 from .cam_inference import (
+    CLASS_VIEWS,
     DEFAULT_SCALES,
+    class_views,
     multiscale_cams,
     predict_classes,
     select_classes,
     strided_size,
     strided_up_size,
+    view_logits,
 )
 from .folder import (
     SCHEMA_VERSION,
@@ -92,6 +95,7 @@ __all__ = [
     "CAMOutput",
     "DEFAULT_SCALES",
     "FixedBatchNorm2d",
+    "CLASS_VIEWS",
     "IGNORE_INDEX",
     "ModelFolderError",
     "RECAM_LOSS_WEIGHT",
@@ -99,6 +103,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "WeightsError",
     "cam_loss",
+    "class_views",
     "imagenet_weights_path",
     "load_imagenet_weights",
     "load_model_folder",
@@ -112,4 +117,5 @@ __all__ = [
     "select_classes",
     "strided_size",
     "strided_up_size",
+    "view_logits",
 ]

@@ -17,13 +17,17 @@ import torch.nn.functional as F
 from .cam import CAM_EPS
 from .folder import resolve_device
 
-__all__ = ["DEFAULT_SCALES", "multiscale_cams", "predict_classes", "select_classes",
-           "strided_size", "strided_up_size"]
+__all__ = ["CLASS_VIEWS", "DEFAULT_SCALES", "class_views", "multiscale_cams", "predict_classes",
+           "select_classes", "strided_size", "strided_up_size", "view_logits"]
 
 log = logging.getLogger(__name__)
 
 #: Inference scales of the reference ``make_recam``.
 DEFAULT_SCALES = (1.0, 0.5, 1.5, 2.0)
+
+
+#: Sets of views of an image that class probabilities are averaged over (see `class_views`).
+CLASS_VIEWS = ("none", "flip", "dihedral")
 
 
 def strided_size(size, stride=4):
@@ -61,6 +65,18 @@ def _check_scales(scales):
     return scales
 
 
+def _rescale(x, s):
+    """A batch (B, C, H, W) resized by ``s`` as the reference does (bicubic, PIL-like)."""
+    if s == 1.0:
+        return x
+    h, w = x.shape[-2:]
+    size = (int(np.round(h * s)), int(np.round(w * s)))
+    if min(size) < 1:
+        raise ValueError(f"scales: scale {s} makes the {h} x {w} image empty")
+    # bicubic as the reference (PIL), antialiased when shrinking as PIL does
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=s < 1)
+
+
 def _passes(model, image, scales, flip, device):
     """Yield (logits (n, C), summed CAM (C, h, w)) for each scale; n = 2 with flip."""
     if not hasattr(model, "forward_all"):
@@ -70,16 +86,8 @@ def _passes(model, image, scales, flip, device):
     else:
         device = resolve_device(device)
         model.to(device)
-    _, h, w = image.shape
     for s in scales:
-        x = image[None].to(device)
-        if s != 1.0:
-            size = (int(np.round(h * s)), int(np.round(w * s)))
-            if min(size) < 1:
-                raise ValueError(f"scales: scale {s} makes the {h} x {w} image empty")
-            # bicubic as the reference (PIL), antialiased when shrinking as PIL does
-            x = F.interpolate(x, size=size, mode="bicubic", align_corners=False,
-                              antialias=s < 1)
+        x = _rescale(image[None].to(device), s)
         if flip:
             x = torch.cat([x, x.flip(-1)])
         out = model.forward_all(x)
@@ -87,6 +95,71 @@ def _passes(model, image, scales, flip, device):
         if flip:
             cam = cam + out.cams[1].flip(-1)
         yield out.logits, cam
+
+
+def _check_views(views):
+    if not isinstance(views, str) or views not in CLASS_VIEWS:
+        raise ValueError(f"views: expected one of {list(CLASS_VIEWS)}, got {views!r}")
+    return views
+
+
+def class_views(x, views="flip"):
+    """Symmetric views of a batch of images, for class probabilities.
+
+    Parameters
+    ----------
+    x : `torch.Tensor`
+        Images (B, C, H, W).
+    views : {'none', 'flip', 'dihedral'}, optional
+        ``'none'``: the images; ``'flip'``: the images and their horizontal mirrors;
+        ``'dihedral'``: the eight symmetries of the pixel grid (the images rotated by 0,
+        90, 180 and 270 degrees, each also mirrored). The first views of ``'dihedral'``
+        are those of ``'flip'``, and those of ``'flip'`` start with ``'none'``.
+
+    Returns
+    -------
+    views : list of `torch.Tensor`
+        1, 2 or 8 tensors; rotations by 90 and 270 degrees are (B, C, W, H).
+    """
+    views = _check_views(views)
+    out = [x]
+    if views != "none":
+        out.append(x.flip(-1))
+    if views == "dihedral":
+        t = x.transpose(-1, -2)
+        out += [x.flip(-2), x.flip(-1).flip(-2), t, t.flip(-1), t.flip(-2), t.flip(-1).flip(-2)]
+    return out
+
+
+def view_logits(model, x, *, views="flip", start=0):
+    """Classifier logits of the `class_views` of a batch.
+
+    Parameters
+    ----------
+    model : `~galcam.models.CAMNet`
+        The network, in evaluation mode, on the device of ``x``.
+    x : `torch.Tensor`
+        Normalised images (B, C, H, W).
+    views : {'none', 'flip', 'dihedral'}, optional
+        See `class_views`.
+    start : int, optional
+        Skip the first ``start`` views (those a caller already has the logits of).
+
+    Returns
+    -------
+    logits : `torch.Tensor`
+        (n_views - start, B, n_classes); views of equal shape share one network pass.
+    """
+    b = x.shape[0]
+    todo = class_views(x, views)[start:]
+    out = []
+    for shape in dict.fromkeys(tuple(v.shape) for v in todo):
+        same = [v for v in todo if tuple(v.shape) == shape]
+        logits = model.forward_all(torch.cat(same)).logits
+        out.append(logits.reshape(len(same), b, logits.shape[-1]))
+    if not out:
+        return x.new_zeros((0, b, getattr(model, "n_classes", 0)))
+    return torch.cat(out)
 
 
 def multiscale_cams(model, image, *, scales=DEFAULT_SCALES, flip=True, device=None):
@@ -203,13 +276,13 @@ def select_classes(probabilities, *, threshold=0.5, min_classes=0):
 
 
 def predict_classes(model, image, *, threshold=0.5, min_classes=0, scales=DEFAULT_SCALES,
-                    flip=True, device=None):
+                    views="flip", device=None):
     """Classes present in an image according to the model's own classifier.
 
-    The probabilities are the sigmoid of the logits averaged over the same scales
-    and mirror images as `multiscale_cams`. The reference code instead took the
-    classes from the ground-truth labels (section 14 of the specification), which
-    leaks the answer into the evaluation.
+    The probabilities are the sigmoid of the logits averaged over the image scales
+    ``scales`` and, at each scale, over the `class_views` ``views``. The reference code
+    instead took the classes from the ground-truth labels (section 14 of the
+    specification), which leaks the answer into the evaluation.
 
     Parameters
     ----------
@@ -218,7 +291,12 @@ def predict_classes(model, image, *, threshold=0.5, min_classes=0, scales=DEFAUL
         One normalised image (C, H, W).
     threshold, min_classes
         See `select_classes`.
-    scales, flip, device
+    scales : sequence of float, optional
+        Image scales (default those of the reference's CAMs).
+    views : {'none', 'flip', 'dihedral'}, optional
+        Symmetric views averaged at each scale (see `class_views`; default the image
+        and its mirror, as `multiscale_cams`).
+    device : None, str or `torch.device`, optional
         See `multiscale_cams`.
 
     Returns
@@ -231,12 +309,23 @@ def predict_classes(model, image, *, threshold=0.5, min_classes=0, scales=DEFAUL
     _check_selection(threshold, min_classes, getattr(model, "n_classes", min_classes))
     image = _as_image(image)
     scales = _check_scales(scales)
+    views = _check_views(views)
+    if not hasattr(model, "forward_all"):
+        raise TypeError("model: expected a CAMNet (a module with forward_all)")
+    if device is None:
+        device = next(model.parameters()).device
+    else:
+        device = resolve_device(device)
+        model.to(device)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            logits = torch.cat([lg for lg, _ in _passes(model, image, scales, flip, device)])
-            prob = torch.sigmoid(logits.mean(dim=0)).cpu().numpy().astype(np.float32)
+            logits = []
+            for s in scales:
+                x = _rescale(image[None].to(device), s)
+                logits.append(view_logits(model, x, views=views)[:, 0])
+            prob = torch.sigmoid(torch.cat(logits).mean(dim=0)).cpu().numpy().astype(np.float32)
     finally:
         model.train(was_training)
     return select_classes(prob, threshold=threshold, min_classes=min_classes), prob

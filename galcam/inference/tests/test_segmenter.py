@@ -120,6 +120,50 @@ def test_batched_networks_match_single_image_functions(segmenter, shared):
         np.testing.assert_allclose(dps[k], dp.numpy(), atol=1e-4)
 
 
+def test_batched_class_probabilities_at_their_own_scales_and_views(segmenter):
+    from galcam.models import predict_classes
+
+    cam, irnet = segmenter._cam, segmenter._irnet
+    torch.manual_seed(4)
+    x = torch.rand(2, 3, 40, 40)
+    for class_scales, views in [((0.5,), "dihedral"), ((1.0, 0.75), "flip"), ((0.5,), "none")]:
+        strided, probs, _, _ = segmod._batch_forward(cam, irnet, x, (1.0, 0.5), True, False,
+                                                     class_scales=class_scales,
+                                                     class_views=views)
+        for k in range(2):
+            _, ref = predict_classes(cam, x[k], scales=class_scales, views=views)
+            np.testing.assert_allclose(probs[k], ref, atol=1e-6)
+    # the CAMs do not depend on how the classes are asked
+    base = segmod._batch_forward(cam, irnet, x, (1.0, 0.5), True, False)[0]
+    np.testing.assert_allclose(strided, base, atol=1e-6)
+
+
+def test_class_settings_read_from_the_model_folder(model_dir, tmp_path):
+    def edit(c):
+        c["thresholds"].update(class_scales=[0.6], class_views="dihedral")
+
+    folder = _edit_config(model_dir, tmp_path, edit)
+    seg = WeakSegmenter.load(folder, device="cpu")
+    assert seg._class_scales == (0.6,) and seg._class_views == "dihedral"
+    # a call-time override wins over the folder
+    assert WeakSegmenter.load(folder, device="cpu", class_views="none")._class_views == "none"
+    shutil.rmtree(folder)
+    # without the settings: CAM scales, mirrored (the default)
+    old = WeakSegmenter.load(model_dir, device="cpu")
+    assert old._class_scales is None and old._class_views is None
+    for bad, match in [({"class_scales": [0.6, -1]}, "class_scales must be a list"),
+                       ({"class_scales": 0.6}, "class_scales must be a list"),
+                       ({"class_views": "all"}, "class_views must be one of")]:
+        folder = _edit_config(model_dir, tmp_path, lambda c, b=bad: c["thresholds"].update(b))
+        with pytest.raises(ModelFolderError, match=match):
+            WeakSegmenter.load(folder, device="cpu")
+        shutil.rmtree(folder)
+    with pytest.raises(ValueError, match="class_views"):
+        WeakSegmenter.load(model_dir, device="cpu", class_views="eight")
+    with pytest.raises(ValueError, match="class_scales"):
+        WeakSegmenter.load(model_dir, device="cpu", class_scales=[])
+
+
 # ------------------------------------------------------------------ end to end
 def _check_result(result, shape):
     assert isinstance(result, SegmentationResult)

@@ -6,11 +6,13 @@ from torch import nn
 
 from galcam.models.cam import CAMNet, CAMOutput
 from galcam.models.cam_inference import (
+    class_views,
     multiscale_cams,
     predict_classes,
     select_classes,
     strided_size,
     strided_up_size,
+    view_logits,
 )
 
 torch.set_num_threads(1)
@@ -142,3 +144,71 @@ def test_bad_input():
         multiscale_cams(nn.Linear(2, 2), blob_image())
     with pytest.raises(ValueError, match="threshold"):
         predict_classes(model, blob_image(), threshold=2)
+
+
+class CornerModel(nn.Module):
+    """Stub classifier that is not rotation invariant: logits from the top-left quadrant."""
+
+    output_stride = 16
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([[1.0, -0.5], [0.3, 2.0]]))
+        self.n_classes = 2
+
+    def forward_all(self, x):
+        h, w = x.shape[-2:]
+        q = x[:, :2, : h // 2, : w // 2].mean(dim=(2, 3))
+        logits = q @ self.w
+        return CAMOutput(logits, F.relu(x[:, :2]), x[:, :2])
+
+
+def test_class_views_are_the_symmetries_of_the_grid():
+    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
+    assert len(class_views(x, "none")) == 1 and torch.equal(class_views(x, "none")[0], x)
+    flip = class_views(x, "flip")
+    assert len(flip) == 2 and torch.equal(flip[1], x.flip(-1))
+    d8 = class_views(x, "dihedral")
+    assert len(d8) == 8
+    assert all(torch.equal(a, b) for a, b in zip(d8[:2], flip, strict=True))
+    assert sorted(tuple(v.shape) for v in d8) == [(2, 3, 4, 5)] * 4 + [(2, 3, 5, 4)] * 4
+    # eight different images: every symmetry of an image without symmetry
+    flat = {tuple(v.flatten().tolist()) for v in d8}
+    assert len(flat) == 8
+    # closed under rotation by 90 degrees: rotating every view permutes the set
+    rotated = {tuple(torch.rot90(v, 1, dims=(-2, -1)).flatten().tolist()) for v in d8}
+    assert rotated == flat
+    with pytest.raises(ValueError, match="views"):
+        class_views(x, "all")
+
+
+def test_view_logits_match_single_passes_and_skip():
+    model = CornerModel()
+    torch.manual_seed(0)
+    x = torch.rand(3, 2, 16, 24)
+    out = view_logits(model, x, views="dihedral")
+    assert out.shape == (8, 3, 2)
+    for k, v in enumerate(class_views(x, "dihedral")):
+        torch.testing.assert_close(out[k], model.forward_all(v).logits)
+    torch.testing.assert_close(view_logits(model, x, views="dihedral", start=2), out[2:])
+    assert view_logits(model, x, views="flip", start=2).shape == (0, 3, 2)
+
+
+def test_dihedral_probabilities_are_rotation_invariant():
+    model = CornerModel()
+    rng = np.random.default_rng(1)
+    img = rng.random((2, 32, 32)).astype(np.float32)
+    rot = np.ascontiguousarray(np.rot90(img, 1, axes=(1, 2)))
+    _, p = predict_classes(model, img, scales=(1.0,), views="dihedral")
+    _, p_rot = predict_classes(model, rot, scales=(1.0,), views="dihedral")
+    np.testing.assert_allclose(p, p_rot, atol=1e-6)
+    # the mirrored views alone do not make it invariant to a rotation
+    _, f = predict_classes(model, img, scales=(1.0,), views="flip")
+    _, f_rot = predict_classes(model, rot, scales=(1.0,), views="flip")
+    assert np.abs(f - f_rot).max() > 1e-3
+    # 'none' is the single pass
+    _, n = predict_classes(model, img, scales=(1.0,), views="none")
+    expected = torch.sigmoid(model.forward_all(torch.from_numpy(img)[None]).logits)[0]
+    np.testing.assert_allclose(n, expected.detach().numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="views"):
+        predict_classes(model, img, views=True)

@@ -254,6 +254,17 @@ def _spec_from_config(config, path):
     }
 
 
+def _check_scales(value, name):
+    """A non-empty tuple of positive finite floats, or a ValueError naming ``name``."""
+    try:
+        out = () if isinstance(value, str) else tuple(float(s) for s in value)
+    except (TypeError, ValueError):
+        out = ()
+    if not out or any(not (math.isfinite(s) and s > 0) for s in out):
+        raise ValueError(f"{name}: expected a sequence of positive numbers, got {value!r}")
+    return out
+
+
 def _recommended(value, path):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
         raise _bad(path, f"inference.score_threshold must be a number in [0, 1], got {value!r}")
@@ -583,16 +594,10 @@ class WeakSegmenter:
             raise ValueError(f"min_classes: expected an integer in [0, {len(self._classes)}], "
                              f"got {min_classes!r}")
         self._min_classes = int(min_classes)
-        self._scales = tuple(float(s) for s in scales)
-        if not self._scales or any(not (math.isfinite(s) and s > 0) for s in self._scales):
-            raise ValueError(f"scales: expected positive numbers, got {scales!r}")
+        self._scales = _check_scales(scales, "scales")
         self._flip = _check_bool(flip, "flip")
-        if class_scales is not None:
-            class_scales = tuple(float(s) for s in class_scales)
-            if not class_scales or any(not (math.isfinite(s) and s > 0) for s in class_scales):
-                raise ValueError(f"class_scales: expected positive numbers, got "
-                                 f"{class_scales!r}")
-        self._class_scales = class_scales
+        self._class_scales = (None if class_scales is None
+                              else _check_scales(class_scales, "class_scales"))
         if class_views is not None and (not isinstance(class_views, str)
                                         or class_views not in CLASS_VIEWS):
             raise ValueError(f"class_views: expected one of {list(CLASS_VIEWS)} or None, got "

@@ -160,8 +160,11 @@ def test_class_settings_read_from_the_model_folder(model_dir, tmp_path):
         shutil.rmtree(folder)
     with pytest.raises(ValueError, match="class_views"):
         WeakSegmenter.load(model_dir, device="cpu", class_views="eight")
-    with pytest.raises(ValueError, match="class_scales"):
-        WeakSegmenter.load(model_dir, device="cpu", class_scales=[])
+    for bad in ([], 0.6, "0.6", [0.6, float("nan")], ["a"]):
+        with pytest.raises(ValueError, match="class_scales: expected a sequence of positive"):
+            WeakSegmenter.load(model_dir, device="cpu", class_scales=bad)
+    with pytest.raises(ValueError, match="scales: expected a sequence of positive"):
+        WeakSegmenter.load(model_dir, device="cpu", scales=1.0)
 
 
 # ------------------------------------------------------------------ end to end

@@ -42,7 +42,14 @@ from ..models import (
     select_classes,
 )
 from ..models.cam import CAM_EPS
-from ..models.cam_inference import CLASS_VIEWS, _rescale, view_logits
+from ..models.cam_inference import (
+    _N_VIEWS,
+    CLASS_VIEWS,
+    _check_scales,
+    _check_views,
+    _rescale,
+    view_logits,
+)
 from ..preprocessing import CutoutEncoder, EncodedCutout, NoiseEstimator
 from .hosts import HostFinder
 from .refine import group_islands, island_labels, island_votes, snap_to_islands
@@ -254,17 +261,6 @@ def _spec_from_config(config, path):
     }
 
 
-def _check_scales(value, name):
-    """A non-empty tuple of positive finite floats, or a ValueError naming ``name``."""
-    try:
-        out = () if isinstance(value, str) else tuple(float(s) for s in value)
-    except (TypeError, ValueError):
-        out = ()
-    if not out or any(not (math.isfinite(s) and s > 0) for s in out):
-        raise ValueError(f"{name}: expected a sequence of positive numbers, got {value!r}")
-    return out
-
-
 def _recommended(value, path):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
         raise _bad(path, f"inference.score_threshold must be a number in [0, 1], got {value!r}")
@@ -338,7 +334,7 @@ def _batch_forward(cam_net, irnet, x, scales, flip, shared, class_scales=None,
                                           align_corners=False)
     strided = strided / (strided.amax(dim=(2, 3), keepdim=True) + CAM_EPS)
     views = ("flip" if flip else "none") if class_views is None else class_views
-    n_views = {"none": 1, "flip": 2, "dihedral": 8}[views]
+    n_views = _N_VIEWS[views]
     parts = []
     for s in (scales if class_scales is None else class_scales):
         have = logits.get(s, x.new_zeros((0, b, cam_net.n_classes)))[:n_views]
@@ -598,11 +594,8 @@ class WeakSegmenter:
         self._flip = _check_bool(flip, "flip")
         self._class_scales = (None if class_scales is None
                               else _check_scales(class_scales, "class_scales"))
-        if class_views is not None and (not isinstance(class_views, str)
-                                        or class_views not in CLASS_VIEWS):
-            raise ValueError(f"class_views: expected one of {list(CLASS_VIEWS)} or None, got "
-                             f"{class_views!r}")
-        self._class_views = class_views
+        self._class_views = (None if class_views is None
+                             else _check_views(class_views, "class_views"))
         self._overlap_fraction = _check_fraction(tile_overlap, "tile_overlap", 1 / 3 - 1e-9,
                                                  0.9, high_open=True)
         self._overlap = tuple(min(n - 1, math.ceil(self._overlap_fraction * n))

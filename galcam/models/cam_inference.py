@@ -28,6 +28,8 @@ DEFAULT_SCALES = (1.0, 0.5, 1.5, 2.0)
 
 #: Sets of views of an image that class probabilities are averaged over (see `class_views`).
 CLASS_VIEWS = ("none", "flip", "dihedral")
+#: How many images each set of `CLASS_VIEWS` holds.
+_N_VIEWS = {"none": 1, "flip": 2, "dihedral": 8}
 
 
 def strided_size(size, stride=4):
@@ -58,11 +60,26 @@ def _as_image(image):
     return image
 
 
-def _check_scales(scales):
-    scales = tuple(float(s) for s in scales)
-    if not scales or any(not np.isfinite(s) or s <= 0 for s in scales):
-        raise ValueError(f"scales: expected positive numbers, got {scales!r}")
-    return scales
+def _check_scales(value, name="scales"):
+    """A non-empty tuple of positive finite floats, or a ValueError naming ``name``."""
+    try:
+        out = () if isinstance(value, str) else tuple(float(s) for s in value)
+    except (TypeError, ValueError):
+        out = ()
+    if not out or any(not (np.isfinite(s) and s > 0) for s in out):
+        raise ValueError(f"{name}: expected a sequence of positive numbers, got {value!r}")
+    return out
+
+
+def _model_device(model, device):
+    """The device to run ``model`` on (its own for None; else resolved, model moved)."""
+    if not hasattr(model, "forward_all"):
+        raise TypeError("model: expected a CAMNet (a module with forward_all)")
+    if device is None:
+        return next(model.parameters()).device
+    device = resolve_device(device)
+    model.to(device)
+    return device
 
 
 def _rescale(x, s):
@@ -79,13 +96,7 @@ def _rescale(x, s):
 
 def _passes(model, image, scales, flip, device):
     """Yield (logits (n, C), summed CAM (C, h, w)) for each scale; n = 2 with flip."""
-    if not hasattr(model, "forward_all"):
-        raise TypeError("model: expected a CAMNet (a module with forward_all)")
-    if device is None:
-        device = next(model.parameters()).device
-    else:
-        device = resolve_device(device)
-        model.to(device)
+    device = _model_device(model, device)
     for s in scales:
         x = _rescale(image[None].to(device), s)
         if flip:
@@ -97,9 +108,9 @@ def _passes(model, image, scales, flip, device):
         yield out.logits, cam
 
 
-def _check_views(views):
+def _check_views(views, name="views"):
     if not isinstance(views, str) or views not in CLASS_VIEWS:
-        raise ValueError(f"views: expected one of {list(CLASS_VIEWS)}, got {views!r}")
+        raise ValueError(f"{name}: expected one of {list(CLASS_VIEWS)}, got {views!r}")
     return views
 
 
@@ -310,13 +321,7 @@ def predict_classes(model, image, *, threshold=0.5, min_classes=0, scales=DEFAUL
     image = _as_image(image)
     scales = _check_scales(scales)
     views = _check_views(views)
-    if not hasattr(model, "forward_all"):
-        raise TypeError("model: expected a CAMNet (a module with forward_all)")
-    if device is None:
-        device = next(model.parameters()).device
-    else:
-        device = resolve_device(device)
-        model.to(device)
+    device = _model_device(model, device)
     was_training = model.training
     model.eval()
     try:

@@ -178,6 +178,9 @@ def test_class_views_are_the_symmetries_of_the_grid():
     # closed under rotation by 90 degrees: rotating every view permutes the set
     rotated = {tuple(torch.rot90(v, 1, dims=(-2, -1)).flatten().tolist()) for v in d8}
     assert rotated == flat
+    from galcam.models.cam_inference import _N_VIEWS
+
+    assert {v: len(class_views(x, v)) for v in ("none", "flip", "dihedral")} == _N_VIEWS
     with pytest.raises(ValueError, match="views"):
         class_views(x, "all")
 

@@ -19,6 +19,7 @@ labels and has no way of reaching masks, boxes or keypoints.
 import copy
 import json
 import logging
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ _PNG_SUFFIXES = (".png",)
 _MAX_LISTED = 5  # how many offending items an error message lists
 _LNG_PREFIXES = ("RA", "GLON", "ELON", "SLON", "HLON")
 _LAT_NAMES = ("DEC", "GLAT", "ELAT", "SLAT", "HLAT")
+_NAME_SEPARATORS = re.compile(r"[\s\-_]+")
 
 
 class DatasetError(ValueError):
@@ -54,9 +56,13 @@ class DatasetError(ValueError):
 
 
 def normalize_class_name(name):
-    """Normalise a class name for matching: upper case, without spaces, underscores or hyphens.
+    """Canonical form of a class name, used wherever galcam matches classes by name.
 
-    ``"FR-I"``, ``"fr_i"``, ``"FR I"`` and ``"FRI"`` all become ``"FRI"``.
+    Case, white space, hyphens and underscores are ignored, so ``"FR-I"``, ``"fr_i"``,
+    ``"FR I"`` and ``"FRI"`` are the same class (``"FRI"``) while ``"FR-I"`` and
+    ``"FR-II"`` stay different. Data sets, the evaluation and the COCO output of the
+    segmenter all use this one function (`galcam.evaluation.normalize_class_name` is the
+    same object).
 
     Parameters
     ----------
@@ -66,10 +72,22 @@ def normalize_class_name(name):
     Returns
     -------
     key : str
+        The upper-case name without separators.
+
+    Raises
+    ------
+    TypeError
+        ``name`` is not a string.
+    ValueError
+        ``name`` is empty once the separators are removed.
     """
     if not isinstance(name, str):
         raise TypeError(f"a class name must be a string, got {type(name).__name__} {name!r}")
-    return "".join(ch for ch in name.upper() if ch not in " _-\t")
+    key = _NAME_SEPARATORS.sub("", name).upper()
+    if not key:
+        raise ValueError(f"class name {name!r} is empty once spaces, hyphens and underscores "
+                         "are removed")
+    return key
 
 
 def _listed(items):

@@ -19,7 +19,6 @@ import logging
 import math
 import numbers
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,8 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ..datasets.coco import decode_rle  # one RLE decoder for the whole package
+# one RLE decoder and one class-name rule for the whole package
+from ..datasets.coco import decode_rle, normalize_class_name
 
 __all__ = [
     "normalize_class_name",
@@ -45,32 +45,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_NAME_STRIP = re.compile(r"[\s\-_]+")
-
-
-def normalize_class_name(name):
-    """Canonical form of a class name used to match categories by name.
-
-    Case, white space, hyphens and underscores are ignored, so ``"FR-I"``,
-    ``"FRI"``, ``"fr i"`` and ``"Fr_I"`` are the same class while ``"FR-I"``
-    and ``"FR-II"`` stay different.
-
-    Parameters
-    ----------
-    name : str
-        A category name.
-
-    Returns
-    -------
-    key : str
-        The lower-case name without separators.
-    """
-    if not isinstance(name, str):
-        raise ValueError(f"category name must be a string, got {name!r}")
-    key = _NAME_STRIP.sub("", name).lower()
-    if not key:
-        raise ValueError(f"category name {name!r} is empty once spaces and hyphens are removed")
-    return key
 
 
 def _describe(source):
@@ -306,7 +280,10 @@ def load_truth(truth):
         if not isinstance(cat, dict):
             raise ValueError(f"{w} is not an object")
         cid = _int_id(cat.get("id"), f"{w}.id")
-        key = normalize_class_name(cat.get("name"))
+        try:
+            key = normalize_class_name(cat.get("name"))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{w}.name: {exc}") from None
         if cid in cats:
             raise ValueError(f"{w}: duplicate category id {cid}")
         if key in names:

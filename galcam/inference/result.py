@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy import units as u
 
+from ..datasets.coco import normalize_class_name
+
 __all__ = ["Detection", "SegmentationResult", "mask_to_rle", "crop_to_rle", "rle_to_mask",
            "category_ids"]
 
@@ -101,10 +103,6 @@ def rle_to_mask(rle):
         return mask_utils.decode([rle])[:, :, 0].astype(bool)
 
 
-def _norm_name(name):
-    return "".join(ch for ch in str(name).upper() if ch not in " _-\t")
-
-
 def category_ids(classes, categories=None):
     """Map class names to COCO category ids, matching by name.
 
@@ -136,8 +134,12 @@ def category_ids(classes, categories=None):
     for name, cid in pairs:
         if isinstance(cid, bool) or not isinstance(cid, numbers.Integral):
             raise ValueError(f"categories: the id of {name!r} must be an integer, got {cid!r}")
-        by_key[_norm_name(name)] = int(cid)
-    return {c: by_key[_norm_name(c)] for c in classes if _norm_name(c) in by_key}
+        try:
+            by_key[normalize_class_name(name)] = int(cid)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"categories: category id {cid}: {exc}") from None
+    keys = {c: normalize_class_name(c) for c in classes}
+    return {c: by_key[k] for c, k in keys.items() if k in by_key}
 
 
 # ---------------------------------------------------------------------------- detection

@@ -92,8 +92,15 @@ def test_normalize_class_name():
     for name in ("FR-I", "fr_i", "FR I", "FRI", " fr-i "):
         assert normalize_class_name(name) == "FRI"
     assert normalize_class_name("FR-II") == "FRII"
-    with pytest.raises(TypeError):
+    assert normalize_class_name("fr\ti") == normalize_class_name("Fr__I") == "FRI"
+    with pytest.raises(TypeError, match="must be a string"):
         normalize_class_name(1)
+    with pytest.raises(ValueError, match="empty once"):
+        normalize_class_name(" -_ ")
+    # one rule for the whole package: evaluation and the segmenter's output use it too
+    from galcam.evaluation import normalize_class_name as evaluation_rule
+
+    assert evaluation_rule is normalize_class_name
 
 
 def test_read_labels_and_categories(tmp_path):

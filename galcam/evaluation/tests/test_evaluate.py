@@ -397,6 +397,11 @@ def test_bad_inputs_error_clearly(truth, tmp_path):
     bad_truth["categories"].append({"id": 9, "name": "FR I"})
     with pytest.raises(ValueError, match="duplicates 'FR-I'"):
         evaluate(bad_truth, [])
+    for name in (None, " - "):
+        bad_truth = copy.deepcopy(truth)
+        bad_truth["categories"].append({"id": 9, "name": name})
+        with pytest.raises(ValueError, match=r"categories\[\d+\]\.name: .*class name"):
+            evaluate(bad_truth, [])
     bad_truth = copy.deepcopy(truth)
     bad_truth["annotations"][0]["image_id"] = 77
     with pytest.raises(ValueError, match=r"annotations\[0\]: image_id 77"):

@@ -133,6 +133,10 @@ def test_category_ids_default_and_errors():
     assert category_ids(CLASSES, {"frx": 9}) == {"FR-X": 9}
     with pytest.raises(ValueError, match="categories"):
         category_ids(CLASSES, [1, 2])
+    assert category_ids(CLASSES, [{"id": 5, "name": "fr_ii"}, {"id": 6, "name": "Q"}]) == {
+        "FR-II": 5}
+    with pytest.raises(ValueError, match="category id 7: a class name must be a string"):
+        category_ids(CLASSES, {3: 7})
 
 
 def test_to_table_units_and_sky(result):

@@ -18,8 +18,10 @@ Two presets are provided:
     the reference's crops cut) for 30 + 3 epochs at batch 8; the CAM classifier, trained
     from random weights, uses AdamW at 1e-3 (on simulated data it classified 5-10 points
     better than SGD, see docs/training.rst), ReCAM SGD with momentum 0.9 (the value the
-    reference meant to use); CAMs at scales 0.6 (the training scale) and 1; IRNet on the
-    CAM backbone.
+    reference meant to use); CAMs at scales 0.6 (the training scale) and 1; IRNet labels
+    from the CAMs alone (``ir_refine='none'``: with the default ``mask_mode='grouped'`` the
+    radio islands draw the masks at inference, and IRNet trained on unrefined labels
+    grouped them better, see docs/training.rst); IRNet on the CAM backbone.
 
 Any value can be overridden by keyword, with the stage name as prefix for per-stage
 values (``cam_epochs=5``, ``irnet_crop_size=160``, ``arch="resnet34"``); see
@@ -391,6 +393,7 @@ _FAST = TrainingConfig(
                       momentum=1e-4, crop_size=128, scale_range=(0.5, 1.0),
                       hflip=True, rotate=False),
     cam_scales=(0.6, 1.0),
+    ir_refine="none",
     irnet_backbone="cam",
     notes="CPU-friendly: ResNet-18, whole cutouts resized to ~128 px for CAM/ReCAM, "
           "AdamW (1e-3) for the CAM classifier, momentum 0.9 for ReCAM, CAMs at the "

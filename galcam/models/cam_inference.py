@@ -8,6 +8,7 @@ maps of every class are returned together with the classifier's own
 probabilities, and the caller selects classes from those.
 """
 
+import contextlib
 import logging
 
 import numpy as np
@@ -80,6 +81,18 @@ def _model_device(model, device):
     device = resolve_device(device)
     model.to(device)
     return device
+
+
+@contextlib.contextmanager
+def _evaluating(model):
+    """Run a block with ``model`` in evaluation mode and without gradients; restore its mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 def _rescale(x, s):
@@ -220,25 +233,20 @@ def multiscale_cams(model, image, *, scales=DEFAULT_SCALES, flip=True, device=No
     stride = getattr(model, "output_stride", 16)
     small = strided_size((h, w), 4)
     up = strided_up_size((h, w), stride)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            strided = high = None
-            logits = []
-            for lg, cam in _passes(model, image, scales, flip, device):
-                logits.append(lg)
-                cam = cam[None]
-                s = F.interpolate(cam, size=small, mode="bilinear", align_corners=False)[0]
-                u = F.interpolate(cam, size=up, mode="bilinear", align_corners=False)[0]
-                strided = s if strided is None else strided + s
-                high = u if high is None else high + u
-            high = high[:, :h, :w]
-            strided = strided / (strided.amax(dim=(1, 2), keepdim=True) + CAM_EPS)
-            high = high / (high.amax(dim=(1, 2), keepdim=True) + CAM_EPS)
-            prob = torch.sigmoid(torch.cat(logits).mean(dim=0))
-    finally:
-        model.train(was_training)
+    with _evaluating(model):
+        strided = high = None
+        logits = []
+        for lg, cam in _passes(model, image, scales, flip, device):
+            logits.append(lg)
+            cam = cam[None]
+            s = F.interpolate(cam, size=small, mode="bilinear", align_corners=False)[0]
+            u = F.interpolate(cam, size=up, mode="bilinear", align_corners=False)[0]
+            strided = s if strided is None else strided + s
+            high = u if high is None else high + u
+        high = high[:, :h, :w]
+        strided = strided / (strided.amax(dim=(1, 2), keepdim=True) + CAM_EPS)
+        high = high / (high.amax(dim=(1, 2), keepdim=True) + CAM_EPS)
+        prob = torch.sigmoid(torch.cat(logits).mean(dim=0))
     return {
         "strided": strided.cpu().numpy().astype(np.float32, copy=False),
         "high_res": high.cpu().numpy().astype(np.float32, copy=False),
@@ -322,15 +330,10 @@ def predict_classes(model, image, *, threshold=0.5, min_classes=0, scales=DEFAUL
     scales = _check_scales(scales)
     views = _check_views(views)
     device = _model_device(model, device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            logits = []
-            for s in scales:
-                x = _rescale(image[None].to(device), s)
-                logits.append(view_logits(model, x, views=views)[:, 0])
-            prob = torch.sigmoid(torch.cat(logits).mean(dim=0)).cpu().numpy().astype(np.float32)
-    finally:
-        model.train(was_training)
+    with _evaluating(model):
+        logits = []
+        for s in scales:
+            x = _rescale(image[None].to(device), s)
+            logits.append(view_logits(model, x, views=views)[:, 0])
+        prob = torch.sigmoid(torch.cat(logits).mean(dim=0)).cpu().numpy().astype(np.float32)
     return select_classes(prob, threshold=threshold, min_classes=min_classes), prob

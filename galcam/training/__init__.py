@@ -9,7 +9,7 @@ from a preset (`PRESETS`: ``'paper'`` and ``'fast'``) with keyword overrides.
 from .augment import make_generator, random_crop, random_hflip, random_rotate, random_scale
 from .data import AffinitySet, ClassificationSet, EncodedSet, as_weak_view, encode_view
 from .distributed import DistContext
-from .presets import PRESETS, STAGES, StageConfig, TrainingConfig, resolve_config
+from .presets import CLASS_BALANCES, PRESETS, STAGES, StageConfig, TrainingConfig, resolve_config
 from .stages import TrainingResult, class_weights, classification_metrics, train_weak_model
 from .trainer import CheckpointError
 
@@ -21,6 +21,7 @@ __all__ = [
     "EncodedSet",
     "PRESETS",
     "STAGES",
+    "CLASS_BALANCES",
     "StageConfig",
     "TrainingConfig",
     "TrainingResult",

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "PRESETS",
     "STAGES",
+    "CLASS_BALANCES",
     "StageConfig",
     "TrainingConfig",
     "resolve_config",
@@ -60,7 +61,8 @@ _FILL = ("mean", "zero")
 _IRNET_INIT = ("imagenet", "cam")
 _REFINE = ("islands", "none")
 _BATCHNORM = ("auto", "frozen", "train")
-_BALANCE = ("none", "sqrt", "balanced")
+#: Values of ``class_balance`` (`galcam.training.class_weights`).
+CLASS_BALANCES = ("none", "sqrt", "balanced")
 _ARCHS = ("resnet18", "resnet34", "resnet50")
 _OPTIMIZERS = ("sgd", "adamw")
 
@@ -289,8 +291,8 @@ class TrainingConfig:
         if not _is_real(self.class_threshold) or not 0 <= self.class_threshold <= 1:
             raise ValueError(f"class_threshold: expected a number in [0, 1], "
                              f"got {self.class_threshold!r}")
-        if self.class_balance not in _BALANCE:
-            raise ValueError(f"class_balance: expected one of {_BALANCE}, "
+        if self.class_balance not in CLASS_BALANCES:
+            raise ValueError(f"class_balance: expected one of {CLASS_BALANCES}, "
                              f"got {self.class_balance!r}")
         if not _is_real(self.irnet_radius) or not 1 < self.irnet_radius <= 32:
             raise ValueError(f"irnet_radius: expected a number in (1, 32], "

@@ -47,7 +47,7 @@ from ..models import (
 from ..models.irnet import AffinityDisplacementLoss, IRNet, calibrate_mean_shift
 from . import data as tdata
 from .distributed import DistContext
-from .presets import _BALANCE, STAGES, resolve_config
+from .presets import CLASS_BALANCES, STAGES, resolve_config
 from .trainer import (
     StageRun,
     fingerprint,
@@ -214,8 +214,8 @@ def class_weights(labels, mode="balanced"):
     y = np.asarray(labels) > 0
     if y.ndim != 2 or len(y) == 0:
         raise ValueError(f"labels: expected a non-empty (N, C) array, got shape {y.shape}")
-    if mode not in _BALANCE:
-        raise ValueError(f"mode: expected one of {_BALANCE}, got {mode!r}")
+    if mode not in CLASS_BALANCES:
+        raise ValueError(f"mode: expected one of {CLASS_BALANCES}, got {mode!r}")
     n_pos = y.sum(axis=0).astype(float)
     w = np.ones(y.shape[1])
     if mode != "none":

@@ -215,3 +215,21 @@ def test_dihedral_probabilities_are_rotation_invariant():
     np.testing.assert_allclose(n, expected.detach().numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="views"):
         predict_classes(model, img, views=True)
+
+
+def test_mode_restored_by_predict_classes_even_on_error():
+    torch.manual_seed(0)
+    model = CAMNet("resnet18", n_classes=4).train()
+    keys, prob = predict_classes(model, np.random.default_rng(2).normal(size=(3, 40, 40)))
+    assert model.training and prob.shape == (4,)
+
+    class Failing(CAMNet):
+        def forward_all(self, x):
+            assert not self.training and not torch.is_grad_enabled()
+            raise RuntimeError("boom")
+
+    bad = Failing("resnet18", n_classes=4).train()
+    for call in (predict_classes, multiscale_cams):
+        with pytest.raises(RuntimeError, match="boom"):
+            call(bad, np.zeros((3, 40, 40)) + 0.5)
+        assert bad.training and torch.is_grad_enabled()

@@ -46,7 +46,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-
 def _describe(source):
     if isinstance(source, (str, os.PathLike)):
         return f"'{os.fspath(source)}'"

@@ -109,9 +109,9 @@ def _rescale(x, s):
 
 def _passes(model, image, scales, flip, device):
     """Yield (logits (n, C), summed CAM (C, h, w)) for each scale; n = 2 with flip."""
-    device = _model_device(model, device)
+    image = image[None].to(_model_device(model, device))
     for s in scales:
-        x = _rescale(image[None].to(device), s)
+        x = _rescale(image, s)
         if flip:
             x = torch.cat([x, x.flip(-1)])
         out = model.forward_all(x)
@@ -329,11 +329,8 @@ def predict_classes(model, image, *, threshold=0.5, min_classes=0, scales=DEFAUL
     image = _as_image(image)
     scales = _check_scales(scales)
     views = _check_views(views)
-    device = _model_device(model, device)
+    batch = image[None].to(_model_device(model, device))
     with _evaluating(model):
-        logits = []
-        for s in scales:
-            x = _rescale(image[None].to(device), s)
-            logits.append(view_logits(model, x, views=views)[:, 0])
+        logits = [view_logits(model, _rescale(batch, s), views=views)[:, 0] for s in scales]
         prob = torch.sigmoid(torch.cat(logits).mean(dim=0)).cpu().numpy().astype(np.float32)
     return select_classes(prob, threshold=threshold, min_classes=min_classes), prob

@@ -20,8 +20,9 @@ Two presets are provided:
     better than SGD, see docs/training.rst), ReCAM SGD with momentum 0.9 (the value the
     reference meant to use); CAMs at scales 0.6 (the training scale) and 1; IRNet labels
     from the CAMs alone (``ir_refine='none'``: with the default ``mask_mode='grouped'`` the
-    radio islands draw the masks at inference, and IRNet trained on unrefined labels
-    grouped them better, see docs/training.rst); IRNet on the CAM backbone.
+    radio islands draw the masks at inference, and the same classifier with an IRNet
+    trained on unrefined labels scored higher, see docs/training.rst, v6); IRNet on the
+    CAM backbone.
 
 Any value can be overridden by keyword, with the stage name as prefix for per-stage
 values (``cam_epochs=5``, ``irnet_crop_size=160``, ``arch="resnet34"``); see

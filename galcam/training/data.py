@@ -346,13 +346,21 @@ def _check_channels(encoded, config):
                          "value per channel")
 
 
-class _Seeded(torch.utils.data.Dataset):
-    """A dataset whose augmentation of item i in epoch e is seeded by (seed, key, e, i)."""
+class _AugmentedSet(torch.utils.data.Dataset):
+    """Encoded images with seeded augmentations: item i of epoch e draws from (seed, key, e, i)."""
 
-    def __init__(self, seed, key):
+    def __init__(self, encoded, stage, config, *, seed, key):
+        _check_channels(encoded, config)
+        self.encoded = encoded
+        self.stage = stage
+        self.mean, self.std = config.mean, config.std
+        self.fill = fill_values(config, encoded.n_channels)
         self.seed = int(seed)
         self.key = int(key)
         self.epoch = 0
+
+    def __len__(self):
+        return len(self.encoded)
 
     def set_epoch(self, epoch):
         """Select the epoch whose augmentations `__getitem__` draws."""
@@ -362,7 +370,7 @@ class _Seeded(torch.utils.data.Dataset):
         return augment.make_generator(self.seed, self.key, self.epoch, int(index))
 
 
-class ClassificationSet(_Seeded):
+class ClassificationSet(_AugmentedSet):
     """Augmented images and image-level labels for CAM and ReCAM training.
 
     Per item, as the reference (section 3.2 of its specification) but with torch
@@ -383,17 +391,6 @@ class ClassificationSet(_Seeded):
     Items are ``(image (C, S, S) float32, labels (n_classes,) float32, index)``.
     """
 
-    def __init__(self, encoded, stage, config, *, seed, key):
-        super().__init__(seed, key)
-        _check_channels(encoded, config)
-        self.encoded = encoded
-        self.stage = stage
-        self.mean, self.std = config.mean, config.std
-        self.fill = fill_values(config, encoded.n_channels)
-
-    def __len__(self):
-        return len(self.encoded)
-
     def __getitem__(self, index):
         g = self.generator(index)
         img = torch.from_numpy(np.array(self.encoded.images[index]))
@@ -408,7 +405,7 @@ class ClassificationSet(_Seeded):
         return img, torch.from_numpy(self.encoded.labels[index].copy()), index
 
 
-class AffinitySet(_Seeded):
+class AffinitySet(_AugmentedSet):
     """Augmented images and IRNet labels on the stride-4 grid.
 
     Per item, as the reference ``COCOAffinityDataset`` (section 8.3 of its
@@ -422,18 +419,10 @@ class AffinitySet(_Seeded):
     """
 
     def __init__(self, encoded, ir_labels, stage, config, *, seed, key):
-        super().__init__(seed, key)
-        _check_channels(encoded, config)
+        super().__init__(encoded, stage, config, seed=seed, key=key)
         if len(ir_labels) != len(encoded):
             raise ValueError(f"ir_labels: expected {len(encoded)} label maps, got {len(ir_labels)}")
-        self.encoded = encoded
         self.ir_labels = ir_labels
-        self.stage = stage
-        self.mean, self.std = config.mean, config.std
-        self.fill = fill_values(config, encoded.n_channels)
-
-    def __len__(self):
-        return len(self.encoded)
 
     def __getitem__(self, index):
         from ..models.irnet import reduce_labels

@@ -10,6 +10,7 @@ sub-pixel precision and falls back, with a flag, to the CAM peak when the infrar
 positive signal inside the mask.
 """
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -270,7 +271,8 @@ def find_core_host(mask, ir, radio, *, max_distance=None, search_scale=0.75, min
     ir = np.asarray(ir, dtype=np.float64)
     if ir.shape != mask.shape:
         raise ValueError(f"mask {mask.shape} and ir {ir.shape} must have the same shape")
-    if max_distance is not None and not (max_distance > 0):
+    if max_distance is not None and (isinstance(max_distance, bool) or not (
+            isinstance(max_distance, numbers.Real) and max_distance > 0)):
         raise ValueError(f"max_distance: expected a positive number of pixels (or inf) or "
                          f"None, got {max_distance!r}")
     for name, value in (("search_scale", search_scale), ("min_search", min_search)):

@@ -105,8 +105,9 @@ def test_core_host_is_ir_source_nearest_radio_centroid():
     # no infrared source within 1 px: the centroid itself, flagged
     far = find_core_host(mask, ir, radio, max_distance=1.0)
     assert far.fallback and (far.x, far.y) == pytest.approx((34.5, 29.5)) and far.score == 0
-    with pytest.raises(ValueError, match="max_distance"):
-        find_core_host(mask, ir, radio, max_distance=-1)
+    for bad in (-1, 0, float("nan"), True, "5"):
+        with pytest.raises(ValueError, match="max_distance"):
+            find_core_host(mask, ir, radio, max_distance=bad)
     with pytest.raises(ValueError, match="empty"):
         find_core_host(np.zeros(shape, bool), ir, radio)
 

@@ -544,11 +544,12 @@ class WeakSegmenter:
        ``class_threshold``, at least the most probable one), the one of largest ``p_c *
        s_c``, with ``p_c`` the class probability and ``s_c`` the maximum of the class's
        max-normalised multi-scale CAM over the galaxy's pixels;
-    5. score: ``(1 - exp(-A / area_scale)) * (1 + p_c * s_c) / 2`` with ``A`` the mask
-       area in pixels: extended emission the network attributes to a class scores high,
-       a small island away from the CAMs low. Every group is reported (nothing is
-       dropped), so COCO-style evaluation sees every prediction with its score; a
-       catalogue applies a score threshold.
+    5. score: ``(1 - exp(-A / area_scale)) * (1 + p_c * m_c) / 2`` with ``A`` the mask
+       area in pixels and ``m_c`` the mean of that CAM over the galaxy's pixels:
+       extended emission the network attributes to a class throughout scores high, a
+       small island away from the CAMs, or one that only touches them, low. Every group
+       is reported (nothing is dropped), so COCO-style evaluation sees every prediction
+       with its score; a catalogue applies a score threshold.
 
     With ``'islands'`` and ``'walk'`` the score of a detection is ``class_score * peak``
     (see `galcam.models.InstanceExtractor`).
@@ -1076,11 +1077,10 @@ class WeakSegmenter:
         out = []
         for g in range(int(groups.max()) + 1):
             mask = pixel_group == g
-            support = np.clip(key_cams[:, mask].max(axis=1), 0, 1)
-            evidence = key_probs * support
-            j = int(np.argmax(evidence))
+            cams = np.clip(key_cams[:, mask], 0, 1)
+            j = int(np.argmax(key_probs * cams.max(axis=1)))
             extent = 1.0 - math.exp(-float(mask.sum()) / self._area_scale)
-            score = extent * (1.0 + float(evidence[j])) / 2.0
+            score = extent * (1.0 + float(key_probs[j] * cams[j].mean())) / 2.0
             c = int(keys[j])
             out.append((_Grouped(class_id=c, score=score, cam_map=cam_up[c]), mask))
         return out

@@ -397,3 +397,31 @@ def test_grouped_options_validated(model_dir):
     for key, bad in (("link_radius", 0), ("area_scale", -1.0), ("mask_mode", "pixels")):
         with pytest.raises(ValueError, match=key):
             WeakSegmenter.load(model_dir, device="cpu", **{key: bad})
+
+
+def test_grouped_score_uses_mean_cam_over_the_galaxy(segmenter):
+    """Score of mask_mode='grouped': extent x (1 + p_c x mean of the class CAM) / 2."""
+    import math
+
+    import torch.nn.functional as F
+
+    radio01 = np.zeros((32, 32), np.float32)
+    radio01[2:8, 2:8] = 1.0      # island of 36 pixels
+    radio01[22:26, 22:26] = 0.5  # island of 16 pixels, 28 px away: its own galaxy
+    strided = np.zeros((len(CLASSES), 8, 8), np.float32)
+    strided[0] = np.linspace(0.0, 1.0, 8)[None, :]  # a CAM rising from left to right
+    probs = np.array([0.9, 0.2, 0.1, 0.1], np.float32)
+    inp = segmod._TileInput(np.zeros((3, 32, 32), np.float32), radio01, radio01,
+                            np.ones((32, 32), bool), 0, 0)
+    found = segmenter._grouped(strided, probs, np.zeros((2, 8, 8), np.float32), inp, (32, 32))
+    cam = F.interpolate(torch.from_numpy(strided)[None], scale_factor=4, mode="bilinear",
+                        align_corners=False)[0, 0].numpy()
+    assert len(found) == 2
+    for inst, mask in found:
+        assert inst.class_id == 0
+        area = int(mask.sum())
+        assert area in (36, 16)
+        extent = 1 - math.exp(-area / 150.0)
+        values = np.clip(cam[mask], 0, 1)
+        assert inst.score == pytest.approx(extent * (1 + 0.9 * values.mean()) / 2, rel=1e-6)
+        assert inst.score < extent * (1 + 0.9 * values.max()) / 2  # the mean, not the peak

@@ -69,8 +69,10 @@ CATALOG_COLUMNS = (
     _c("class", None, "str", "detection",
        "Predicted morphological class (FR-I, FR-II, FR-X or R for the paper's classes)."),
     _c("score", None, "float64", "detection",
-       "Detection confidence in [0, 1]: class probability times the normalised peak of the "
-       "galaxy's random-walk map inside its mask."),
+       "Detection score in [0, 1] that ranks galaxies (not a calibrated probability): with "
+       "the default mask_mode='grouped', (1 - exp(-area / area_scale)) x (1 + class "
+       "probability x mean class CAM over the mask) / 2; with 'islands' or 'walk', class "
+       "probability times the normalised peak of the random-walk map inside the mask."),
     _c("prob_<class>", None, "float64", "detection",
        "Classifier probability of the class (one column per model class; characters "
        "other than letters and digits become underscores: prob_FR_I, prob_FR_II, "

@@ -197,9 +197,13 @@ class Detection:
     class_index : int
         Index of ``class_name`` in the model's classes.
     score : float
-        Confidence in [0, 1]: the classifier's probability of the class times the peak,
-        inside the mask, of the galaxy's random-walk map normalised by the maximum over
-        all maps of its tile (see the inference documentation).
+        Score in [0, 1] that ranks the detections (not a calibrated probability). With the
+        segmenter's default ``mask_mode='grouped'``: ``(1 - exp(-A / area_scale)) * (1 +
+        p_c * m_c) / 2``, ``A`` the mask area in pixels, ``p_c`` the class probability and
+        ``m_c`` the mean of the class's normalised CAM over the mask; with ``'islands'`` or
+        ``'walk'``: ``p_c`` times the peak, inside the mask, of the galaxy's random-walk
+        map normalised by the maximum over all maps of its tile (see the inference
+        documentation).
     class_probabilities : tuple of float
         The classifier's probability of every class of the model, for the tile in which
         the galaxy was found (multi-scale, mirror-averaged sigmoid).

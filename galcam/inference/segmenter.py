@@ -233,7 +233,14 @@ def _spec_from_config(config, path):
                              "encoded channels")
         nets[net] = {"arch": arch, "in_channels": in_channels,
                      "shared_backbone": b.get("shared_backbone")}
-    class_threshold = thresholds.get("class_threshold", 0.5)
+    # the recommended inference value (chosen on a validation set by calibration) wins over
+    # the value recorded from the training preset
+    if "class_threshold" in inference:
+        class_threshold = _fraction(inference["class_threshold"], path,
+                                    "inference.class_threshold")
+    else:
+        class_threshold = _fraction(thresholds.get("class_threshold", 0.5), path,
+                                    "thresholds.class_threshold")
     scales = tuple(thresholds.get("cam_scales", DEFAULT_SCALES))
     # without class_scales/class_views: the CAM scales, mirrored
     class_scales = thresholds.get("class_scales")
@@ -252,18 +259,19 @@ def _spec_from_config(config, path):
     beam = radio.get("beam")
     return {
         "classes": tuple(classes), "encoder": encoder, "mean": mean, "std": std,
-        "tile_size": tile, "nets": nets, "class_threshold": float(class_threshold),
+        "tile_size": tile, "nets": nets, "class_threshold": class_threshold,
         "scales": scales, "class_scales": class_scales, "class_views": class_views,
         "pixel_scale": None if pixel_scale is None else float(pixel_scale),
         "beam": beam if isinstance(beam, dict) else None,
         "extractor": dict(inference.get("instances", {}) or {}),
-        "score_threshold": _recommended(inference.get("score_threshold", 0.0), path),
+        "score_threshold": _fraction(inference.get("score_threshold", 0.0), path,
+                                     "inference.score_threshold"),
     }
 
 
-def _recommended(value, path):
+def _fraction(value, path, key):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
-        raise _bad(path, f"inference.score_threshold must be a number in [0, 1], got {value!r}")
+        raise _bad(path, f"{key} must be a number in [0, 1], got {value!r}")
     return float(value)
 
 
@@ -470,6 +478,10 @@ class WeakSegmenter:
         differs by more than a factor 1.5 give an `~astropy.utils.exceptions.AstropyUserWarning`.
     class_threshold : float, optional
         A class is present when the classifier's probability reaches it (0.5).
+        `WeakSegmenter.load` uses the model folder's recommended value
+        (``inference.class_threshold``, chosen on a validation set; 0 for the bundled
+        model: with ``mask_mode='grouped'`` every galaxy then chooses among all classes)
+        and otherwise the value recorded at training (``thresholds.class_threshold``).
     min_classes : int, optional
         Keep at least this many classes per tile even below the threshold (0: a tile may
         hold no galaxy).
@@ -543,7 +555,10 @@ class WeakSegmenter:
     4. class: among the classes the classifier finds present (probability >=
        ``class_threshold``, at least the most probable one), the one of largest ``p_c *
        s_c``, with ``p_c`` the class probability and ``s_c`` the maximum of the class's
-       max-normalised multi-scale CAM over the galaxy's pixels;
+       max-normalised multi-scale CAM over the galaxy's pixels (with ``class_threshold``
+       0, as the bundled model recommends, among all classes: the image-level
+       probability of a second galaxy's class may be low in a cutout that one galaxy
+       dominates);
     5. score: ``(1 - exp(-A / area_scale)) * (1 + p_c * m_c) / 2`` with ``A`` the mask
        area in pixels and ``m_c`` the mean of that CAM over the galaxy's pixels:
        extended emission the network attributes to a class throughout scores high, a

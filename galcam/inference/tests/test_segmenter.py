@@ -167,6 +167,36 @@ def test_class_settings_read_from_the_model_folder(model_dir, tmp_path):
         WeakSegmenter.load(model_dir, device="cpu", scales=1.0)
 
 
+def test_class_threshold_recommended_by_the_model_folder(model_dir, tmp_path):
+    def edit(c):
+        c["thresholds"]["class_threshold"] = 0.3
+        c.setdefault("inference", {})["class_threshold"] = 0.0
+
+    folder = _edit_config(model_dir, tmp_path, edit)
+    # the calibrated inference value wins over the one recorded from the training preset
+    assert WeakSegmenter.load(folder, device="cpu").class_threshold == 0.0
+    # a call-time override wins over both
+    assert WeakSegmenter.load(folder, device="cpu", class_threshold=0.6).class_threshold == 0.6
+    shutil.rmtree(folder)
+    folder = _edit_config(model_dir, tmp_path, lambda c: (
+        c["thresholds"].update(class_threshold=0.3), c.get("inference", {}).pop(
+            "class_threshold", None)))
+    assert WeakSegmenter.load(folder, device="cpu").class_threshold == 0.3
+    shutil.rmtree(folder)
+    for section, bad in [("inference", "0.2"), ("inference", 1.5), ("inference", True),
+                         ("inference", None), ("thresholds", -0.1)]:
+        def edit_bad(c, section=section, bad=bad):
+            c.setdefault(section, {})["class_threshold"] = bad
+            if section == "thresholds":
+                c.get("inference", {}).pop("class_threshold", None)
+
+        folder = _edit_config(model_dir, tmp_path, edit_bad)
+        with pytest.raises(ModelFolderError,
+                           match=rf"{section}\.class_threshold must be a number in \[0, 1\]"):
+            WeakSegmenter.load(folder, device="cpu")
+        shutil.rmtree(folder)
+
+
 # ------------------------------------------------------------------ end to end
 def _check_result(result, shape):
     assert isinstance(result, SegmentationResult)

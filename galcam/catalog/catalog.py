@@ -730,7 +730,9 @@ class GalaxyCatalog:
             self.write_regions(paths["ds9"], "ds9", overwrite=True)
             self.write_regions(paths["crtf"], "crtf", overwrite=True)
             fig = self.plot()
-            atomic_write(paths["figure"], lambda tmp: fig.savefig(tmp, format="png", dpi=150))
+            # a tight box: constrained layout leaves the WCSAxes titles partly outside
+            atomic_write(paths["figure"], lambda tmp: fig.savefig(
+                tmp, format="png", dpi=150, bbox_inches="tight", pad_inches=0.1))
         else:
             log.warning("the result has no WCS: region files and the overview figure are "
                         "not written")

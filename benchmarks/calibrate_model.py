@@ -90,6 +90,8 @@ def main(argv=None):
     config = json.loads((model / "config.json").read_text())
     config.setdefault("inference", {})
     config["inference"]["class_threshold"] = best
+    # the score definition the thresholds were chosen with
+    config["inference"]["resolution_scale"] = segmenter.resolution_scale
     config["inference"]["class_threshold_note"] = (
         f"of {sorted(grid)}, the highest segmentation mAP50 on the validation set "
         f"{_describe(args.val)}")

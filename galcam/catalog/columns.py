@@ -70,8 +70,11 @@ CATALOG_COLUMNS = (
        "Predicted morphological class (FR-I, FR-II, FR-X or R for the paper's classes)."),
     _c("score", None, "float64", "detection",
        "Detection score in [0, 1] that ranks galaxies (not a calibrated probability): with "
-       "the default mask_mode='grouped', (1 - exp(-area / area_scale)) x (1 + class "
-       "probability x mean class CAM over the mask) / 2; with 'islands' or 'walk', class "
+       "the default mask_mode='grouped', (1 - exp(-area / area_scale)) x (1 - exp(-(R - "
+       "1) / resolution_scale)) x (1 + class probability x mean class CAM over the mask) "
+       "/ 2, R the area over that of point sources of the islands' peak S/N (the "
+       "resolution term is left out without a noise level or beam); with 'islands' or "
+       "'walk', class "
        "probability times the normalised peak of the random-walk map inside the mask."),
     _c("prob_<class>", None, "float64", "detection",
        "Classifier probability of the class (one column per model class; characters "

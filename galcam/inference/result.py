@@ -198,9 +198,11 @@ class Detection:
         Index of ``class_name`` in the model's classes.
     score : float
         Score in [0, 1] that ranks the detections (not a calibrated probability). With the
-        segmenter's default ``mask_mode='grouped'``: ``(1 - exp(-A / area_scale)) * (1 +
-        p_c * m_c) / 2``, ``A`` the mask area in pixels, ``p_c`` the class probability and
-        ``m_c`` the mean of the class's normalised CAM over the mask; with ``'islands'`` or
+        segmenter's default ``mask_mode='grouped'``: ``(1 - exp(-A / area_scale)) * (1 -
+        exp(-(R - 1) / resolution_scale)) * (1 + p_c * m_c) / 2``, ``A`` the mask area in
+        pixels, ``R`` the area over that of point sources of the islands' peak
+        signal-to-noise, ``p_c`` the class probability and ``m_c`` the mean of the class's
+        normalised CAM over the mask; with ``'islands'`` or
         ``'walk'``: ``p_c`` times the peak, inside the mask, of the galaxy's random-walk
         map normalised by the maximum over all maps of its tile (see the inference
         documentation).

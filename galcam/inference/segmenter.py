@@ -52,7 +52,13 @@ from ..models.cam_inference import (
 )
 from ..preprocessing import CutoutEncoder, EncodedCutout, NoiseEstimator
 from .hosts import HostFinder
-from .refine import group_islands, island_labels, island_votes, snap_to_islands
+from .refine import (
+    group_islands,
+    island_labels,
+    island_resolution,
+    island_votes,
+    snap_to_islands,
+)
 from .resample import (
     PIXEL_SCALE_RTOL,
     axis_pixel_scales,
@@ -257,7 +263,7 @@ def _spec_from_config(config, path):
                          f"{class_views!r}")
     pixel_scale = radio.get("pixel_scale_arcsec")
     beam = radio.get("beam")
-    return {
+    spec = {
         "classes": tuple(classes), "encoder": encoder, "mean": mean, "std": std,
         "tile_size": tile, "nets": nets, "class_threshold": class_threshold,
         "scales": scales, "class_scales": class_scales, "class_views": class_views,
@@ -267,6 +273,14 @@ def _spec_from_config(config, path):
         "score_threshold": _fraction(inference.get("score_threshold", 0.0), path,
                                      "inference.score_threshold"),
     }
+    if "resolution_scale" in inference:
+        value = inference["resolution_scale"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                                  or not (math.isfinite(value) and value > 0)):
+            raise _bad(path, f"inference.resolution_scale must be a positive number or null, "
+                             f"got {value!r}")
+        spec["resolution_scale"] = None if value is None else float(value)
+    return spec
 
 
 def _fraction(value, path, key):
@@ -371,16 +385,48 @@ class _Grouped:
 
 # ------------------------------------------------------------------------ work items
 class _TileInput:
-    """One network input: encoded channels and what extraction and hosts need."""
+    """One network input: encoded channels and what extraction, scores and hosts need.
 
-    __slots__ = ("channels", "radio01", "ir01", "valid", "x0", "y0")
+    ``snr`` (the radio tile in units of its noise) and ``beam_sigma2`` (the product of the
+    beam's standard deviations, square pixels) are None when unknown (a PNG in the paper's
+    encoding holds no noise level; an image without a beam and a model without one).
+    """
 
-    def __init__(self, channels, radio01, ir01, valid, x0, y0):
+    __slots__ = ("channels", "radio01", "ir01", "valid", "x0", "y0", "snr", "beam_sigma2")
+
+    def __init__(self, channels, radio01, ir01, valid, x0, y0, snr=None, beam_sigma2=None):
         self.channels = channels
         self.radio01 = radio01
         self.ir01 = ir01
         self.valid = valid
         self.x0, self.y0 = int(x0), int(y0)
+        self.snr = snr
+        self.beam_sigma2 = beam_sigma2
+
+
+_FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+
+
+def _beam_sigma2(beam, model_beam, wcs):
+    """``s_maj * s_min`` of the beam in square pixels of ``wcs``, or None if unknown.
+
+    ``beam`` is the image's `radio_beam.Beam` (or None); without it the model's training
+    beam (``{"major_arcsec", "minor_arcsec"}``) is used.
+    """
+    if wcs is None:
+        return None
+    if beam is not None:
+        major, minor = (float(beam.major.to_value("arcsec")), float(beam.minor.to_value("arcsec")))
+    elif model_beam:
+        try:
+            major, minor = float(model_beam["major_arcsec"]), float(model_beam["minor_arcsec"])
+        except (KeyError, TypeError, ValueError):
+            return None
+    else:
+        return None
+    sx, sy = axis_pixel_scales(wcs)
+    value = (major * _FWHM_TO_SIGMA) * (minor * _FWHM_TO_SIGMA) / (sx * sy)
+    return value if math.isfinite(value) and value > 0 else None
 
 
 class _Job:
@@ -528,6 +574,12 @@ class WeakSegmenter:
         With ``mask_mode='grouped'``, the area in pixels (of the model's grid) at which the
         extent term of the score reaches 1 - 1/e (150 pixels, about 3.7 beams of the
         training images).
+    resolution_scale : float or None, optional
+        With ``mask_mode='grouped'``, the scale of the resolution term of the score
+        (Notes, step 5): how many times its point-source area a galaxy must exceed to
+        reach 1 - 1/e (1.0). None leaves the term out (also done when the noise level or
+        the beam is unknown: a PNG input, an image without a beam and a model without
+        one).
     hosts : bool, optional
         Find the host of every detection (default True).
     host_finder : `~galcam.inference.HostFinder`, optional
@@ -559,12 +611,17 @@ class WeakSegmenter:
        0, as the bundled model recommends, among all classes: the image-level
        probability of a second galaxy's class may be low in a cutout that one galaxy
        dominates);
-    5. score: ``(1 - exp(-A / area_scale)) * (1 + p_c * m_c) / 2`` with ``A`` the mask
-       area in pixels and ``m_c`` the mean of that CAM over the galaxy's pixels:
-       extended emission the network attributes to a class throughout scores high, a
-       small island away from the CAMs, or one that only touches them, low. Every group
-       is reported (nothing is dropped), so COCO-style evaluation sees every prediction
-       with its score; a catalogue applies a score threshold.
+    5. score: ``(1 - exp(-A / area_scale)) * (1 - exp(-(R - 1) / resolution_scale)) *
+       (1 + p_c * m_c) / 2`` with ``A`` the mask area in pixels, ``m_c`` the mean of that
+       CAM over the galaxy's pixels and ``R`` the galaxy's area over the area its
+       islands would cover if each were a point source of its peak signal-to-noise (the
+       beam above the island threshold; `galcam.inference.refine.island_resolution`;
+       the resolution term is 0 for ``R <= 1``): extended emission the network
+       attributes to a class throughout scores high; a small island away from the CAMs,
+       one that only touches them, or unresolved sources (bright ones have large
+       islands too), low. Every group is reported (nothing is dropped), so COCO-style
+       evaluation sees every prediction with its score; a catalogue applies a score
+       threshold.
 
     With ``'islands'`` and ``'walk'`` the score of a detection is ``class_score * peak``
     (see `galcam.models.InstanceExtractor`).
@@ -575,8 +632,8 @@ class WeakSegmenter:
                  min_classes=0, scales=DEFAULT_SCALES, flip=True, class_scales=None,
                  class_views=None, tile_overlap=1 / 3,
                  merge_iou=0.5, extractor=None, radio_weight="radio", mask_mode="grouped",
-                 island_overlap=0.3, link_radius=10.0, area_scale=150.0, hosts=True,
-                 host_finder=None, device="auto", name=None,
+                 island_overlap=0.3, link_radius=10.0, area_scale=150.0,
+                 resolution_scale=1.0, hosts=True, host_finder=None, device="auto", name=None,
                  recommended_score_threshold=0.0):
         if not isinstance(cam_net, CAMNet):
             raise TypeError(f"cam_net: expected a galcam.models.CAMNet, got "
@@ -634,6 +691,12 @@ class WeakSegmenter:
         self._mask_mode = mask_mode
         self._link_radius = _check_pixels(link_radius, "link_radius")
         self._area_scale = _check_pixels(area_scale, "area_scale")
+        if resolution_scale is not None and (
+                isinstance(resolution_scale, bool) or not isinstance(resolution_scale, numbers.Real)
+                or not (math.isfinite(resolution_scale) and resolution_scale > 0)):
+            raise ValueError(f"resolution_scale: expected a positive number or None, got "
+                             f"{resolution_scale!r}")
+        self._resolution_scale = None if resolution_scale is None else float(resolution_scale)
         self._island_overlap = _check_fraction(island_overlap, "island_overlap", 0.0, 1.0,
                                                low_open=True)
         self._hosts = _check_bool(hosts, "hosts")
@@ -680,8 +743,8 @@ class WeakSegmenter:
         """
         allowed = {"class_threshold", "min_classes", "scales", "flip", "class_scales",
                    "class_views", "tile_overlap", "merge_iou", "extractor", "radio_weight",
-                   "mask_mode", "island_overlap", "link_radius", "area_scale", "hosts",
-                   "host_finder"}
+                   "mask_mode", "island_overlap", "link_radius", "area_scale",
+                   "resolution_scale", "hosts", "host_finder"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise TypeError(f"WeakSegmenter.load: unknown option(s) {unknown}; valid: "
@@ -712,6 +775,8 @@ class WeakSegmenter:
         settings = {"class_threshold": spec["class_threshold"], "scales": spec["scales"],
                     "class_scales": spec["class_scales"], "class_views": spec["class_views"],
                     "extractor": spec["extractor"] or None}
+        if "resolution_scale" in spec:
+            settings["resolution_scale"] = spec["resolution_scale"]
         settings.update(options)
         log.info("loaded model %s: classes %s, input %dx%d, pixel scale %s arcsec", path,
                  ", ".join(spec["classes"]), *spec["tile_size"], spec["pixel_scale"])
@@ -760,6 +825,8 @@ class WeakSegmenter:
     beam = property(lambda self: self._beam, doc="Training beam (dict) or None.")
     class_threshold = property(lambda self: self._class_threshold,
                                doc="Class probability threshold.")
+    resolution_scale = property(lambda self: self._resolution_scale,
+                                doc="Scale of the score's resolution term (None: not used).")
     device = property(lambda self: self._device, doc="The `torch.device` the networks run on.")
     encoder = property(lambda self: self._encoder, doc="The `CutoutEncoder` of the model.")
     extractor = property(lambda self: self._extractor, doc="The `InstanceExtractor`.")
@@ -925,6 +992,7 @@ class WeakSegmenter:
                 "input": str(image.meta.get("filename") or type(radio).__name__)}
         beam = image.meta.get("beam")
         meta["beam_area_ratio"] = check_beam(beam, self._beam, where=meta["input"])
+        self._warn_no_beam(beam, meta["input"])
         work, work_wcs, work_noise = image, None, noise
         if self._pixel_scale is not None:
             scales = axis_pixel_scales(image.wcs)
@@ -950,6 +1018,7 @@ class WeakSegmenter:
                              f"the model needs {self._encoder.channels}")
         meta = {"model": self._name, "device": str(self._device), "input": repr(cutout)}
         meta["beam_area_ratio"] = check_beam(cutout.beam, self._beam, where="cutout")
+        self._warn_no_beam(cutout.beam, "cutout")
         if self._pixel_scale is not None and cutout.wcs is not None:
             scales = axis_pixel_scales(cutout.wcs)
             if any(abs(s / self._pixel_scale - 1) > PIXEL_SCALE_RTOL for s in scales):
@@ -962,9 +1031,17 @@ class WeakSegmenter:
         shape = cutout.shape
         job = _Job(key, shape, cutout.wcs, shape, None, meta)
         return job, self._array_items(job, np.asarray(cutout.channels), radio01, ir01,
-                                      np.asarray(cutout.valid))
+                                      np.asarray(cutout.valid), snr=cutout.radio_snr(),
+                                      beam_sigma2=_beam_sigma2(cutout.beam, self._beam,
+                                                               cutout.wcs))
 
-    def _array_items(self, job, channels, radio01, ir01, valid):
+    def _warn_no_beam(self, beam, where):
+        if beam is None and not self._beam and self._mask_mode == "grouped" \
+                and self._resolution_scale is not None:
+            log.warning("%s: no beam in the header and none recorded by the model: galaxy "
+                        "scores are computed without the resolution term", where)
+
+    def _array_items(self, job, channels, radio01, ir01, valid, snr=None, beam_sigma2=None):
         tiles = tile_grid(channels.shape[-2:], self._tile, self._overlap)
         job.n_tiles = len(tiles)
         job.meta.update(tile_size=list(self._tile), tile_overlap=list(self._overlap),
@@ -979,7 +1056,10 @@ class WeakSegmenter:
                     continue
                 yield t, _TileInput(_pad_slice(channels, t.y0, t.x0, th, tw, fill),
                                     _pad_slice(radio01, t.y0, t.x0, th, tw),
-                                    _pad_slice(ir01, t.y0, t.x0, th, tw), v, t.x0, t.y0)
+                                    _pad_slice(ir01, t.y0, t.x0, th, tw), v, t.x0, t.y0,
+                                    snr=None if snr is None else _pad_slice(snr, t.y0, t.x0,
+                                                                            th, tw),
+                                    beam_sigma2=beam_sigma2)
         return gen()
 
     def _encoded_items(self, job, image, ir, tiles, noise, ir_noise):
@@ -995,7 +1075,8 @@ class WeakSegmenter:
                 radio01, ir01 = cut.paper_channels()
                 yield (Tile(t.index, x0, y0, tw, th),
                        _TileInput(np.asarray(cut.channels), radio01, ir01,
-                                  np.asarray(cut.valid), x0, y0))
+                                  np.asarray(cut.valid), x0, y0, snr=cut.radio_snr(),
+                                  beam_sigma2=_beam_sigma2(cut.beam, self._beam, cut.wcs)))
         return gen()
 
     # --- the engine -------------------------------------------------------------------
@@ -1089,12 +1170,24 @@ class WeakSegmenter:
         key_probs = np.asarray(probs, dtype=np.float64)[keys]
         key_cams = cam_up[keys]
         pixel_group = np.concatenate([[-1], groups])[labels]  # -1 outside the islands
+        resolved = None
+        if (self._resolution_scale is not None and inp.snr is not None
+                and inp.beam_sigma2 is not None):
+            # island areas against those of point sources of the same peak S/N
+            area, point = island_resolution(labels, n, inp.snr, inp.beam_sigma2,
+                                            n_sigma=self._encoder.n_sigma)
+            area_g = np.bincount(groups, weights=area)
+            point_g = np.bincount(groups, weights=point)
+            ratio = area_g / np.maximum(point_g, 1.0)
+            resolved = 1.0 - np.exp(-np.clip(ratio - 1.0, 0.0, None) / self._resolution_scale)
         out = []
         for g in range(int(groups.max()) + 1):
             mask = pixel_group == g
             cams = np.clip(key_cams[:, mask], 0, 1)
             j = int(np.argmax(key_probs * cams.max(axis=1)))
             extent = 1.0 - math.exp(-float(mask.sum()) / self._area_scale)
+            if resolved is not None:
+                extent *= float(resolved[g])
             score = extent * (1.0 + float(key_probs[j] * cams[j].mean())) / 2.0
             c = int(keys[j])
             out.append((_Grouped(class_id=c, score=score, cam_map=cam_up[c]), mask))

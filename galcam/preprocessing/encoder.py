@@ -355,6 +355,15 @@ class EncodedCutout:
         )
 
     # --- conversions ------------------------------------------------------------------------
+    def radio_snr(self):
+        """The radio cutout in units of its noise: ``(radio - background) / rms``.
+
+        Uses the cutout's `radio_noise` (its maps where it has them). float32 (H, W),
+        0 outside `valid` and at non-finite pixels; negative values are kept.
+        """
+        snr = _snr_plane(self._radio, self._valid, self._radio_noise, self._unit)
+        return _readonly(np.asarray(snr, dtype=np.float32))
+
     def paper_channels(self):
         """The paper's pre-processed radio and IR channels, ``(radio01, ir01)``.
 
@@ -507,14 +516,19 @@ def _value_in(quantity, unit):
         ) from exc
 
 
-def _snr_channel(data, valid, noise, unit, softening, snr_max):
-    """``asinh(max(S/N, 0) / softening) / asinh(snr_max / softening)``, clipped to [0, 1]."""
+def _snr_plane(data, valid, noise, unit):
+    """``(data - background) / rms`` (maps or scalars of ``noise``); 0 where not valid."""
     rms = _value_in(noise.rms_map if noise.rms_map is not None else noise.rms, unit)
     bkg = noise.background_map if noise.background_map is not None else noise.background
     bkg = _value_in(bkg, unit) if bkg is not None else np.float32(0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         snr = (data - bkg) / rms
-    snr = np.where(valid & np.isfinite(snr), snr, 0.0)
+    return np.where(valid & np.isfinite(snr), snr, 0.0)
+
+
+def _snr_channel(data, valid, noise, unit, softening, snr_max):
+    """``asinh(max(S/N, 0) / softening) / asinh(snr_max / softening)``, clipped to [0, 1]."""
+    snr = _snr_plane(data, valid, noise, unit)
     np.clip(snr, 0.0, None, out=snr)
     out = np.arcsinh(snr / softening) / np.arcsinh(snr_max / softening)
     return np.clip(out, 0.0, 1.0).astype(np.float32)

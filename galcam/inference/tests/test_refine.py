@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from galcam.inference.refine import island_labels, snap_to_islands
+from galcam.inference.refine import (
+    island_labels,
+    island_resolution,
+    point_source_area,
+    snap_to_islands,
+)
 
 
 def _scene():
@@ -100,3 +105,44 @@ def test_lobes_voting_for_one_centre_are_one_galaxy():
     with pytest.raises(ValueError, match="dp"):
         island_votes(labels, n, radio, dp[:, :3])
     assert group_islands(np.zeros((0, 2)), link_radius=3).size == 0
+
+
+def test_point_source_area_known_answers():
+    # a beam of sigmas 2.5 x 2 px: at S/N 3 e its > 3 sigma island is an ellipse of 2 pi 5 px2
+    assert point_source_area(3 * np.e, 5.0) == pytest.approx(2 * np.pi * 5.0)
+    np.testing.assert_allclose(point_source_area([1.0, 3.0, 30.0], 5.0, n_sigma=3.0),
+                               [0.0, 0.0, 2 * np.pi * 5.0 * np.log(10.0)])
+    for bad in (0.0, -1.0, np.nan):
+        with pytest.raises(ValueError, match="beam_sigma2: expected a positive"):
+            point_source_area(10.0, bad)
+    with pytest.raises(ValueError, match="n_sigma"):
+        point_source_area(10.0, 5.0, n_sigma=0)
+
+
+def test_island_resolution_tells_point_sources_from_extended_ones():
+    yy, xx = np.indices((80, 80), dtype=np.float64)
+    beam = (2.5, 2.0)
+
+    def gauss(x0, y0, sx, sy, peak):
+        return peak * np.exp(-((xx - x0) ** 2 / (2 * sx ** 2) + (yy - y0) ** 2 / (2 * sy ** 2)))
+
+    snr = np.zeros((80, 80))
+    for peak, x0 in ((10.0, 10), (100.0, 30), (1000.0, 55)):  # point sources, any brightness
+        snr += gauss(x0, 15, *beam, peak)
+    snr += gauss(40, 55, 3 * beam[0], 3 * beam[1], 40.0)  # 9 beams of area
+    labels, n = island_labels(np.where(snr > 3, snr, 0))
+    assert n == 4
+    area, point = island_resolution(labels, n, snr, beam[0] * beam[1])
+    ratio = area / point
+    extended = labels[55, 40] - 1
+    for k in range(n):
+        if k == extended:
+            assert ratio[k] == pytest.approx(9.0, rel=0.1)
+        else:
+            assert ratio[k] == pytest.approx(1.0, abs=0.15)
+    # a bright point source has a large island, but no more than its point-source area
+    assert area.max() > 4 * area.min()
+    with pytest.raises(ValueError, match="snr: expected shape"):
+        island_resolution(labels, n, snr[:10], 5.0)
+    assert [len(v) for v in island_resolution(np.zeros((4, 4), int), 0, np.zeros((4, 4)), 5.0)] \
+        == [0, 0]

@@ -167,6 +167,50 @@ def test_class_settings_read_from_the_model_folder(model_dir, tmp_path):
         WeakSegmenter.load(model_dir, device="cpu", scales=1.0)
 
 
+def test_tiles_carry_the_noise_level_and_the_beam(segmenter, model_dir, tmp_path, caplog):
+    """The resolution term needs S/N and the beam: from the image, else the model's beam."""
+    import math
+
+    radio = make_radio(beam=(10.0, 8.0))
+    sigma = 1 / (2 * math.sqrt(2 * math.log(2)))
+    job, items = segmenter._prepare(radio, None, None, None, key="x")
+    inputs = [inp for _, inp in items]
+    assert inputs and all(inp.snr is not None for inp in inputs)
+    # 10" x 8" at 2"/px
+    assert inputs[0].beam_sigma2 == pytest.approx(5 * sigma * 4 * sigma, rel=1e-6)
+    noise = float(np.std(radio.data[:8, :8]))
+    assert inputs[0].snr.max() == pytest.approx(radio.data.max() / noise, rel=0.3)
+    # no beam in the image: the model's training beam (10" x 8" as well in the test model)
+    job, items = segmenter._prepare(make_radio(beam=None), None, None, None, key="y")
+    assert [inp.beam_sigma2 for _, inp in items][0] == pytest.approx(20 * sigma ** 2, rel=1e-6)
+    # neither: no resolution term, and the log says so
+    folder = _edit_config(model_dir, tmp_path, lambda c: c["radio"].update(beam=None))
+    seg = WeakSegmenter.load(folder, device="cpu", class_threshold=0.0)
+    with caplog.at_level("WARNING", logger="galcam.inference.segmenter"):
+        job, items = seg._prepare(make_radio(beam=None), None, None, None, key="z")
+        assert all(inp.beam_sigma2 is None for _, inp in items)
+    assert "without the resolution term" in caplog.text
+    shutil.rmtree(folder)
+
+
+def test_resolution_scale_read_from_the_model_folder(model_dir, tmp_path):
+    assert WeakSegmenter.load(model_dir, device="cpu")._resolution_scale == 1.0  # default
+    for value in (2.0, None):
+        folder = _edit_config(model_dir, tmp_path, lambda c, v=value: c.setdefault(
+            "inference", {}).update(resolution_scale=v))
+        assert WeakSegmenter.load(folder, device="cpu")._resolution_scale == value
+        assert WeakSegmenter.load(folder, device="cpu",
+                                  resolution_scale=0.5)._resolution_scale == 0.5
+        shutil.rmtree(folder)
+    for bad in (0, -1, "1", True):
+        folder = _edit_config(model_dir, tmp_path, lambda c, b=bad: c.setdefault(
+            "inference", {}).update(resolution_scale=b))
+        with pytest.raises(ModelFolderError, match="inference.resolution_scale must be a "
+                                                   "positive number or null"):
+            WeakSegmenter.load(folder, device="cpu")
+        shutil.rmtree(folder)
+
+
 def test_class_threshold_recommended_by_the_model_folder(model_dir, tmp_path):
     def edit(c):
         c["thresholds"]["class_threshold"] = 0.3
@@ -455,3 +499,58 @@ def test_grouped_score_uses_mean_cam_over_the_galaxy(segmenter):
         values = np.clip(cam[mask], 0, 1)
         assert inst.score == pytest.approx(extent * (1 + 0.9 * values.mean()) / 2, rel=1e-6)
         assert inst.score < extent * (1 + 0.9 * values.max()) / 2  # the mean, not the peak
+
+
+def test_grouped_score_resolution_term(segmenter):
+    """An unresolved source scores 0; an extended one exp(-(R - 1)) below its old score."""
+    import math
+
+    import torch.nn.functional as F
+
+    yy, xx = np.indices((64, 64), dtype=np.float64)
+    beam_sigma2 = 2.5 * 2.0
+
+    def gauss(x0, y0, sx, sy, peak):
+        return peak * np.exp(-((xx - x0) ** 2 / (2 * sx ** 2) + (yy - y0) ** 2 / (2 * sy ** 2)))
+
+    # a point source (the beam) at S/N 200 and a source 3 x the beam at S/N 50, far apart
+    snr = gauss(14, 14, 2.5, 2.0, 200.0) + gauss(46, 46, 7.5, 6.0, 50.0)
+    radio01 = np.where(snr > 3, np.log10(np.maximum(snr, 3)) / np.log10(200), 0).astype(np.float32)
+    strided = np.full((len(CLASSES), 16, 16), 0.5, np.float32)
+    probs = np.array([0.9, 0.2, 0.1, 0.1], np.float32)
+    dp = np.zeros((2, 16, 16), np.float32)
+    base = segmod._TileInput(np.zeros((3, 64, 64), np.float32), radio01, radio01,
+                             np.ones((64, 64), bool), 0, 0)
+    inp = segmod._TileInput(np.zeros((3, 64, 64), np.float32), radio01, radio01,
+                            np.ones((64, 64), bool), 0, 0, snr=snr.astype(np.float32),
+                            beam_sigma2=beam_sigma2)
+    old = {int(m.sum()): i.score for i, m in segmenter._grouped(strided, probs, dp, base, (64, 64))}
+    new = segmenter._grouped(strided, probs, dp, inp, (64, 64))
+    assert len(new) == 2 and len(old) == 2
+    cam = F.interpolate(torch.from_numpy(strided)[None], scale_factor=4, mode="bilinear",
+                        align_corners=False)[0, 0].numpy()
+    for inst, mask in new:
+        area = int(mask.sum())
+        point = 2 * math.pi * beam_sigma2 * math.log(snr[mask].max() / 3.0)
+        resolved = 1 - math.exp(-max(area / point - 1, 0.0))
+        extent = 1 - math.exp(-area / 150.0)
+        expected = extent * resolved * (1 + 0.9 * np.clip(cam[mask], 0, 1).mean()) / 2
+        assert inst.score == pytest.approx(expected, rel=1e-6)
+        assert inst.score == pytest.approx(old[area] * resolved, rel=1e-6)
+        if mask[14, 14]:  # the point source: its island is the beam above 3 sigma
+            assert area / point == pytest.approx(1.0, abs=0.1)
+            assert inst.score < 0.1 * old[area]
+        else:  # 9 beams of area: R ~ 9
+            assert area / point > 6
+            assert inst.score > 0.99 * old[area]
+    # the term can be switched off
+    off = segmod.WeakSegmenter(segmenter._cam, segmenter._irnet, classes=CLASSES,
+                               encoder=segmenter._encoder, tile_size=64, resolution_scale=None,
+                               device="cpu")
+    assert sorted(i.score for i, _ in off._grouped(strided, probs, dp, inp, (64, 64))) == \
+        pytest.approx(sorted(old.values()), rel=1e-9)
+    for bad in (0, -1.0, float("nan"), True, "1"):
+        with pytest.raises(ValueError, match="resolution_scale: expected a positive number"):
+            segmod.WeakSegmenter(segmenter._cam, segmenter._irnet, classes=CLASSES,
+                                 encoder=segmenter._encoder, tile_size=64,
+                                 resolution_scale=bad, device="cpu")

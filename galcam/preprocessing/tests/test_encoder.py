@@ -315,6 +315,19 @@ def test_channel_order_honoured(rng, radio, src):
         cut["blue"]
 
 
+def test_radio_snr_is_zero_where_there_is_no_data(radio):
+    data = radio.data.copy()
+    data[:, :30] = np.nan  # a blanked edge
+    nd = NDData(data, wcs=WCS(radio.header), unit="Jy/beam")
+    cut = CutoutEncoder(size=60)(nd, position=(40, 50))
+    snr = cut.radio_snr()
+    assert snr.shape == cut.shape and np.isfinite(snr).all()
+    assert (snr[~cut.valid] == 0).all() and (~cut.valid).any()
+    rms, bkg = cut.radio_noise.rms.value, cut.radio_noise.background.value
+    np.testing.assert_allclose(snr[cut.valid], ((cut.radio - bkg) / rms)[cut.valid], rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_whole_image_when_no_position(radio):
     cut = CutoutEncoder()(radio)
     assert cut.shape == radio.data.shape and cut.origin == (0, 0) and not cut.partial
@@ -476,6 +489,10 @@ def test_precomputed_noise_map_is_sampled_on_the_cutout(radio):
     snr = np.clip(cut.radio / local, 0, None)
     expected = np.clip(np.arcsinh(snr / 3) / np.arcsinh(1000 / 3), 0, 1)
     np.testing.assert_allclose(cut["radio_snr"], expected, rtol=1e-5, atol=1e-7)
+    # radio_snr(): the same S/N, not compressed, negatives kept, read-only
+    plain = cut.radio_snr()
+    np.testing.assert_allclose(plain, cut.radio / local, rtol=1e-5, atol=1e-6)
+    assert plain.dtype == np.float32 and (plain < 0).any() and not plain.flags.writeable
     wrong = NoiseResult(
         method="mad",
         rms=RMS * u.Jy / u.beam,

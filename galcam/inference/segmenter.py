@@ -917,6 +917,12 @@ class WeakSegmenter:
                           f"{missing}; detections of these classes are left out of the COCO "
                           "results", AstropyUserWarning, stacklevel=2)
         records = list(ds)
+        n_png = sum(1 for rec in records if rec.is_png)
+        if n_png and self._mask_mode == "grouped" and self._resolution_scale is not None:
+            log.warning("%d of %d images are PNGs in the paper's encoding, which hold no noise "
+                        "level: their galaxy scores are computed without the resolution term "
+                        "(the model's recommended score threshold assumes it)", n_png,
+                        len(records))
         jobs = (self._prepare_record(rec, plane) for rec in records)
         out = []
         for rec, (_, result) in zip(records, self._run(jobs, batch_size, progress,

@@ -193,6 +193,22 @@ def test_tiles_carry_the_noise_level_and_the_beam(segmenter, model_dir, tmp_path
     shutil.rmtree(folder)
 
 
+def test_png_data_sets_are_scored_without_the_resolution_term(segmenter, tmp_path, caplog):
+    from galcam.preprocessing.png import write_paper_png
+
+    radio01 = np.zeros((64, 64), np.float32)
+    radio01[20:30, 20:34] = np.linspace(0.2, 1.0, 14)[None, :]
+    write_paper_png(tmp_path / "a.png", radio01, np.zeros_like(radio01))
+    coco = {"images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 64}],
+            "categories": [{"id": k + 1, "name": c} for k, c in enumerate(CLASSES)]}
+    (tmp_path / "images.json").write_text(json.dumps(coco))
+    with caplog.at_level("WARNING", logger="galcam.inference.segmenter"):
+        pred = segmenter.predict_dataset(tmp_path / "images.json", progress=False)
+    assert "1 of 1 images are PNGs" in caplog.text and "without the resolution term" in caplog.text
+    # the term is left out, not taken as 0: the island keeps a non-zero score
+    assert pred and all(p["score"] > 0 for p in pred)
+
+
 def test_resolution_scale_read_from_the_model_folder(model_dir, tmp_path):
     assert WeakSegmenter.load(model_dir, device="cpu")._resolution_scale == 1.0  # default
     for value in (2.0, None):

@@ -92,6 +92,7 @@ def main(argv=None):
     config["inference"]["class_threshold"] = best
     # the score definition the thresholds were chosen with
     config["inference"]["resolution_scale"] = segmenter.resolution_scale
+    config["inference"]["unresolved_ratio"] = segmenter.unresolved_ratio
     config["inference"]["class_threshold_note"] = (
         f"of {sorted(grid)}, the highest segmentation mAP50 on the validation set "
         f"{_describe(args.val)}")

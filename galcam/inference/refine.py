@@ -149,12 +149,22 @@ def island_votes(labels, n_islands, radio01, dp):
     return np.stack([vx / total, vy / total], axis=1)
 
 
-def group_islands(votes, *, link_radius):
+def group_islands(votes, *, link_radius, isolated=None):
     """Group islands whose displacement votes lie within ``link_radius`` of each other.
 
     Single linkage: two islands are in one group when a chain of islands connects them,
     each vote within ``link_radius`` pixels of the next
-    (`scipy.sparse.csgraph.connected_components`).
+    (`scipy.sparse.csgraph.connected_components`). Islands flagged in ``isolated`` are
+    never linked: each is a group of its own.
+
+    Parameters
+    ----------
+    votes : array-like (n_islands, 2)
+        ``(x, y)`` votes of the islands (`island_votes`).
+    link_radius : float
+        In pixels.
+    isolated : array-like of bool (n_islands,), optional
+        Islands kept out of every link (e.g. unresolved sources, `island_resolution`).
 
     Returns
     -------
@@ -172,6 +182,12 @@ def group_islands(votes, *, link_radius):
     if n == 0:
         return np.zeros(0, dtype=np.intp)
     pairs = cKDTree(votes).query_pairs(link_radius, output_type="ndarray")
+    if isolated is not None:
+        isolated = np.asarray(isolated, dtype=bool)
+        if isolated.shape != (n,):
+            raise ValueError(f"isolated: expected {n} flags (one per island), got shape "
+                             f"{isolated.shape}")
+        pairs = pairs[~(isolated[pairs[:, 0]] | isolated[pairs[:, 1]])]
     graph = csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, groups = connected_components(graph, directed=False)
     return groups.astype(np.intp)

@@ -273,13 +273,13 @@ def _spec_from_config(config, path):
         "score_threshold": _fraction(inference.get("score_threshold", 0.0), path,
                                      "inference.score_threshold"),
     }
-    if "resolution_scale" in inference:
-        value = inference["resolution_scale"]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)
-                                  or not (math.isfinite(value) and value > 0)):
-            raise _bad(path, f"inference.resolution_scale must be a positive number or null, "
-                             f"got {value!r}")
-        spec["resolution_scale"] = None if value is None else float(value)
+    for key in ("resolution_scale", "unresolved_ratio"):
+        if key in inference:
+            try:
+                spec[key] = _positive_or_none(inference[key], key)
+            except ValueError:
+                raise _bad(path, f"inference.{key} must be a positive number or null, got "
+                                 f"{inference[key]!r}") from None
     return spec
 
 
@@ -474,6 +474,15 @@ def _check_fraction(value, name, low=0.0, high=1.0, low_open=False, high_open=Fa
     return float(value)
 
 
+def _positive_or_none(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: expected a positive number or None, got {value!r}")
+    return float(value)
+
+
 def _check_pixels(value, name):
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not (ok and math.isfinite(value) and value > 0):
@@ -580,6 +589,11 @@ class WeakSegmenter:
         reach 1 - 1/e (1.0). None leaves the term out (also done when the noise level or
         the beam is unknown: a PNG input, an image without a beam and a model without
         one).
+    unresolved_ratio : float or None, optional
+        With ``mask_mode='grouped'``, an island whose area is less than this many times
+        the area of a point source of its peak signal-to-noise is taken as an unresolved
+        source and never grouped with other islands (1.5; Notes, step 3). None groups
+        every island (also done when the noise level or the beam is unknown).
     hosts : bool, optional
         Find the host of every detection (default True).
     host_finder : `~galcam.inference.HostFinder`, optional
@@ -603,7 +617,10 @@ class WeakSegmenter:
     3. galaxies: islands whose votes lie within ``link_radius`` of each other, directly or
        through a chain of islands, form one galaxy, whose mask is the union of its islands
        (`galcam.inference.refine.group_islands`); a core and detached lobes that point at
-       the same centre are one galaxy, an unrelated source that points at itself is not;
+       the same centre are one galaxy, an unrelated source that points at itself is not.
+       An unresolved island (area less than ``unresolved_ratio`` times that of a point
+       source of its peak signal-to-noise, `galcam.inference.refine.island_resolution`)
+       is a group of its own: compact sources beside a galaxy stay out of its mask;
     4. class: among the classes the classifier finds present (probability >=
        ``class_threshold``, at least the most probable one), the one of largest ``p_c *
        s_c``, with ``p_c`` the class probability and ``s_c`` the maximum of the class's
@@ -633,7 +650,8 @@ class WeakSegmenter:
                  class_views=None, tile_overlap=1 / 3,
                  merge_iou=0.5, extractor=None, radio_weight="radio", mask_mode="grouped",
                  island_overlap=0.3, link_radius=10.0, area_scale=150.0,
-                 resolution_scale=1.0, hosts=True, host_finder=None, device="auto", name=None,
+                 resolution_scale=1.0, unresolved_ratio=1.5, hosts=True, host_finder=None,
+                 device="auto", name=None,
                  recommended_score_threshold=0.0):
         if not isinstance(cam_net, CAMNet):
             raise TypeError(f"cam_net: expected a galcam.models.CAMNet, got "
@@ -691,12 +709,8 @@ class WeakSegmenter:
         self._mask_mode = mask_mode
         self._link_radius = _check_pixels(link_radius, "link_radius")
         self._area_scale = _check_pixels(area_scale, "area_scale")
-        if resolution_scale is not None and (
-                isinstance(resolution_scale, bool) or not isinstance(resolution_scale, numbers.Real)
-                or not (math.isfinite(resolution_scale) and resolution_scale > 0)):
-            raise ValueError(f"resolution_scale: expected a positive number or None, got "
-                             f"{resolution_scale!r}")
-        self._resolution_scale = None if resolution_scale is None else float(resolution_scale)
+        self._resolution_scale = _positive_or_none(resolution_scale, "resolution_scale")
+        self._unresolved_ratio = _positive_or_none(unresolved_ratio, "unresolved_ratio")
         self._island_overlap = _check_fraction(island_overlap, "island_overlap", 0.0, 1.0,
                                                low_open=True)
         self._hosts = _check_bool(hosts, "hosts")
@@ -744,7 +758,7 @@ class WeakSegmenter:
         allowed = {"class_threshold", "min_classes", "scales", "flip", "class_scales",
                    "class_views", "tile_overlap", "merge_iou", "extractor", "radio_weight",
                    "mask_mode", "island_overlap", "link_radius", "area_scale",
-                   "resolution_scale", "hosts", "host_finder"}
+                   "resolution_scale", "unresolved_ratio", "hosts", "host_finder"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise TypeError(f"WeakSegmenter.load: unknown option(s) {unknown}; valid: "
@@ -775,8 +789,9 @@ class WeakSegmenter:
         settings = {"class_threshold": spec["class_threshold"], "scales": spec["scales"],
                     "class_scales": spec["class_scales"], "class_views": spec["class_views"],
                     "extractor": spec["extractor"] or None}
-        if "resolution_scale" in spec:
-            settings["resolution_scale"] = spec["resolution_scale"]
+        for key in ("resolution_scale", "unresolved_ratio"):
+            if key in spec:
+                settings[key] = spec[key]
         settings.update(options)
         log.info("loaded model %s: classes %s, input %dx%d, pixel scale %s arcsec", path,
                  ", ".join(spec["classes"]), *spec["tile_size"], spec["pixel_scale"])
@@ -827,6 +842,9 @@ class WeakSegmenter:
                                doc="Class probability threshold.")
     resolution_scale = property(lambda self: self._resolution_scale,
                                 doc="Scale of the score's resolution term (None: not used).")
+    unresolved_ratio = property(lambda self: self._unresolved_ratio,
+                                doc="Area ratio below which an island is not grouped (None: "
+                                    "every island is grouped).")
     device = property(lambda self: self._device, doc="The `torch.device` the networks run on.")
     encoder = property(lambda self: self._encoder, doc="The `CutoutEncoder` of the model.")
     extractor = property(lambda self: self._extractor, doc="The `InstanceExtractor`.")
@@ -918,10 +936,11 @@ class WeakSegmenter:
                           "results", AstropyUserWarning, stacklevel=2)
         records = list(ds)
         n_png = sum(1 for rec in records if rec.is_png)
-        if n_png and self._mask_mode == "grouped" and self._resolution_scale is not None:
+        if n_png and self._mask_mode == "grouped" and (
+                self._resolution_scale is not None or self._unresolved_ratio is not None):
             log.warning("%d of %d images are PNGs in the paper's encoding, which hold no noise "
-                        "level: their galaxy scores are computed without the resolution term "
-                        "(the model's recommended score threshold assumes it)", n_png,
+                        "level: their galaxies are grouped and scored without the resolution "
+                        "term (the model's recommended score threshold assumes it)", n_png,
                         len(records))
         jobs = (self._prepare_record(rec, plane) for rec in records)
         out = []
@@ -1042,10 +1061,11 @@ class WeakSegmenter:
                                                                cutout.wcs))
 
     def _warn_no_beam(self, beam, where):
-        if beam is None and not self._beam and self._mask_mode == "grouped" \
-                and self._resolution_scale is not None:
-            log.warning("%s: no beam in the header and none recorded by the model: galaxy "
-                        "scores are computed without the resolution term", where)
+        if beam is None and not self._beam and self._mask_mode == "grouped" and (
+                self._resolution_scale is not None or self._unresolved_ratio is not None):
+            log.warning("%s: no beam in the header and none recorded by the model: galaxies "
+                        "are grouped and scored without telling unresolved sources apart "
+                        "(no resolution term)", where)
 
     def _array_items(self, job, channels, radio01, ir01, valid, snr=None, beam_sigma2=None):
         tiles = tile_grid(channels.shape[-2:], self._tile, self._overlap)
@@ -1166,7 +1186,15 @@ class WeakSegmenter:
         if n == 0:
             return []
         votes = island_votes(labels, n, inp.radio01, dp)
-        groups = group_islands(votes, link_radius=self._link_radius)
+        area = point = isolated = None
+        if (self._resolution_scale is not None or self._unresolved_ratio is not None) \
+                and inp.snr is not None and inp.beam_sigma2 is not None:
+            # island areas against those of point sources of the same peak S/N
+            area, point = island_resolution(labels, n, inp.snr, inp.beam_sigma2,
+                                            n_sigma=self._encoder.n_sigma)
+            if self._unresolved_ratio is not None:
+                isolated = area < self._unresolved_ratio * np.maximum(point, 1.0)
+        groups = group_islands(votes, link_radius=self._link_radius, isolated=isolated)
         th, tw = size
         cam_up = F.interpolate(torch.from_numpy(np.ascontiguousarray(strided))[None],
                                scale_factor=4, mode="bilinear",
@@ -1177,11 +1205,7 @@ class WeakSegmenter:
         key_cams = cam_up[keys]
         pixel_group = np.concatenate([[-1], groups])[labels]  # -1 outside the islands
         resolved = None
-        if (self._resolution_scale is not None and inp.snr is not None
-                and inp.beam_sigma2 is not None):
-            # island areas against those of point sources of the same peak S/N
-            area, point = island_resolution(labels, n, inp.snr, inp.beam_sigma2,
-                                            n_sigma=self._encoder.n_sigma)
+        if self._resolution_scale is not None and area is not None:
             area_g = np.bincount(groups, weights=area)
             point_g = np.bincount(groups, weights=point)
             ratio = area_g / np.maximum(point_g, 1.0)

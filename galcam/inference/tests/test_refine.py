@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from galcam.inference.refine import (
+    group_islands,
     island_labels,
     island_resolution,
     point_source_area,
@@ -146,3 +147,15 @@ def test_island_resolution_tells_point_sources_from_extended_ones():
         island_resolution(labels, n, snr[:10], 5.0)
     assert [len(v) for v in island_resolution(np.zeros((4, 4), int), 0, np.zeros((4, 4)), 5.0)] \
         == [0, 0]
+
+
+def test_group_islands_keeps_isolated_islands_apart():
+    votes = np.array([[10.0, 10.0], [14.0, 10.0], [18.0, 10.0], [60.0, 60.0]])
+    np.testing.assert_array_equal(group_islands(votes, link_radius=5), [0, 0, 0, 1])
+    # the middle island isolated: the chain through it is broken
+    groups = group_islands(votes, link_radius=5, isolated=[False, True, False, False])
+    assert len(set(groups.tolist())) == 4
+    groups = group_islands(votes, link_radius=9, isolated=[False, True, False, False])
+    assert groups[0] == groups[2] != groups[1]
+    with pytest.raises(ValueError, match="isolated: expected 4 flags"):
+        group_islands(votes, link_radius=5, isolated=[True])

@@ -167,6 +167,42 @@ def test_class_settings_read_from_the_model_folder(model_dir, tmp_path):
         WeakSegmenter.load(model_dir, device="cpu", scales=1.0)
 
 
+def test_unresolved_islands_are_not_grouped(segmenter):
+    """A point source whose vote falls on a galaxy's stays a group of its own (score 0)."""
+    yy, xx = np.indices((64, 64), dtype=np.float64)
+
+    def gauss(x0, y0, sx, sy, peak):
+        return peak * np.exp(-((xx - x0) ** 2 / (2 * sx ** 2) + (yy - y0) ** 2 / (2 * sy ** 2)))
+
+    # an extended source (3 x the beam) and a point source 30 px away; with a zero
+    # displacement field their votes are their centroids, within a 35-pixel link radius
+    snr = gauss(22, 32, 7.5, 6.0, 50.0) + gauss(52, 32, 2.5, 2.0, 80.0)
+    radio01 = np.where(snr > 3, np.log10(np.maximum(snr, 3)) / np.log10(80), 0).astype(np.float32)
+    inp = segmod._TileInput(np.zeros((3, 64, 64), np.float32), radio01, radio01,
+                            np.ones((64, 64), bool), 0, 0, snr=snr.astype(np.float32),
+                            beam_sigma2=2.5 * 2.0)
+    labels, n = segmod.island_labels(radio01)
+    assert n == 2
+    strided = np.full((len(CLASSES), 16, 16), 0.5, np.float32)
+    probs = np.array([0.9, 0.2, 0.1, 0.1], np.float32)
+    dp = np.zeros((2, 16, 16), np.float32)
+    kw = dict(classes=CLASSES, encoder=segmenter._encoder, tile_size=64, link_radius=35.0,
+              device="cpu")
+    apart = segmod.WeakSegmenter(segmenter._cam, segmenter._irnet, **kw)
+    assert apart.unresolved_ratio == 1.5
+    found = apart._grouped(strided, probs, dp, inp, (64, 64))
+    assert len(found) == 2
+    point = [inst for inst, mask in found if mask[32, 52]][0]
+    other = [inst for inst, mask in found if mask[32, 22]][0]
+    assert point.score < 0.1 * other.score  # unresolved: a resolution term near 0
+    together = segmod.WeakSegmenter(segmenter._cam, segmenter._irnet, unresolved_ratio=None,
+                                    **kw)
+    (one,) = together._grouped(strided, probs, dp, inp, (64, 64))
+    assert one[1][32, 52] and one[1][32, 22]
+    with pytest.raises(ValueError, match="unresolved_ratio: expected a positive number"):
+        segmod.WeakSegmenter(segmenter._cam, segmenter._irnet, unresolved_ratio=-1, **kw)
+
+
 def test_tiles_carry_the_noise_level_and_the_beam(segmenter, model_dir, tmp_path, caplog):
     """The resolution term needs S/N and the beam: from the image, else the model's beam."""
     import math
@@ -189,7 +225,7 @@ def test_tiles_carry_the_noise_level_and_the_beam(segmenter, model_dir, tmp_path
     with caplog.at_level("WARNING", logger="galcam.inference.segmenter"):
         job, items = seg._prepare(make_radio(beam=None), None, None, None, key="z")
         assert all(inp.beam_sigma2 is None for _, inp in items)
-    assert "without the resolution term" in caplog.text
+    assert "no resolution term" in caplog.text
     shutil.rmtree(folder)
 
 
@@ -209,19 +245,20 @@ def test_png_data_sets_are_scored_without_the_resolution_term(segmenter, tmp_pat
     assert pred and all(p["score"] > 0 for p in pred)
 
 
-def test_resolution_scale_read_from_the_model_folder(model_dir, tmp_path):
-    assert WeakSegmenter.load(model_dir, device="cpu")._resolution_scale == 1.0  # default
+@pytest.mark.parametrize("key, default", [("resolution_scale", 1.0),
+                                          ("unresolved_ratio", 1.5)])
+def test_resolution_settings_read_from_the_model_folder(model_dir, tmp_path, key, default):
+    assert getattr(WeakSegmenter.load(model_dir, device="cpu"), key) == default
     for value in (2.0, None):
         folder = _edit_config(model_dir, tmp_path, lambda c, v=value: c.setdefault(
-            "inference", {}).update(resolution_scale=v))
-        assert WeakSegmenter.load(folder, device="cpu")._resolution_scale == value
-        assert WeakSegmenter.load(folder, device="cpu",
-                                  resolution_scale=0.5)._resolution_scale == 0.5
+            "inference", {}).update({key: v}))
+        assert getattr(WeakSegmenter.load(folder, device="cpu"), key) == value
+        assert getattr(WeakSegmenter.load(folder, device="cpu", **{key: 0.5}), key) == 0.5
         shutil.rmtree(folder)
     for bad in (0, -1, "1", True):
         folder = _edit_config(model_dir, tmp_path, lambda c, b=bad: c.setdefault(
-            "inference", {}).update(resolution_scale=b))
-        with pytest.raises(ModelFolderError, match="inference.resolution_scale must be a "
+            "inference", {}).update({key: b}))
+        with pytest.raises(ModelFolderError, match=f"inference.{key} must be a "
                                                    "positive number or null"):
             WeakSegmenter.load(folder, device="cpu")
         shutil.rmtree(folder)

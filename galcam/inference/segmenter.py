@@ -743,9 +743,10 @@ class WeakSegmenter:
         **options
             Overrides of the segmenter's settings (``class_threshold``, ``min_classes``,
             ``scales``, ``flip``, ``class_scales``, ``class_views``, ``tile_overlap``,
-            ``merge_iou``, ``extractor``,
-            ``radio_weight``, ``hosts``, ``host_finder``); by default the values recorded
-            in the model folder.
+            ``merge_iou``, ``extractor``, ``radio_weight``, ``mask_mode``,
+            ``island_overlap``, ``link_radius``, ``area_scale``, ``resolution_scale``,
+            ``unresolved_ratio``, ``hosts``, ``host_finder``); by default the values
+            recorded in the model folder, else the defaults of the class.
 
         Raises
         ------

@@ -1,4 +1,9 @@
-"""Snapping instance masks to radio islands.
+"""Radio islands: snapping instance masks to them, grouping them, telling resolved from not.
+
+`island_votes` and `group_islands` make the galaxies of ``mask_mode='grouped'`` (see
+`galcam.inference.WeakSegmenter`); `point_source_area` and `island_resolution` compare an
+island with an unresolved source of the same peak signal-to-noise, for the grouping and
+the score. The rest of this note is about snapping (``mask_mode='islands'``).
 
 The truth masks of Gupta et al. (2023, section 2.3.3) are the pixels above 3 sigma of a
 galaxy's components, and the network input is zero outside the >= 5-pixel islands above

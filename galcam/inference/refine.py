@@ -259,8 +259,6 @@ def island_resolution(labels, n_islands, snr, beam_sigma2, *, n_sigma=3.0):
         Each island's area and the area of a point source of its peak signal-to-noise,
         in square pixels (row ``k`` is island ``k + 1``).
     """
-    from scipy import ndimage
-
     labels = np.asarray(labels)
     snr = np.asarray(snr, dtype=np.float64)
     if snr.shape != labels.shape:

@@ -242,11 +242,11 @@ def _spec_from_config(config, path):
     # the recommended inference value (chosen on a validation set by calibration) wins over
     # the value recorded from the training preset
     if "class_threshold" in inference:
-        class_threshold = _fraction(inference["class_threshold"], path,
-                                    "inference.class_threshold")
+        class_threshold = _from_config(_check_fraction, inference["class_threshold"], path,
+                                       "inference.class_threshold", "a number in [0, 1]")
     else:
-        class_threshold = _fraction(thresholds.get("class_threshold", 0.5), path,
-                                    "thresholds.class_threshold")
+        class_threshold = _from_config(_check_fraction, thresholds.get("class_threshold", 0.5),
+                                       path, "thresholds.class_threshold", "a number in [0, 1]")
     scales = tuple(thresholds.get("cam_scales", DEFAULT_SCALES))
     # without class_scales/class_views: the CAM scales, mirrored
     class_scales = thresholds.get("class_scales")
@@ -270,23 +270,22 @@ def _spec_from_config(config, path):
         "pixel_scale": None if pixel_scale is None else float(pixel_scale),
         "beam": beam if isinstance(beam, dict) else None,
         "extractor": dict(inference.get("instances", {}) or {}),
-        "score_threshold": _fraction(inference.get("score_threshold", 0.0), path,
-                                     "inference.score_threshold"),
+        "score_threshold": _from_config(_check_fraction, inference.get("score_threshold", 0.0),
+                                        path, "inference.score_threshold", "a number in [0, 1]"),
     }
     for key in ("resolution_scale", "unresolved_ratio"):
         if key in inference:
-            try:
-                spec[key] = _positive_or_none(inference[key], key)
-            except ValueError:
-                raise _bad(path, f"inference.{key} must be a positive number or null, got "
-                                 f"{inference[key]!r}") from None
+            spec[key] = _from_config(_positive_or_none, inference[key], path, f"inference.{key}",
+                                     "a positive number or null")
     return spec
 
 
-def _fraction(value, path, key):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
-        raise _bad(path, f"{key} must be a number in [0, 1], got {value!r}")
-    return float(value)
+def _from_config(check, value, path, key, expected):
+    """``check(value, key)``, its `ValueError` turned into a `ModelFolderError` for ``path``."""
+    try:
+        return check(value, key)
+    except ValueError:
+        raise _bad(path, f"{key} must be {expected}, got {value!r}") from None
 
 
 def _load_state(module, state, what, path):
@@ -474,20 +473,21 @@ def _check_fraction(value, name, low=0.0, high=1.0, low_open=False, high_open=Fa
     return float(value)
 
 
+def _check_positive(value, name, expected):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (ok and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return float(value)
+
+
 def _positive_or_none(value, name):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name}: expected a positive number or None, got {value!r}")
-    return float(value)
+    return _check_positive(value, name, "a positive number or None")
 
 
 def _check_pixels(value, name):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name}: expected a positive number of pixels, got {value!r}")
-    return float(value)
+    return _check_positive(value, name, "a positive number of pixels")
 
 
 def _check_batch_size(batch_size):
@@ -937,8 +937,7 @@ class WeakSegmenter:
                           "results", AstropyUserWarning, stacklevel=2)
         records = list(ds)
         n_png = sum(1 for rec in records if rec.is_png)
-        if n_png and self._mask_mode == "grouped" and (
-                self._resolution_scale is not None or self._unresolved_ratio is not None):
+        if n_png and self._uses_resolution:
             log.warning("%d of %d images are PNGs in the paper's encoding, which hold no noise "
                         "level: their galaxies are grouped and scored without the resolution "
                         "term (the model's recommended score threshold assumes it)", n_png,
@@ -1018,7 +1017,6 @@ class WeakSegmenter:
                 "input": str(image.meta.get("filename") or type(radio).__name__)}
         beam = image.meta.get("beam")
         meta["beam_area_ratio"] = check_beam(beam, self._beam, where=meta["input"])
-        self._warn_no_beam(beam, meta["input"])
         work, work_wcs, work_noise = image, None, noise
         if self._pixel_scale is not None:
             scales = axis_pixel_scales(image.wcs)
@@ -1036,7 +1034,9 @@ class WeakSegmenter:
         job.n_tiles = len(tiles)
         meta.update(tile_size=list(self._tile), tile_overlap=list(self._overlap),
                     n_tiles=len(tiles))
-        return job, self._encoded_items(job, work, ir, tiles, work_noise, ir_noise)
+        beam_sigma2 = self._job_beam(beam, work.wcs, meta["input"])
+        return job, self._encoded_items(job, work, ir, tiles, work_noise, ir_noise,
+                                        beam_sigma2)
 
     def _prepare_cutout(self, cutout, key):
         if tuple(cutout.channel_names) != tuple(self._encoder.channels):
@@ -1044,7 +1044,6 @@ class WeakSegmenter:
                              f"the model needs {self._encoder.channels}")
         meta = {"model": self._name, "device": str(self._device), "input": repr(cutout)}
         meta["beam_area_ratio"] = check_beam(cutout.beam, self._beam, where="cutout")
-        self._warn_no_beam(cutout.beam, "cutout")
         if self._pixel_scale is not None and cutout.wcs is not None:
             scales = axis_pixel_scales(cutout.wcs)
             if any(abs(s / self._pixel_scale - 1) > PIXEL_SCALE_RTOL for s in scales):
@@ -1056,17 +1055,31 @@ class WeakSegmenter:
         radio01, ir01 = cutout.paper_channels()
         shape = cutout.shape
         job = _Job(key, shape, cutout.wcs, shape, None, meta)
-        return job, self._array_items(job, np.asarray(cutout.channels), radio01, ir01,
-                                      np.asarray(cutout.valid), snr=cutout.radio_snr(),
-                                      beam_sigma2=_beam_sigma2(cutout.beam, self._beam,
-                                                               cutout.wcs))
+        beam_sigma2 = self._job_beam(cutout.beam, cutout.wcs, "cutout")
+        return job, self._array_items(
+            job, np.asarray(cutout.channels), radio01, ir01, np.asarray(cutout.valid),
+            snr=cutout.radio_snr() if beam_sigma2 is not None else None,
+            beam_sigma2=beam_sigma2)
 
-    def _warn_no_beam(self, beam, where):
-        if beam is None and not self._beam and self._mask_mode == "grouped" and (
-                self._resolution_scale is not None or self._unresolved_ratio is not None):
+    @property
+    def _uses_resolution(self):
+        """Whether galaxies are grouped and scored with the islands' resolution."""
+        return self._mask_mode == "grouped" and (self._resolution_scale is not None
+                                                 or self._unresolved_ratio is not None)
+
+    def _job_beam(self, beam, wcs, where):
+        """The beam's ``s_maj * s_min`` on ``wcs`` for the tiles of one image, or None.
+
+        None when the resolution is not used, or when neither the image nor the model has
+        a beam (logged).
+        """
+        if not self._uses_resolution:
+            return None
+        if beam is None and not self._beam:
             log.warning("%s: no beam in the header and none recorded by the model: galaxies "
                         "are grouped and scored without telling unresolved sources apart "
                         "(no resolution term)", where)
+        return _beam_sigma2(beam, self._beam, wcs)
 
     def _array_items(self, job, channels, radio01, ir01, valid, snr=None, beam_sigma2=None):
         tiles = tile_grid(channels.shape[-2:], self._tile, self._overlap)
@@ -1089,7 +1102,7 @@ class WeakSegmenter:
                                     beam_sigma2=beam_sigma2)
         return gen()
 
-    def _encoded_items(self, job, image, ir, tiles, noise, ir_noise):
+    def _encoded_items(self, job, image, ir, tiles, noise, ir_noise, beam_sigma2):
         th, tw = self._tile
         positions = [(t.x0 + (tw - 1) / 2, t.y0 + (th - 1) / 2) for t in tiles]
 
@@ -1102,8 +1115,9 @@ class WeakSegmenter:
                 radio01, ir01 = cut.paper_channels()
                 yield (Tile(t.index, x0, y0, tw, th),
                        _TileInput(np.asarray(cut.channels), radio01, ir01,
-                                  np.asarray(cut.valid), x0, y0, snr=cut.radio_snr(),
-                                  beam_sigma2=_beam_sigma2(cut.beam, self._beam, cut.wcs)))
+                                  np.asarray(cut.valid), x0, y0,
+                                  snr=cut.radio_snr() if beam_sigma2 is not None else None,
+                                  beam_sigma2=beam_sigma2))
         return gen()
 
     # --- the engine -------------------------------------------------------------------
@@ -1188,8 +1202,7 @@ class WeakSegmenter:
             return []
         votes = island_votes(labels, n, inp.radio01, dp)
         area = point = isolated = None
-        if (self._resolution_scale is not None or self._unresolved_ratio is not None) \
-                and inp.snr is not None and inp.beam_sigma2 is not None:
+        if self._uses_resolution and inp.snr is not None and inp.beam_sigma2 is not None:
             # island areas against those of point sources of the same peak S/N
             area, point = island_resolution(labels, n, inp.snr, inp.beam_sigma2,
                                             n_sigma=self._encoder.n_sigma)

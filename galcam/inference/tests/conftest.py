@@ -24,7 +24,11 @@ def make_wcs(shape, pixel_scale=2.0, centre=(150.0, 2.0)):
 
 
 def gaussian(shape, x, y, sigma, peak):
+    """A Gaussian on an image of ``shape``; ``sigma`` in pixels, or ``(sigma_x, sigma_y)``."""
     yy, xx = np.mgrid[: shape[0], : shape[1]]
+    if np.ndim(sigma):
+        sx, sy = sigma
+        return peak * np.exp(-((xx - x) ** 2 / (2 * sx**2) + (yy - y) ** 2 / (2 * sy**2)))
     return peak * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma**2))
 
 

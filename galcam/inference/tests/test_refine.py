@@ -11,6 +11,8 @@ from galcam.inference.refine import (
     snap_to_islands,
 )
 
+from .conftest import gaussian
+
 
 def _scene():
     """Three islands: two lobes of one galaxy at left, a compact source at right."""
@@ -121,16 +123,11 @@ def test_point_source_area_known_answers():
 
 
 def test_island_resolution_tells_point_sources_from_extended_ones():
-    yy, xx = np.indices((80, 80), dtype=np.float64)
     beam = (2.5, 2.0)
-
-    def gauss(x0, y0, sx, sy, peak):
-        return peak * np.exp(-((xx - x0) ** 2 / (2 * sx ** 2) + (yy - y0) ** 2 / (2 * sy ** 2)))
-
     snr = np.zeros((80, 80))
     for peak, x0 in ((10.0, 10), (100.0, 30), (1000.0, 55)):  # point sources, any brightness
-        snr += gauss(x0, 15, *beam, peak)
-    snr += gauss(40, 55, 3 * beam[0], 3 * beam[1], 40.0)  # 9 beams of area
+        snr += gaussian((80, 80), x0, 15, beam, peak)
+    snr += gaussian((80, 80), 40, 55, (3 * beam[0], 3 * beam[1]), 40.0)  # 9 beams of area
     labels, n = island_labels(np.where(snr > 3, snr, 0))
     assert n == 4
     area, point = island_resolution(labels, n, snr, beam[0] * beam[1])

@@ -15,7 +15,7 @@ from galcam.inference import SegmentationResult, WeakSegmenter
 from galcam.inference import segmenter as segmod
 from galcam.models import ModelFolderError
 
-from .conftest import CLASSES, build_model_folder, make_ir, make_radio, write_fits
+from .conftest import CLASSES, build_model_folder, gaussian, make_ir, make_radio, write_fits
 
 
 # ------------------------------------------------------------------ loading
@@ -169,10 +169,8 @@ def test_class_settings_read_from_the_model_folder(model_dir, tmp_path):
 
 def test_unresolved_islands_are_not_grouped(segmenter):
     """A point source whose vote falls on a galaxy's stays a group of its own (score 0)."""
-    yy, xx = np.indices((64, 64), dtype=np.float64)
-
     def gauss(x0, y0, sx, sy, peak):
-        return peak * np.exp(-((xx - x0) ** 2 / (2 * sx ** 2) + (yy - y0) ** 2 / (2 * sy ** 2)))
+        return gaussian((64, 64), x0, y0, (sx, sy), peak)
 
     # an extended source (3 x the beam) and a point source 30 px away; with a zero
     # displacement field their votes are their centroids, within a 35-pixel link radius
@@ -560,11 +558,10 @@ def test_grouped_score_resolution_term(segmenter):
 
     import torch.nn.functional as F
 
-    yy, xx = np.indices((64, 64), dtype=np.float64)
     beam_sigma2 = 2.5 * 2.0
 
     def gauss(x0, y0, sx, sy, peak):
-        return peak * np.exp(-((xx - x0) ** 2 / (2 * sx ** 2) + (yy - y0) ** 2 / (2 * sy ** 2)))
+        return gaussian((64, 64), x0, y0, (sx, sy), peak)
 
     # a point source (the beam) at S/N 200 and a source 3 x the beam at S/N 50, far apart
     snr = gauss(14, 14, 2.5, 2.0, 200.0) + gauss(46, 46, 7.5, 6.0, 50.0)

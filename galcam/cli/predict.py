@@ -64,10 +64,15 @@ def add_parser(subparsers):
                         "detection, as COCO evaluation needs)")
     parser.add_argument("--class-threshold", type=float, default=None, metavar="P",
                         help="class probability from which a class is taken as present "
-                        "(default: the model's, usually 0.5)")
+                        "(default: the model's recommended value, 0 for the bundled model)")
     parser.add_argument("--min-classes", type=int, default=0, metavar="K",
                         help="keep the K most probable classes of every tile even below the "
                         "threshold (default 0)")
+    parser.add_argument("--beam-matching", type=float, default=None, metavar="F",
+                        help="in [0, 1]: how far an image whose beam is much larger than the "
+                        "model's training beam is resampled onto coarser pixels, towards as "
+                        "many pixels per beam as in training (1: fully, 0: keep the training "
+                        "pixel scale; default 0.5)")
     parser.add_argument("--plane", type=int, default=None, metavar="N",
                         help="0-based plane of radio cubes with a non-degenerate "
                         "spectral/Stokes axis")
@@ -92,6 +97,8 @@ def _check_args(args):
         raise GalcamCLIError(f"--batch-size must be a positive integer, got {args.batch_size}")
     if args.class_threshold is not None and not 0 <= args.class_threshold <= 1:
         raise GalcamCLIError(f"--class-threshold must be in [0, 1], got {args.class_threshold}")
+    if args.beam_matching is not None and not 0 <= args.beam_matching <= 1:
+        raise GalcamCLIError(f"--beam-matching must be in [0, 1], got {args.beam_matching}")
     if args.min_classes < 0:
         raise GalcamCLIError(f"--min-classes must be >= 0, got {args.min_classes}")
     if args.score_threshold is not None and not 0 <= args.score_threshold <= 1:
@@ -132,6 +139,8 @@ def run(args):
         ir_image = read_image(ir) if ir is not None else None
     try:
         options = {"min_classes": args.min_classes}
+        if args.beam_matching is not None:
+            options["beam_matching"] = args.beam_matching
         if args.class_threshold is not None:
             options["class_threshold"] = args.class_threshold
         segmenter = WeakSegmenter.load(args.model, device=args.device, **options)

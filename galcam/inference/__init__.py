@@ -33,6 +33,7 @@ _LAZY = {
     "resample_image": "resample",
     "map_crop_back": "resample",
     "check_beam": "resample",
+    "beam_matched_pixel_scale": "resample",
 }
 
 __all__ = sorted(_LAZY)

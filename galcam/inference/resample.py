@@ -6,6 +6,13 @@ grid with the training pixel scale, with the same projection, centre and orienta
 (`working_wcs`, `resample_image`: `reproject.reproject_interp`, bilinear, which keeps a
 surface brightness in Jy/beam unchanged); the model runs there, and its masks and host
 positions are mapped back to the image's own pixels through the sky (`map_crop_back`).
+
+An image whose restoring beam is much larger than the training beam (more than
+`BEAM_AREA_TOLERANCE` times its area) can be resampled onto coarser pixels instead, so
+that the beam covers about as many pixels as the training beam did
+(`beam_matched_pixel_scale`): the network was trained on galaxies and point sources of
+that many pixels per beam. An image cannot be sharpened, so a smaller beam keeps the
+training pixel scale (with a warning from `check_beam`).
 """
 
 import logging
@@ -20,13 +27,15 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import pixel_to_pixel, proj_plane_pixel_scales
 
 __all__ = ["axis_pixel_scales", "working_wcs", "resample_image", "resample_noise",
-           "map_crop_back", "check_beam", "BEAM_AREA_TOLERANCE", "PIXEL_SCALE_RTOL"]
+           "map_crop_back", "check_beam", "beam_matched_pixel_scale", "BEAM_AREA_TOLERANCE",
+           "PIXEL_SCALE_RTOL"]
 
 log = logging.getLogger(__name__)
 
 #: Relative difference of pixel scales above which an image is resampled.
 PIXEL_SCALE_RTOL = 0.02
-#: Ratio of beam areas (either way) above which a warning is issued.
+#: Ratio of beam areas (either way) above which a warning is issued, and (image beam over
+#: training beam) above which `beam_matched_pixel_scale` coarsens the working pixels.
 BEAM_AREA_TOLERANCE = 1.5
 
 _LINEAR_KEYS = ("CDELT", "PC", "CD", "CROTA")
@@ -189,7 +198,59 @@ def map_crop_back(crop, x0, y0, work_wcs, image_wcs, image_shape):
             bx0 + int(xs.min()), by0 + int(ys.min()))
 
 
-def check_beam(beam, model_beam, *, where="image"):
+def _beam_area_ratio(beam, model_beam):
+    """Beam area of the image over that of the training beam, or None if either is unknown."""
+    if beam is None or not model_beam:
+        return None
+    try:
+        major = float(model_beam["major_arcsec"])
+        minor = float(model_beam["minor_arcsec"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    ratio = (beam.major.to_value(u.arcsec) * beam.minor.to_value(u.arcsec)) / (major * minor)
+    return float(ratio) if math.isfinite(ratio) and ratio > 0 else None
+
+
+def beam_matched_pixel_scale(beam, model_beam, pixel_scale, *, strength=1.0):
+    """A working pixel scale for an image whose beam is much larger than the training beam.
+
+    With ``strength`` 1, a beam more than `BEAM_AREA_TOLERANCE` times larger (in area)
+    than the training beam gets pixels ``sqrt(area ratio)`` times the training pixel
+    scale: the network then sees point sources and galaxies with as many pixels per beam
+    as in training. A smaller ``strength`` goes part of the way (pixels ``area ratio **
+    (strength / 2)`` times the training scale): coarser pixels also shrink the galaxies
+    and the sky a tile covers, in pixels, away from what the network was trained on.
+    Otherwise (a similar or a smaller beam, either beam unknown, or ``strength`` 0) the
+    training pixel scale is kept.
+
+    Parameters
+    ----------
+    beam : `radio_beam.Beam` or None
+        The image's restoring beam.
+    model_beam : dict or None
+        The training beam as recorded in the model folder
+        (``{"major_arcsec", "minor_arcsec", "pa_deg"}``).
+    pixel_scale : float
+        The training pixel scale, arcsec.
+    strength : float, optional
+        In [0, 1]: how far the pixels per beam are brought to those of training (1).
+
+    Returns
+    -------
+    scale : float
+        Pixel scale to work at, arcsec.
+    matched : bool
+        Whether ``scale`` differs from ``pixel_scale`` because of the beam.
+    """
+    if not (isinstance(strength, (int, float)) and 0 <= strength <= 1):
+        raise ValueError(f"strength: expected a number in [0, 1], got {strength!r}")
+    ratio = _beam_area_ratio(beam, model_beam)
+    if ratio is None or ratio <= BEAM_AREA_TOLERANCE or strength == 0:
+        return float(pixel_scale), False
+    return float(pixel_scale) * ratio ** (0.5 * float(strength)), True
+
+
+def check_beam(beam, model_beam, *, where="image", matched=False):
     """Warn (`~astropy.utils.exceptions.AstropyUserWarning`) if two beams differ a lot.
 
     Parameters
@@ -199,26 +260,28 @@ def check_beam(beam, model_beam, *, where="image"):
     model_beam : dict or None
         The training beam as recorded in the model folder
         (``{"major_arcsec", "minor_arcsec", "pa_deg"}``).
+    where : str, optional
+        Names the image in the message.
+    matched : bool, optional
+        The image is resampled onto coarser pixels because of its beam
+        (`beam_matched_pixel_scale`): logged instead of a warning.
 
     Returns
     -------
     ratio : float or None
         Beam area of the image over that of the training data (None if unknown).
     """
-    if beam is None or not model_beam:
+    ratio = _beam_area_ratio(beam, model_beam)
+    if ratio is None:
         return None
-    try:
-        major = float(model_beam["major_arcsec"])
-        minor = float(model_beam["minor_arcsec"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    area = (beam.major.to_value(u.arcsec) * beam.minor.to_value(u.arcsec))
-    ratio = area / (major * minor)
-    if max(ratio, 1 / ratio) > BEAM_AREA_TOLERANCE:
-        warnings.warn(
-            f"{where}: the beam ({beam.major.to_value(u.arcsec):.1f}\" x "
+    major, minor = float(model_beam["major_arcsec"]), float(model_beam["minor_arcsec"])
+    text = (f"{where}: the beam ({beam.major.to_value(u.arcsec):.1f}\" x "
             f"{beam.minor.to_value(u.arcsec):.1f}\") has {ratio:.2f} times the area of the "
-            f"model's training beam ({major:.1f}\" x {minor:.1f}\"); galaxies will look "
-            "differently resolved than in training and the predictions may be less reliable",
-            AstropyUserWarning, stacklevel=3)
-    return float(ratio)
+            f"model's training beam ({major:.1f}\" x {minor:.1f}\")")
+    if matched:
+        log.info("%s: the image is resampled onto coarser pixels, closer to as many pixels "
+                 "per beam as in training", text)
+    elif max(ratio, 1 / ratio) > BEAM_AREA_TOLERANCE:
+        warnings.warn(f"{text}; galaxies will look differently resolved than in training and "
+                      "the predictions may be less reliable", AstropyUserWarning, stacklevel=3)
+    return ratio

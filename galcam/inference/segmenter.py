@@ -62,6 +62,7 @@ from .refine import (
 from .resample import (
     PIXEL_SCALE_RTOL,
     axis_pixel_scales,
+    beam_matched_pixel_scale,
     check_beam,
     map_crop_back,
     resample_image,
@@ -530,7 +531,15 @@ class WeakSegmenter:
         resampled to it (None: never resample).
     beam : dict, optional
         Training beam ``{"major_arcsec", "minor_arcsec", "pa_deg"}``; images whose beam area
-        differs by more than a factor 1.5 give an `~astropy.utils.exceptions.AstropyUserWarning`.
+        differs by more than a factor 1.5 give an `~astropy.utils.exceptions.AstropyUserWarning`
+        (unless ``beam_matching`` resamples them).
+    beam_matching : float, optional
+        In [0, 1]. An image whose beam (from its header) has more than 1.5 times the area
+        of the training beam is resampled onto pixels ``(area ratio) ** (beam_matching /
+        2)`` times ``pixel_scale``: 1 gives as many pixels per beam as in training, 0 keeps
+        the training pixel scale (`galcam.inference.resample.beam_matched_pixel_scale`;
+        default 0.5, measured in the docs: inference, step 1). Results are mapped back to
+        the image's own pixels as for any resampled image.
     class_threshold : float, optional
         A class is present when the classifier's probability reaches it (0.5).
         `WeakSegmenter.load` uses the model folder's recommended value
@@ -650,8 +659,8 @@ class WeakSegmenter:
                  class_views=None, tile_overlap=1 / 3,
                  merge_iou=0.5, extractor=None, radio_weight="radio", mask_mode="grouped",
                  island_overlap=0.3, link_radius=10.0, area_scale=150.0,
-                 resolution_scale=1.0, unresolved_ratio=1.5, hosts=True, host_finder=None,
-                 device="auto", name=None,
+                 resolution_scale=1.0, unresolved_ratio=1.5, beam_matching=0.5, hosts=True,
+                 host_finder=None, device="auto", name=None,
                  recommended_score_threshold=0.0):
         if not isinstance(cam_net, CAMNet):
             raise TypeError(f"cam_net: expected a galcam.models.CAMNet, got "
@@ -675,6 +684,7 @@ class WeakSegmenter:
             raise ValueError(f"mean/std: expected {len(encoder.channels)} values each")
         self._pixel_scale = None if pixel_scale is None else float(pixel_scale)
         self._beam = beam
+        self._beam_matching = _check_fraction(beam_matching, "beam_matching")
         self._class_threshold = _check_fraction(class_threshold, "class_threshold")
         if isinstance(min_classes, bool) or not isinstance(min_classes, numbers.Integral) \
                 or not 0 <= min_classes <= len(self._classes):
@@ -745,8 +755,9 @@ class WeakSegmenter:
             ``scales``, ``flip``, ``class_scales``, ``class_views``, ``tile_overlap``,
             ``merge_iou``, ``extractor``, ``radio_weight``, ``mask_mode``,
             ``island_overlap``, ``link_radius``, ``area_scale``, ``resolution_scale``,
-            ``unresolved_ratio``, ``hosts``, ``host_finder``); by default the values
-            recorded in the model folder, else the defaults of the class.
+            ``unresolved_ratio``, ``beam_matching``, ``hosts``, ``host_finder``); by
+            default the values recorded in the model folder, else the defaults of the
+            class.
 
         Raises
         ------
@@ -759,7 +770,8 @@ class WeakSegmenter:
         allowed = {"class_threshold", "min_classes", "scales", "flip", "class_scales",
                    "class_views", "tile_overlap", "merge_iou", "extractor", "radio_weight",
                    "mask_mode", "island_overlap", "link_radius", "area_scale",
-                   "resolution_scale", "unresolved_ratio", "hosts", "host_finder"}
+                   "resolution_scale", "unresolved_ratio", "beam_matching", "hosts",
+                   "host_finder"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise TypeError(f"WeakSegmenter.load: unknown option(s) {unknown}; valid: "
@@ -839,6 +851,9 @@ class WeakSegmenter:
     pixel_scale = property(lambda self: self._pixel_scale,
                            doc="Training pixel scale in arcsec (None if unknown).")
     beam = property(lambda self: self._beam, doc="Training beam (dict) or None.")
+    beam_matching = property(lambda self: self._beam_matching,
+                             doc="How far images with a much larger beam are resampled towards "
+                                 "the training pixels per beam (0: not at all, 1: fully).")
     class_threshold = property(lambda self: self._class_threshold,
                                doc="Class probability threshold.")
     resolution_scale = property(lambda self: self._resolution_scale,
@@ -1016,17 +1031,25 @@ class WeakSegmenter:
         meta = {"model": self._name, "device": str(self._device),
                 "input": str(image.meta.get("filename") or type(radio).__name__)}
         beam = image.meta.get("beam")
-        meta["beam_area_ratio"] = check_beam(beam, self._beam, where=meta["input"])
         work, work_wcs, work_noise = image, None, noise
         if self._pixel_scale is not None:
+            target, matched = self._pixel_scale, False
+            if self._beam_matching > 0:
+                target, matched = beam_matched_pixel_scale(beam, self._beam, self._pixel_scale,
+                                                           strength=self._beam_matching)
+            meta["beam_area_ratio"] = check_beam(beam, self._beam, where=meta["input"],
+                                                 matched=matched)
             scales = axis_pixel_scales(image.wcs)
             meta["pixel_scale_arcsec"] = list(scales)
-            if any(abs(s / self._pixel_scale - 1) > PIXEL_SCALE_RTOL for s in scales):
-                work = resample_image(image, self._pixel_scale)
+            if matched:
+                meta["beam_matched"] = True
+            if any(abs(s / target - 1) > PIXEL_SCALE_RTOL for s in scales):
+                work = resample_image(image, target)
                 work_wcs = work.wcs
                 work_noise = resample_noise(noise, image.wcs, work.wcs, work.data.shape)
-                meta["resampled_to_arcsec"] = self._pixel_scale
+                meta["resampled_to_arcsec"] = target
         else:
+            meta["beam_area_ratio"] = check_beam(beam, self._beam, where=meta["input"])
             log.info("the model records no pixel scale: the image is used on its own grid")
         work_shape = tuple(work.data.shape)
         job = _Job(key, shape, image.wcs, work_shape, work_wcs, meta)

@@ -279,13 +279,24 @@ class SurveyRunner:
         if self._tile_size is not None:
             return self._tile_size
         th, tw = seg.tile_size
-        if seg.pixel_scale is None:
+        scale, _ = self._working_scale(seg, mosaic)
+        if scale is None:
             return th, tw
         from galcam.inference.resample import axis_pixel_scales
 
         sx, sy = axis_pixel_scales(mosaic.wcs)
-        return (max(16, math.ceil(th * seg.pixel_scale / sy - 1e-6)),
-                max(16, math.ceil(tw * seg.pixel_scale / sx - 1e-6)))
+        return (max(16, math.ceil(th * scale / sy - 1e-6)),
+                max(16, math.ceil(tw * scale / sx - 1e-6)))
+
+    @staticmethod
+    def _working_scale(seg, mosaic):
+        """(pixel scale the units are predicted at or None, whether matched to the beam)."""
+        if seg.pixel_scale is None:
+            return None, False
+        from galcam.inference.resample import beam_matched_pixel_scale
+
+        return beam_matched_pixel_scale((mosaic.meta or {}).get("beam"), seg.beam,
+                                        seg.pixel_scale, strength=seg.beam_matching)
 
     def _plan(self, mosaic, size):
         shape = mosaic.data.shape
@@ -376,7 +387,8 @@ class SurveyRunner:
         folder, seg = self._load_model(mode)
         from galcam.inference.resample import check_beam
 
-        check_beam(image.meta.get("beam"), seg.beam, where=str(mosaic))  # warns once
+        check_beam(image.meta.get("beam"), seg.beam, where=str(mosaic),  # warns once
+                   matched=self._working_scale(seg, image)[1])
         size = self._unit_size(seg, image)
         units, seeds = self._plan(image, size)
         unit_settings = {

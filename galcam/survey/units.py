@@ -23,10 +23,12 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from astropy.utils.exceptions import AstropyUserWarning
 
 __all__ = ["WorkUnit", "UnitJob", "tile_units", "seed_units", "process_unit",
            "get_segmenter", "model_loads", "read_unit_file", "unit_path", "UNIT_SCHEMA"]
@@ -284,9 +286,10 @@ def _window_image(path, plane, unit):
     image = read_image(path, memmap=True, plane=plane)
     data = np.array(image.data[unit.y0:unit.y1, unit.x0:unit.x1], dtype=np.float32)
     wcs = image.wcs.slice((slice(unit.y0, unit.y1), slice(unit.x0, unit.x1)))
-    # No beam in the window's meta: the client compares the mosaic's beam with the model's
-    # once (`galcam.inference.check_beam`), instead of a warning from every unit.
-    meta = {"filename": str(path)}
+    # the mosaic's beam: for the resolution of islands and the working pixel scale; the
+    # client compares it with the model's once (`galcam.inference.check_beam`), and the
+    # units do not repeat its warning (`_run_unit`)
+    meta = {"filename": str(path), "beam": image.meta.get("beam")}
     return NDData(data, wcs=wcs, unit=image.unit, meta=meta)
 
 
@@ -413,7 +416,10 @@ def _run_unit(unit, job):
         ir = None
         if job.ir is not None:
             ir = _ir_window(job.ir, radio.wcs, radio.data.shape)
-        result = seg(radio, ir, batch_size=job.batch_size, progress=False)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*model's training beam",
+                                    category=AstropyUserWarning)
+            result = seg(radio, ir, batch_size=job.batch_size, progress=False)
         record["detections"] = [_detection_record(d, unit.x0, unit.y0) for d in result]
         from galcam.preprocessing import NoiseEstimator
 

@@ -78,6 +78,9 @@ def test_predict_errors_are_one_line(main, model_dir, files, tmp_path, capsys):
     assert main(["predict", str(radio), "--model", str(model_dir), "-o", out,
                  "--min-classes", "9", "--device", "cpu"]) == 2
     assert "min_classes" in _one_line_error(capsys)
+    assert main(["predict", str(radio), "--model", str(model_dir), "-o", out,
+                 "--beam-matching", "1.5"]) == 2
+    assert "--beam-matching must be in [0, 1]" in _one_line_error(capsys)
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 

@@ -1,5 +1,9 @@
 """Resampling to the model's pixel scale and mapping results back (known sky positions)."""
 
+import logging
+import math
+import warnings
+
 import numpy as np
 import pytest
 from astropy import units as u
@@ -9,6 +13,7 @@ from astropy.wcs.utils import pixel_to_pixel
 
 from galcam.inference.resample import (
     axis_pixel_scales,
+    beam_matched_pixel_scale,
     check_beam,
     map_crop_back,
     resample_image,
@@ -93,3 +98,39 @@ def test_check_beam_warns_for_different_beam():
         ratio = check_beam(first, model_beam)
     assert ratio == pytest.approx(5.4 ** 2 / 80)
     assert check_beam(None, model_beam) is None and check_beam(same, None) is None
+
+
+def _beam(major, minor):
+    return Beam(major=major * u.arcsec, minor=minor * u.arcsec, pa=0 * u.deg)
+
+
+def test_beam_matched_pixel_scale():
+    model_beam = {"major_arcsec": 10.0, "minor_arcsec": 8.0, "pa_deg": 0.0}
+    # a similar beam (1.1 times the area), a smaller one, or an unknown one: no change
+    assert beam_matched_pixel_scale(_beam(11, 8), model_beam, 2.0) == (2.0, False)
+    assert beam_matched_pixel_scale(_beam(5, 4), model_beam, 2.0) == (2.0, False)
+    assert beam_matched_pixel_scale(None, model_beam, 2.0) == (2.0, False)
+    assert beam_matched_pixel_scale(_beam(20, 16), None, 2.0) == (2.0, False)
+    # 4 times the area: pixels twice as large give the training beam's 5 x 4 pixels
+    scale, matched = beam_matched_pixel_scale(_beam(20, 16), model_beam, 2.0)
+    assert matched and scale == pytest.approx(4.0)
+    assert (20 / scale, 16 / scale) == pytest.approx((10 / 2.0, 8 / 2.0))
+    # half-way: pixels sqrt(2) times as large; strength 0: none
+    scale, matched = beam_matched_pixel_scale(_beam(20, 16), model_beam, 2.0, strength=0.5)
+    assert matched and scale == pytest.approx(2 * math.sqrt(2))
+    assert beam_matched_pixel_scale(_beam(20, 16), model_beam, 2.0, strength=0) == (2.0, False)
+    for bad in (1.5, -0.1, float("nan"), "1"):
+        with pytest.raises(ValueError, match="strength: expected a number in"):
+            beam_matched_pixel_scale(_beam(20, 16), model_beam, 2.0, strength=bad)
+
+
+def test_check_beam_logs_a_matched_beam(caplog):
+    model_beam = {"major_arcsec": 10.0, "minor_arcsec": 8.0, "pa_deg": 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: the pixels are matched to the beam
+        with caplog.at_level(logging.INFO, logger="galcam.inference.resample"):
+            ratio = check_beam(_beam(20, 16), model_beam, where="big.fits", matched=True)
+    assert ratio == pytest.approx(4.0)
+    assert "big.fits" in caplog.text and "coarser pixels" in caplog.text
+    with pytest.warns(AstropyUserWarning, match="big.fits: the beam"):
+        check_beam(_beam(20, 16), model_beam, where="big.fits")

@@ -375,11 +375,37 @@ def test_other_pixel_scale_is_resampled_and_mapped_back(segmenter):
     assert sky.separation(best.host_sky) < 1e-3 * u.arcsec
 
 
-def test_different_beam_warns(segmenter):
-    radio = make_radio(beam=(30.0, 25.0))
+def test_smaller_beam_warns(segmenter):
+    # an image cannot be sharpened: a much smaller beam is only warned about
+    radio = make_radio(beam=(4.0, 3.0))
     with pytest.warns(AstropyUserWarning, match="training beam"):
         result = segmenter(radio)
-    assert result.meta["beam_area_ratio"] == pytest.approx(750 / 80)
+    assert result.meta["beam_area_ratio"] == pytest.approx(12 / 80)
+    assert not result.resampled and "beam_matched" not in result.meta
+
+
+def test_larger_beam_is_resampled_towards_the_training_pixels_per_beam(segmenter, model_dir):
+    radio = make_radio((72, 72), beam=(30.0, 25.0), sources=((36, 36),))
+    ir = make_ir(radio, ((36, 36),))
+    assert segmenter.beam_matching == 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AstropyUserWarning)
+        result = segmenter(radio, ir)
+    # 9.4 times the training beam's area: pixels 9.4 ** 0.25 times the training 2"
+    ratio = 750 / 80
+    assert result.meta["beam_area_ratio"] == pytest.approx(ratio)
+    assert result.meta["beam_matched"] is True and result.resampled
+    assert result.meta["resampled_to_arcsec"] == pytest.approx(2.0 * ratio ** 0.25)
+    _check_result(result, (72, 72))  # mapped back to the image's own 2" pixels
+    full = WeakSegmenter.load(model_dir, device="cpu", class_threshold=0.0, beam_matching=1)
+    assert full(radio).meta["resampled_to_arcsec"] == pytest.approx(2.0 * ratio ** 0.5)
+    off = WeakSegmenter.load(model_dir, device="cpu", class_threshold=0.0, beam_matching=0)
+    with pytest.warns(AstropyUserWarning, match="training beam"):
+        result = off(radio)
+    assert not result.resampled and "beam_matched" not in result.meta
+    for bad in (1.5, -1, True, "0.5"):
+        with pytest.raises(ValueError, match="beam_matching: expected a number in"):
+            WeakSegmenter.load(model_dir, device="cpu", beam_matching=bad)
 
 
 def test_encoded_cutout_input(segmenter):

@@ -6,6 +6,7 @@ from astropy import units as u
 from astropy.table import QTable
 
 from galcam.inference.tests.conftest import make_wcs
+from galcam.io import Beam
 from galcam.survey import seed_units, tile_units
 from galcam.survey import units as units_module
 
@@ -58,12 +59,13 @@ def test_a_task_reads_only_its_window(monkeypatch):
     from astropy.nddata import NDData
 
     wcs = make_wcs((300, 400))
+    beam = Beam(major=13 * u.arcsec, minor=11 * u.arcsec, pa=0 * u.deg)
     data = _Recorder(np.arange(300 * 400, dtype=np.float32).reshape(300, 400))
     calls = []
 
     def fake_read_image(path, **kwargs):
         calls.append(kwargs)
-        image = NDData(np.zeros((1, 1)), wcs=wcs, unit=u.Jy / u.beam, meta={"beam": None})
+        image = NDData(np.zeros((1, 1)), wcs=wcs, unit=u.Jy / u.beam, meta={"beam": beam})
         image._data = data  # what read_image(memmap=True) hands out: a lazy view
         return image
 
@@ -73,6 +75,7 @@ def test_a_task_reads_only_its_window(monkeypatch):
     assert calls == [{"memmap": True, "plane": None}]
     assert data.slices == [(slice(50, 114), slice(100, 164))]
     assert window.data.shape == (64, 64) and window.data[0, 0] == 50 * 400 + 100
+    assert window.meta["beam"] == beam  # the mosaic's beam goes with every window
     # the window's WCS puts its pixel (0, 0) where the mosaic has pixel (100, 50)
     sky = wcs.pixel_to_world(100, 50)
     assert window.wcs.pixel_to_world(0, 0).separation(sky) < 1e-6 * u.deg
@@ -95,3 +98,26 @@ def test_unit_files_that_are_not_ours_are_redone(tmp_path, text):
     assert units_module.read_unit_file(path, "a") is not None
     assert units_module.read_unit_file(path, "b") is None  # another run's
     assert units_module.read_unit_file(tmp_path / "missing.json") is None
+
+
+def test_units_are_sized_for_the_beam_matched_pixels():
+    from types import SimpleNamespace
+
+    from astropy.nddata import NDData
+
+    from galcam.survey import SurveyRunner
+
+    model = SimpleNamespace(tile_size=(64, 64), pixel_scale=2.0, beam_matching=1.0,
+                            beam={"major_arcsec": 10.0, "minor_arcsec": 8.0, "pa_deg": 0.0})
+    mosaic = NDData(np.zeros((2, 2)), wcs=make_wcs((2, 2)), meta={
+        "beam": Beam(major=20 * u.arcsec, minor=16 * u.arcsec, pa=0 * u.deg)})
+    runner = SurveyRunner.__new__(SurveyRunner)
+    runner._tile_size = None
+    # 4 times the training beam's area: 4"/px working pixels, a 64 px tile covers 128 px
+    assert runner._working_scale(model, mosaic) == (pytest.approx(4.0), True)
+    assert runner._unit_size(model, mosaic) == (128, 128)
+    model.beam_matching = 0.0
+    assert runner._unit_size(model, mosaic) == (64, 64)
+    mosaic.meta["beam"] = None
+    model.beam_matching = 1.0
+    assert runner._unit_size(model, mosaic) == (64, 64)

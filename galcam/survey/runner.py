@@ -285,8 +285,10 @@ class SurveyRunner:
         from galcam.inference.resample import axis_pixel_scales
 
         sx, sy = axis_pixel_scales(mosaic.wcs)
-        return (max(16, math.ceil(th * scale / sy - 1e-6)),
-                max(16, math.ceil(tw * scale / sx - 1e-6)))
+        # rounded down: a unit rounded up would be resampled to one pixel more than a tile,
+        # and predicted as 2 x 2 overlapping tiles
+        return (max(16, math.floor(th * scale / sy + 1e-6)),
+                max(16, math.floor(tw * scale / sx + 1e-6)))
 
     @staticmethod
     def _working_scale(seg, mosaic):

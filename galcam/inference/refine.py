@@ -27,7 +27,8 @@ Rule (deterministic, independent of the order of the instances):
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["island_labels", "snap_to_islands", "island_resolution", "point_source_area"]
+__all__ = ["island_labels", "snap_to_islands", "island_votes", "group_islands", "island_resolution",
+           "point_source_area"]
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 

@@ -537,7 +537,7 @@ class WeakSegmenter:
         In [0, 1]. An image whose beam (from its header) has more than 1.5 times the area
         of the training beam is resampled onto pixels ``(area ratio) ** (beam_matching /
         2)`` times ``pixel_scale``: 1 gives as many pixels per beam as in training, 0 keeps
-        the training pixel scale (`galcam.inference.resample.beam_matched_pixel_scale`;
+        the training pixel scale (`galcam.inference.beam_matched_pixel_scale`;
         default 0.5, measured in the docs: inference, step 1). Results are mapped back to
         the image's own pixels as for any resampled image.
     class_threshold : float, optional

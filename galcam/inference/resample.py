@@ -17,6 +17,7 @@ training pixel scale (with a warning from `check_beam`).
 
 import logging
 import math
+import numbers
 import warnings
 
 import numpy as np
@@ -242,7 +243,8 @@ def beam_matched_pixel_scale(beam, model_beam, pixel_scale, *, strength=1.0):
     matched : bool
         Whether ``scale`` differs from ``pixel_scale`` because of the beam.
     """
-    if not (isinstance(strength, (int, float)) and 0 <= strength <= 1):
+    if isinstance(strength, bool) or not (isinstance(strength, numbers.Real)
+                                          and 0 <= strength <= 1):
         raise ValueError(f"strength: expected a number in [0, 1], got {strength!r}")
     ratio = _beam_area_ratio(beam, model_beam)
     if ratio is None or ratio <= BEAM_AREA_TOLERANCE or strength == 0:

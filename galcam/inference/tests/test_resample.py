@@ -119,7 +119,9 @@ def test_beam_matched_pixel_scale():
     scale, matched = beam_matched_pixel_scale(_beam(20, 16), model_beam, 2.0, strength=0.5)
     assert matched and scale == pytest.approx(2 * math.sqrt(2))
     assert beam_matched_pixel_scale(_beam(20, 16), model_beam, 2.0, strength=0) == (2.0, False)
-    for bad in (1.5, -0.1, float("nan"), "1"):
+    assert beam_matched_pixel_scale(_beam(20, 16), model_beam, 2.0,
+                                    strength=np.float32(1))[0] == pytest.approx(4.0)
+    for bad in (1.5, -0.1, float("nan"), "1", True):
         with pytest.raises(ValueError, match="strength: expected a number in"):
             beam_matched_pixel_scale(_beam(20, 16), model_beam, 2.0, strength=bad)
 

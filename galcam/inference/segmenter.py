@@ -1031,25 +1031,24 @@ class WeakSegmenter:
         meta = {"model": self._name, "device": str(self._device),
                 "input": str(image.meta.get("filename") or type(radio).__name__)}
         beam = image.meta.get("beam")
-        work, work_wcs, work_noise = image, None, noise
+        target, matched = None, False  # the working pixel scale (None: the image's own)
         if self._pixel_scale is not None:
-            target, matched = self._pixel_scale, False
-            if self._beam_matching > 0:
-                target, matched = beam_matched_pixel_scale(beam, self._beam, self._pixel_scale,
-                                                           strength=self._beam_matching)
-            meta["beam_area_ratio"] = check_beam(beam, self._beam, where=meta["input"],
-                                                 matched=matched)
+            target, matched = beam_matched_pixel_scale(beam, self._beam, self._pixel_scale,
+                                                       strength=self._beam_matching)
+        meta["beam_area_ratio"] = check_beam(beam, self._beam, where=meta["input"],
+                                             matched=matched)
+        if matched:
+            meta["beam_matched"] = True
+        work, work_wcs, work_noise = image, None, noise
+        if target is not None:
             scales = axis_pixel_scales(image.wcs)
             meta["pixel_scale_arcsec"] = list(scales)
-            if matched:
-                meta["beam_matched"] = True
             if any(abs(s / target - 1) > PIXEL_SCALE_RTOL for s in scales):
                 work = resample_image(image, target)
                 work_wcs = work.wcs
                 work_noise = resample_noise(noise, image.wcs, work.wcs, work.data.shape)
                 meta["resampled_to_arcsec"] = target
         else:
-            meta["beam_area_ratio"] = check_beam(beam, self._beam, where=meta["input"])
             log.info("the model records no pixel scale: the image is used on its own grid")
         work_shape = tuple(work.data.shape)
         job = _Job(key, shape, image.wcs, work_shape, work_wcs, meta)

@@ -275,11 +275,11 @@ class SurveyRunner:
             _put_segmenter(seg, str(folder), self._model_options, self._device)
         return folder, seg
 
-    def _unit_size(self, seg, mosaic):
+    def _unit_size(self, seg, mosaic, scale):
+        """Units of one network input at the working pixel ``scale`` (None: the mosaic's)."""
         if self._tile_size is not None:
             return self._tile_size
         th, tw = seg.tile_size
-        scale, _ = self._working_scale(seg, mosaic)
         if scale is None:
             return th, tw
         from galcam.inference.resample import axis_pixel_scales
@@ -389,9 +389,10 @@ class SurveyRunner:
         folder, seg = self._load_model(mode)
         from galcam.inference.resample import check_beam
 
+        scale, matched = self._working_scale(seg, image)
         check_beam(image.meta.get("beam"), seg.beam, where=str(mosaic),  # warns once
-                   matched=self._working_scale(seg, image)[1])
-        size = self._unit_size(seg, image)
+                   matched=matched)
+        size = self._unit_size(seg, image, scale)
         units, seeds = self._plan(image, size)
         unit_settings = {
             "kind": "seeds" if seeds is not None else "tiles",

@@ -114,13 +114,17 @@ def test_units_are_sized_for_the_beam_matched_pixels():
     runner = SurveyRunner.__new__(SurveyRunner)
     runner._tile_size = None
     # 4 times the training beam's area: 4"/px working pixels, a 64 px tile covers 128 px
+    def unit_size():
+        return runner._unit_size(model, mosaic, runner._working_scale(model, mosaic)[0])
+
     assert runner._working_scale(model, mosaic) == (pytest.approx(4.0), True)
-    assert runner._unit_size(model, mosaic) == (128, 128)
+    assert unit_size() == (128, 128)
     model.beam_matching = 0.0
-    assert runner._unit_size(model, mosaic) == (64, 64)
+    assert runner._working_scale(model, mosaic) == (2.0, False)
+    assert unit_size() == (64, 64)
     mosaic.meta["beam"] = None
     model.beam_matching = 1.0
-    assert runner._unit_size(model, mosaic) == (64, 64)
+    assert unit_size() == (64, 64)
 
 
 def test_a_unit_at_another_pixel_scale_is_one_tile():
@@ -136,7 +140,8 @@ def test_a_unit_at_another_pixel_scale_is_one_tile():
     model = SimpleNamespace(tile_size=(64, 64), pixel_scale=2.0, beam_matching=0.5, beam=None)
     for mosaic_scale in (1.8, 1.1, 1.5, 2.5):
         wcs = make_wcs((2, 2), pixel_scale=mosaic_scale)
-        size = runner._unit_size(model, NDData(np.zeros((2, 2)), wcs=wcs, meta={}))
+        mosaic = NDData(np.zeros((2, 2)), wcs=wcs, meta={})
+        size = runner._unit_size(model, mosaic, runner._working_scale(model, mosaic)[0])
         # resampled to 2"/px, a unit is one 64 px network input, not 65 px (2 x 2 tiles)
         _, shape, _ = working_wcs(make_wcs(size, pixel_scale=mosaic_scale), size, 2.0)
         assert shape == (64, 64), (mosaic_scale, size, shape)

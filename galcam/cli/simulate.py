@@ -54,6 +54,25 @@ def add_parser(subparsers):
         default="paper",
         help="intended class frequencies: the paper's 328/128/110/196 (default) or equal",
     )
+    parser.add_argument(
+        "--beam",
+        type=float,
+        nargs=2,
+        default=(13.0, 11.0),
+        metavar=("MAJOR", "MINOR"),
+        help="restoring beam FWHMs in arcsec (13 11, EMU-PS); the position angle is drawn "
+        "per image",
+    )
+    parser.add_argument(
+        "--beam-scale",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="vary the beam from cutout to cutout: both axes times a factor drawn "
+        "log-uniformly in [LOW, HIGH] (e.g. 0.9 1.5 for a training set that covers a range "
+        "of beams); cutouts only",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
     parser.add_argument(
         "--radio-naxis",
@@ -97,9 +116,22 @@ def run(args):
             f"known: {', '.join(Realism.effects())}"
         )
     realism = Realism.off() if args.no_realism else Realism(**{e: False for e in args.disable})
+    major, minor = args.beam
+    if not 0 < minor <= major:
+        raise GalcamCLIError(
+            f"--beam: expected 0 < MINOR <= MAJOR (arcsec), got {major:g} {minor:g}"
+        )
+    beam = (major, minor, None)
+    if args.beam_scale is not None and not 0 < args.beam_scale[0] <= args.beam_scale[1]:
+        raise GalcamCLIError(
+            f"--beam-scale: expected 0 < LOW <= HIGH, got {args.beam_scale[0]:g} "
+            f"{args.beam_scale[1]:g}"
+        )
     if args.mosaic is not None:
         if args.mosaic < 64:
             raise GalcamCLIError(f"--mosaic must be at least 64 pixels, got {args.mosaic}")
+        if args.beam_scale is not None:
+            raise GalcamCLIError("--beam-scale applies to cutouts; a mosaic has one beam (--beam)")
         record = simulate_mosaic(
             args.output,
             size=args.mosaic,
@@ -110,6 +142,7 @@ def run(args):
             radio_naxis=args.radio_naxis,
             overwrite=args.overwrite,
             overview=not args.no_overview,
+            beam=beam,
         )
     else:
         record = simulate_dataset(
@@ -123,6 +156,8 @@ def run(args):
             overwrite=args.overwrite,
             overview=not args.no_overview,
             progress=False if args.no_progress else None,
+            beam=beam,
+            beam_scale=(1.0, 1.0) if args.beam_scale is None else tuple(args.beam_scale),
         )
     st = record["statistics"]
     log.info("class counts: %s", json.dumps(st["class_counts"]))

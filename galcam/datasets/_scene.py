@@ -237,7 +237,8 @@ GALAXY_FLAGS = (
 )
 IMAGE_FLAGS = ("artefacts", "crowded", "compact_pairs", "blanked_edges")
 
-STREAMS = ("layout", "galaxies", "compact", "artefacts", "noise", "ir")
+# "beam" last: adding a stream leaves the first ones (and so the default images) unchanged
+STREAMS = ("layout", "galaxies", "compact", "artefacts", "noise", "ir", "beam")
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ class SceneConfig:
     beam_major: float = 13.0  # arcsec FWHM
     beam_minor: float = 11.0
     beam_pa: float | None = None  # deg; None: drawn per image
+    beam_scale: tuple = (1.0, 1.0)  # per-image beam size factor, log-uniform in this range
     rms_range: tuple = (25e-6, 35e-6)  # Jy/beam
     class_weights: tuple = tuple(PAPER_CLASS_COUNTS[c] for c in CLASS_NAMES)
     snr_range: tuple = (6.0, 3000.0)
@@ -672,6 +674,20 @@ def _ir_scene(rng, cfg, shape_ir, area_arcmin2, hosts, realism_rng_flags):
     return (img + noise + sky + grad).astype(np.float32), host_mags, noise_dn, sky
 
 
+def _image_beam(cfg, rng):
+    """The configuration with this image's beam: ``beam_scale`` drawn log-uniformly.
+
+    Both axes are multiplied by the same factor, so the beam keeps its shape. With a
+    range of zero width the configuration is returned unchanged (and ``rng`` unused).
+    """
+    lo, hi = cfg.beam_scale
+    if hi <= lo and lo == 1.0:
+        return cfg
+    factor = lo if hi <= lo else math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    return replace(cfg, beam_major=cfg.beam_major * factor, beam_minor=cfg.beam_minor * factor,
+                   beam_scale=(factor, factor))
+
+
 def simulate_scene(seq, shape, cfg, realism, *, mode="cutout", n_galaxies=None, weights=None):
     """Simulate one radio image and its IR counterpart from the seed sequence ``seq``.
 
@@ -681,6 +697,7 @@ def simulate_scene(seq, shape, cfg, realism, *, mode="cutout", n_galaxies=None, 
     streams = dict(zip(STREAMS, (np.random.default_rng(s) for s in seq.spawn(len(STREAMS)))))
     lay = streams["layout"]
     ny, nx = shape
+    cfg = _image_beam(cfg, streams["beam"])
     weights = weights if weights is not None else cfg.class_weights
     rms = lay.uniform(*cfg.rms_range)
     bpa = lay.uniform(-90, 90) if cfg.beam_pa is None else float(cfg.beam_pa)
@@ -861,6 +878,7 @@ def simulate_scene(seq, shape, cfg, realism, *, mode="cutout", n_galaxies=None, 
         "streams": streams,
         "rms": rms,
         "bpa": bpa,
+        "beam": (cfg.beam_major, cfg.beam_minor),
         "kcov": kcov,
         "center": (ra, dec),
         "observed": observed.astype(np.float32),

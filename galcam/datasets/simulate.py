@@ -83,6 +83,7 @@ def _validate_config(
     pixel_scale=2.0,
     ir_pixel_scale=1.375,
     beam=(13.0, 11.0, None),
+    beam_scale=(1.0, 1.0),
     rms_range=(25e-6, 35e-6),
     class_balance="paper",
     max_tries=6,
@@ -102,6 +103,14 @@ def _validate_config(
         ) from None
     if not (0 < bmin <= bmaj):
         raise ValueError(f"beam: need 0 < minor <= major (arcsec), got {bmaj}, {bmin}")
+    try:
+        s_lo, s_hi = (float(v) for v in beam_scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"beam_scale must be (low, high) factors, got {beam_scale!r}") from None
+    if not (np.isfinite(s_lo) and np.isfinite(s_hi) and 0 < s_lo <= s_hi):
+        raise ValueError(
+            f"beam_scale must be (low, high) with 0 < low <= high, got {beam_scale!r}"
+        )
     lo, hi = rms_range
     if not (0 < lo <= hi):
         raise ValueError(
@@ -117,6 +126,7 @@ def _validate_config(
         beam_major=float(bmaj),
         beam_minor=float(bmin),
         beam_pa=None if bpa is None else float(bpa),
+        beam_scale=(s_lo, s_hi),
         rms_range=(float(lo), float(hi)),
         class_weights=_class_weights(class_balance),
         snr_range=(float(snr_range[0]), float(snr_range[1])),
@@ -260,9 +270,8 @@ def _pack(scene, cfg, seq_info, radio_naxis=2):
     """SimulatedCutout from the dict returned by simulate_scene."""
     from radio_beam import Beam
 
-    beam = Beam(
-        major=cfg.beam_major * u.arcsec, minor=cfg.beam_minor * u.arcsec, pa=scene["bpa"] * u.deg
-    )
+    bmaj, bmin = scene["beam"]  # this image's beam (cfg.beam_scale may vary it)
+    beam = Beam(major=bmaj * u.arcsec, minor=bmin * u.arcsec, pa=scene["bpa"] * u.deg)
     wcs = _radio_wcs(scene["center"], scene["crpix"], cfg.pixel_scale)
     wcs_ir = _radio_wcs(scene["center"], scene["crpix_ir"], cfg.ir_pixel_scale)
     data = scene["observed"]
@@ -332,6 +341,7 @@ def simulate_cutout(
     pixel_scale=2.0,
     ir_pixel_scale=1.375,
     beam=(13.0, 11.0, None),
+    beam_scale=(1.0, 1.0),
     rms_range=(25e-6, 35e-6),
     snr_range=(6.0, 3000.0),
     max_tries=6,
@@ -359,6 +369,12 @@ def simulate_cutout(
     beam : tuple, optional
         ``(major, minor, pa)``: restoring beam FWHMs in arcsec and position angle in deg
         east of north; ``pa=None`` draws it per image.
+    beam_scale : tuple of float, optional
+        ``(low, high)``: both beam axes are multiplied by a factor drawn per image,
+        log-uniformly in this range (default ``(1, 1)``: the beam as given). Training
+        on a range of beams makes a model less sensitive to the beam of the images it
+        is applied to (a survey's beam differs from field to field and from survey to
+        survey). The images with the default are unchanged by this option.
     rms_range : tuple of float, optional
         Range of the image noise, Jy/beam (drawn uniformly per image).
     snr_range : tuple of float, optional
@@ -378,6 +394,7 @@ def simulate_cutout(
         pixel_scale=pixel_scale,
         ir_pixel_scale=ir_pixel_scale,
         beam=beam,
+        beam_scale=beam_scale,
         rms_range=rms_range,
         class_balance=class_balance,
         max_tries=max_tries,
@@ -523,6 +540,8 @@ def _truth_rows(cut, image_id, first_annotation_id):
                 "flux": g.flux * 1e3,
                 "snr": g.snr,
                 "rms": cut.rms * 1e6,
+                "beam_major": cut.radio.meta["beam"].major.to_value(u.arcsec),
+                "beam_minor": cut.radio.meta["beam"].minor.to_value(u.arcsec),
                 "las_intrinsic": g.las_intrinsic,
                 "host_w1_mag": g.host_w1_mag,
                 "mask_area": int(g.mask.sum()),
@@ -551,6 +570,8 @@ _TRUTH_COLUMNS = [
     ("flux", u.mJy, "total flux density of the model"),
     ("snr", None, "peak / noise rms"),
     ("rms", u.uJy / u.beam, "noise rms of the image"),
+    ("beam_major", u.arcsec, "restoring beam FWHM of the image, major axis"),
+    ("beam_minor", u.arcsec, "restoring beam FWHM of the image, minor axis"),
     ("las_intrinsic", u.arcsec, "size the components were drawn for"),
     ("host_w1_mag", u.mag, "W1 Vega magnitude of the host"),
     ("mask_area", u.pix, "pixels in the truth mask"),
@@ -718,6 +739,7 @@ def simulate_dataset(
     max_tries=6,
     rms_range=(25e-6, 35e-6),
     beam=(13.0, 11.0, None),
+    beam_scale=(1.0, 1.0),
 ):
     """Write a simulated data set of EMU-like cutouts with COCO truth.
 
@@ -758,7 +780,7 @@ def simulate_dataset(
         Write ``overview.png``.
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal).
-    max_tries, rms_range, beam
+    max_tries, rms_range, beam, beam_scale
         See `simulate_cutout`.
 
     Returns
@@ -773,7 +795,11 @@ def simulate_dataset(
     if radio_naxis not in (2, 4):
         raise ValueError(f"radio_naxis must be 2 or 4, got {radio_naxis!r}")
     cfg = _validate_config(
-        class_balance=class_balance, max_tries=max_tries, rms_range=rms_range, beam=beam
+        class_balance=class_balance,
+        max_tries=max_tries,
+        rms_range=rms_range,
+        beam=beam,
+        beam_scale=beam_scale,
     )
     realism = Realism.coerce(realism)
     out = _prepare_output(output_dir, overwrite)
@@ -840,6 +866,7 @@ def simulate_dataset(
         "max_tries": cfg.max_tries,
         "rms_range_jy_beam": list(cfg.rms_range),
         "beam_arcsec_deg": [cfg.beam_major, cfg.beam_minor, cfg.beam_pa],
+        "beam_scale": list(cfg.beam_scale),
         "image_size_px": 210,
         "pixel_scale_arcsec": cfg.pixel_scale,
         "ir_pixel_scale_arcsec": cfg.ir_pixel_scale,

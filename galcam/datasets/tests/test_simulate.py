@@ -310,7 +310,42 @@ def test_bad_arguments(tmp_path):
         simulate_cutout(1, class_balance={"FR-III": 1})
     with pytest.raises(ValueError, match="beam"):
         simulate_cutout(1, beam=(10.0, 12.0, 0.0))
+    for bad in [(0.0, 1.0), (1.5, 1.2), (1.0, np.inf), "wide", (1.0,)]:
+        with pytest.raises(ValueError, match="beam_scale"):
+            simulate_cutout(1, beam_scale=bad)
+    with pytest.raises(ValueError, match="beam_scale"):
+        simulate_dataset(tmp_path / "y", 1, seed=1, beam_scale=(2.0, 1.0))
     assert not (tmp_path / "y").exists()
+
+
+def test_beam_scale():
+    """Each cutout's beam is the given one times a factor drawn in the range."""
+    base = simulate_cutout(SEED, index=2, realism=False)
+    assert base.radio.meta["beam"].major.to_value(u.arcsec) == pytest.approx(13.0)
+    # a fixed factor: both axes scaled, the noise level and the position angle kept
+    wide = simulate_cutout(SEED, index=2, realism=False, beam_scale=(1.5, 1.5))
+    beam = wide.radio.meta["beam"]
+    assert beam.major.to_value(u.arcsec) == pytest.approx(19.5)
+    assert beam.minor.to_value(u.arcsec) == pytest.approx(16.5)
+    assert beam.pa == base.radio.meta["beam"].pa
+    assert wide.rms == base.rms
+    # the noise is correlated over the larger beam: a point source's peak stays at its
+    # flux (Jy/beam) while extended emission gets brighter per beam
+    d = np.where(np.abs(wide.model) < 0.01 * wide.rms, wide.radio.data, np.nan)
+    a, b = d[:, :-3].ravel(), d[:, 3:].ravel()
+    d0 = np.where(np.abs(base.model) < 0.01 * base.rms, base.radio.data, np.nan)
+    a0, b0 = d0[:, :-3].ravel(), d0[:, 3:].ravel()
+    ok, ok0 = np.isfinite(a) & np.isfinite(b), np.isfinite(a0) & np.isfinite(b0)
+    assert np.corrcoef(a[ok], b[ok])[0, 1] > np.corrcoef(a0[ok0], b0[ok0])[0, 1] + 0.05
+    t = wide.to_table(1)
+    assert np.all(t["beam_major"] == 19.5 * u.arcsec) and np.all(t["beam_minor"] > 16 * u.arcsec)
+    # a range: factors inside it, different from image to image, reproducible
+    majors = [simulate_cutout(SEED, index=i, realism=False, beam_scale=(0.9, 1.6))
+              .radio.meta["beam"].major.to_value(u.arcsec) for i in range(6)]
+    assert all(0.9 * 13.0 <= m <= 1.6 * 13.0 for m in majors)
+    assert len(set(np.round(majors, 6))) == 6
+    again = simulate_cutout(SEED, index=3, realism=False, beam_scale=(0.9, 1.6))
+    assert again.radio.meta["beam"].major.to_value(u.arcsec) == majors[3]
 
 
 def test_mosaic(tmp_path):
@@ -346,3 +381,20 @@ def test_cli(tmp_path, capsys):
     assert "unknown effect" in capsys.readouterr().err
     assert main(args + ["--overwrite"]) == 0
     assert (out / "radio" / "sim_000000.fits").read_bytes() == first
+    # the beam, fixed or varied from cutout to cutout
+    assert main(args + ["--overwrite", "--beam", "18", "16"]) == 0
+    assert fits.getheader(out / "radio" / "sim_000000.fits")["BMAJ"] * 3600 == pytest.approx(18)
+    assert main(args + ["--overwrite", "--beam-scale", "1.2", "1.4"]) == 0
+    majors = [fits.getheader(out / "radio" / f"sim_00000{i}.fits")["BMAJ"] * 3600
+              for i in range(2)]
+    assert all(13 * 1.2 <= m <= 13 * 1.4 for m in majors)
+    record = json.loads((out / "simulation.json").read_text())
+    assert record["parameters"]["beam_scale"] == [1.2, 1.4]
+    capsys.readouterr()
+    assert main(args + ["--overwrite", "--beam", "10", "12"]) == 2
+    assert "--beam: expected 0 < MINOR <= MAJOR" in capsys.readouterr().err
+    assert main(args + ["--overwrite", "--beam-scale", "1.4", "1.2"]) == 2
+    assert "--beam-scale: expected 0 < LOW <= HIGH" in capsys.readouterr().err
+    assert main(["simulate", "-o", str(tmp_path / "m"), "--seed", "1", "--mosaic", "200",
+                 "--beam-scale", "1", "2"]) == 2
+    assert "a mosaic has one beam" in capsys.readouterr().err

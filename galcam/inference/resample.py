@@ -8,7 +8,8 @@ surface brightness in Jy/beam unchanged); the model runs there, and its masks an
 positions are mapped back to the image's own pixels through the sky (`map_crop_back`).
 
 An image whose restoring beam is much larger than the training beam (more than
-`BEAM_AREA_TOLERANCE` times its area) can be resampled onto coarser pixels instead, so
+`BEAM_AREA_TOLERANCE` times its area; for a model trained on a range of beams, the
+largest of them) can be resampled onto coarser pixels instead, so
 that the beam covers about as many pixels as the training beam did
 (`beam_matched_pixel_scale`): the network was trained on galaxies and point sources of
 that many pixels per beam. An image cannot be sharpened, so a smaller beam keeps the
@@ -38,6 +39,8 @@ PIXEL_SCALE_RTOL = 0.02
 #: Ratio of beam areas (either way) above which a warning is issued, and (image beam over
 #: training beam) above which `beam_matched_pixel_scale` coarsens the working pixels.
 BEAM_AREA_TOLERANCE = 1.5
+#: Solid angle of a Gaussian beam over ``major * minor`` (FWHMs): pi / (4 ln 2).
+_GAUSS_AREA = math.pi / (4 * math.log(2))
 
 _LINEAR_KEYS = ("CDELT", "PC", "CD", "CROTA")
 
@@ -199,24 +202,54 @@ def map_crop_back(crop, x0, y0, work_wcs, image_wcs, image_shape):
             bx0 + int(xs.min()), by0 + int(ys.min()))
 
 
-def _beam_area_ratio(beam, model_beam):
-    """Beam area of the image over that of the training beam, or None if either is unknown."""
-    if beam is None or not model_beam:
-        return None
+def _training_areas(model_beam):
+    """Smallest and largest training beam area (arcsec^2), or None if not recorded.
+
+    A model trained on images with a range of beams records it in ``area_range_arcsec2``
+    (``major * minor * pi / (4 ln 2)``); otherwise the training beam is one beam.
+    """
     try:
         major = float(model_beam["major_arcsec"])
         minor = float(model_beam["minor_arcsec"])
     except (KeyError, TypeError, ValueError):
         return None
-    ratio = (beam.major.to_value(u.arcsec) * beam.minor.to_value(u.arcsec)) / (major * minor)
-    return float(ratio) if math.isfinite(ratio) and ratio > 0 else None
+    area = _GAUSS_AREA * major * minor
+    lo, hi = area, area
+    span = model_beam.get("area_range_arcsec2")
+    if span is not None:
+        try:
+            lo, hi = (float(v) for v in span)
+        except (TypeError, ValueError):
+            return None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+        return None
+    return lo, hi
+
+
+def _beam_area_ratio(beam, model_beam):
+    """Beam area of the image over that of the training beam, or None if either is unknown.
+
+    For a model trained on a range of beams: over the largest training beam when the
+    image's is larger, over the smallest when it is smaller, and 1 inside the range.
+    """
+    if beam is None or not model_beam:
+        return None
+    areas = _training_areas(model_beam)
+    if areas is None:
+        return None
+    area = _GAUSS_AREA * beam.major.to_value(u.arcsec) * beam.minor.to_value(u.arcsec)
+    if not (math.isfinite(area) and area > 0):
+        return None
+    lo, hi = areas
+    return float(area / hi) if area > hi else float(area / lo) if area < lo else 1.0
 
 
 def beam_matched_pixel_scale(beam, model_beam, pixel_scale, *, strength=1.0):
     """A working pixel scale for an image whose beam is much larger than the training beam.
 
     With ``strength`` 1, a beam more than `BEAM_AREA_TOLERANCE` times larger (in area)
-    than the training beam gets pixels ``sqrt(area ratio)`` times the training pixel
+    than the training beam (the largest one, for a model trained on a range of beams)
+    gets pixels ``sqrt(area ratio)`` times the training pixel
     scale: the network then sees point sources and galaxies with as many pixels per beam
     as in training. A smaller ``strength`` goes part of the way (pixels ``area ratio **
     (strength / 2)`` times the training scale): coarser pixels also shrink the galaxies
@@ -230,7 +263,10 @@ def beam_matched_pixel_scale(beam, model_beam, pixel_scale, *, strength=1.0):
         The image's restoring beam.
     model_beam : dict or None
         The training beam as recorded in the model folder
-        (``{"major_arcsec", "minor_arcsec", "pa_deg"}``).
+        (``{"major_arcsec", "minor_arcsec", "pa_deg"}``, the medians over the training
+        images, and for a model trained on several beams ``"area_range_arcsec2"``, the
+        smallest and largest beam area: a beam inside that range counts as the training
+        beam, one outside it is compared with the nearest end).
     pixel_scale : float
         The training pixel scale, arcsec.
     strength : float, optional
@@ -261,7 +297,10 @@ def check_beam(beam, model_beam, *, where="image", matched=False):
         The image's restoring beam.
     model_beam : dict or None
         The training beam as recorded in the model folder
-        (``{"major_arcsec", "minor_arcsec", "pa_deg"}``).
+        (``{"major_arcsec", "minor_arcsec", "pa_deg"}``, the medians over the training
+        images, and for a model trained on several beams ``"area_range_arcsec2"``, the
+        smallest and largest beam area: a beam inside that range counts as the training
+        beam, one outside it is compared with the nearest end).
     where : str, optional
         Names the image in the message.
     matched : bool, optional
@@ -277,9 +316,19 @@ def check_beam(beam, model_beam, *, where="image", matched=False):
     if ratio is None:
         return None
     major, minor = float(model_beam["major_arcsec"]), float(model_beam["minor_arcsec"])
-    text = (f"{where}: the beam ({beam.major.to_value(u.arcsec):.1f}\" x "
-            f"{beam.minor.to_value(u.arcsec):.1f}\") has {ratio:.2f} times the area of the "
-            f"model's training beam ({major:.1f}\" x {minor:.1f}\")")
+    lo, hi = _training_areas(model_beam)
+    image = (f"{where}: the beam ({beam.major.to_value(u.arcsec):.1f}\" x "
+             f"{beam.minor.to_value(u.arcsec):.1f}\")")
+    if hi > lo * (1 + 1e-6):  # trained on a range of beams
+        if ratio == 1.0:
+            return ratio
+        text = (f"{image} has {ratio:.2f} times the area of the "
+                f"{'largest' if ratio > 1 else 'smallest'} beam the model was trained on "
+                f"(areas {lo:.0f} to {hi:.0f} arcsec^2; median beam {major:.1f}\" x "
+                f"{minor:.1f}\")")
+    else:
+        text = (f"{image} has {ratio:.2f} times the area of the model's training beam "
+                f"({major:.1f}\" x {minor:.1f}\")")
     if matched:
         log.info("%s: the image is resampled onto coarser pixels, closer to as many pixels "
                  "per beam as in training", text)

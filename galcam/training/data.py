@@ -18,6 +18,7 @@ torch operations (`galcam.training.augment`).
 import hashlib
 import json
 import logging
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Solid angle of a Gaussian beam over ``major * minor`` (FWHMs): pi / (4 ln 2).
+_GAUSS_AREA = math.pi / (4 * math.log(2))
 
 _PNG_CHANNELS = ("ir", "radio", "zeros")
 
@@ -134,9 +138,16 @@ class EncodedSet:
                             min(scales), max(scales))
         if beams:
             arr = np.array(beams, dtype=float)
+            area = _GAUSS_AREA * arr[:, 0] * arr[:, 1]
             out["beam"] = {"major_arcsec": float(np.median(arr[:, 0])),
                            "minor_arcsec": float(np.median(arr[:, 1])),
-                           "pa_deg": float(np.median(arr[:, 2]))}
+                           "pa_deg": float(np.median(arr[:, 2])),
+                           # the beams the model saw, for check_beam and beam matching
+                           "major_range_arcsec": [float(arr[:, 0].min()),
+                                                  float(arr[:, 0].max())],
+                           "minor_range_arcsec": [float(arr[:, 1].min()),
+                                                  float(arr[:, 1].max())],
+                           "area_range_arcsec2": [float(area.min()), float(area.max())]}
         out["n_images_with_wcs"] = len(scales)
         return out
 

@@ -136,3 +136,26 @@ def test_check_beam_logs_a_matched_beam(caplog):
     assert "big.fits" in caplog.text and "coarser pixels" in caplog.text
     with pytest.warns(AstropyUserWarning, match="big.fits: the beam"):
         check_beam(_beam(20, 16), model_beam, where="big.fits")
+
+
+def test_beam_range_of_the_training_images():
+    """A model trained on a range of beams: inside it no warning, outside the nearest end."""
+    k = math.pi / (4 * math.log(2))
+    model_beam = {"major_arcsec": 15.0, "minor_arcsec": 13.0, "pa_deg": 0.0,
+                  "area_range_arcsec2": [k * 12 * 10, k * 20 * 17]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for inside in (_beam(12, 10), _beam(19, 17), _beam(20, 17)):  # 1.9 x the median area
+            assert check_beam(inside, model_beam) == 1.0
+    assert beam_matched_pixel_scale(_beam(20, 17), model_beam, 2.0, strength=1) == (2.0, False)
+    # outside: compared with the largest (or smallest) training beam, not the median
+    assert check_beam(_beam(24, 17), model_beam) == pytest.approx(1.2)
+    with pytest.warns(AstropyUserWarning, match=r"times the area of the largest beam the model"):
+        assert check_beam(_beam(40, 17), model_beam) == pytest.approx(2.0)
+    with pytest.warns(AstropyUserWarning, match=r"smallest beam the model was trained on"):
+        assert check_beam(_beam(6, 5), model_beam) == pytest.approx(0.25)
+    scale, matched = beam_matched_pixel_scale(_beam(40, 17), model_beam, 2.0, strength=1)
+    assert matched and scale == pytest.approx(2.0 * math.sqrt(2))
+    # a malformed range: the beam is unknown rather than wrong
+    bad = dict(model_beam, area_range_arcsec2=[300, 100])
+    assert check_beam(_beam(40, 17), bad) is None

@@ -1,5 +1,8 @@
 """Weak-label views, encoding and the training datasets."""
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -50,6 +53,15 @@ def test_encode_fits_records_scale_and_beam_and_caches(tmp_path, monkeypatch):
     assert summary["pixel_scale_arcsec"] == pytest.approx(2.0, rel=1e-3)
     assert summary["beam"]["major_arcsec"] == pytest.approx(12.0)
     assert summary["beam"]["minor_arcsec"] == pytest.approx(10.0)
+    area = math.pi / (4 * math.log(2)) * 12.0 * 10.0
+    assert summary["beam"]["area_range_arcsec2"] == pytest.approx([area, area])
+    # images with different beams: the medians, and the range for check_beam
+    mixed = dataclasses.replace(enc, beams=((12.0, 10.0, 0.0), (18.0, 15.0, 30.0), None))
+    beam = mixed.radio_summary()["beam"]
+    assert beam["major_arcsec"] == pytest.approx(15.0)
+    assert beam["major_range_arcsec"] == [12.0, 18.0]
+    assert beam["minor_range_arcsec"] == [10.0, 15.0]
+    assert beam["area_range_arcsec2"] == pytest.approx([area, area * 18 * 15 / 120])
     assert len(list(cache.glob("*.npy"))) == 2
     assert enc.radio[0].max() == pytest.approx(1.0) and enc.radio[0].min() == 0.0
 

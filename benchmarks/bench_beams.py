@@ -28,6 +28,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 
 SETS = {
@@ -75,20 +76,28 @@ def main(argv=None):
         parser.error(f"--n: expected at least 1, got {args.n}")
     logging.basicConfig(level=logging.WARNING)
 
+    from astropy.utils.exceptions import AstropyUserWarning
+
     from galcam.evaluation import evaluate
     from galcam.inference import WeakSegmenter
 
     options = {} if args.beam_matching is None else {"beam_matching": args.beam_matching}
     segmenter = WeakSegmenter.load(args.model, device="cpu", **options)
-    print(f"model {args.model}: training beam {segmenter.beam}, beam_matching "
-          f"{segmenter.beam_matching}")
+    beam = segmenter.beam or {}
+    print(f"model {args.model}: training beam {beam.get('major_arcsec', float('nan')):.1f}\" x "
+          f"{beam.get('minor_arcsec', float('nan')):.1f}\" (area range "
+          f"{beam.get('area_range_arcsec2', 'not recorded')}), beam_matching "
+          f"{segmenter.beam_matching}; beam warnings are not shown")
     print(f"{'set':8s} {'n':>4s} " + " ".join(f"{k:>24s}" for k in KEYS) + "  s/cutout")
     out = {}
     for name in names:
         folder = _simulated(args.work, name, args.n)
         t = time.perf_counter()
-        pred = segmenter.predict_dataset(folder / "images.json", image_dir=folder,
-                                         progress=False)
+        with warnings.catch_warnings():
+            # one beam warning per cutout of a set whose beam is outside the training range
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            pred = segmenter.predict_dataset(folder / "images.json", image_dir=folder,
+                                             progress=False)
         seconds = (time.perf_counter() - t) / args.n
         m = evaluate(folder / "annotations.json", pred, image_dir=folder).metrics
         out[name] = {k: m[k] for k in KEYS}

@@ -263,13 +263,13 @@ def _spec_from_config(config, path):
         raise _bad(path, f"thresholds.class_views must be one of {list(CLASS_VIEWS)}, got "
                          f"{class_views!r}")
     pixel_scale = radio.get("pixel_scale_arcsec")
-    beam = radio.get("beam")
+    beam = _beam_from_config(radio.get("beam"), path)
     spec = {
         "classes": tuple(classes), "encoder": encoder, "mean": mean, "std": std,
         "tile_size": tile, "nets": nets, "class_threshold": class_threshold,
         "scales": scales, "class_scales": class_scales, "class_views": class_views,
         "pixel_scale": None if pixel_scale is None else float(pixel_scale),
-        "beam": beam if isinstance(beam, dict) else None,
+        "beam": beam,
         "extractor": dict(inference.get("instances", {}) or {}),
         "score_threshold": _from_config(_check_fraction, inference.get("score_threshold", 0.0),
                                         path, "inference.score_threshold", "a number in [0, 1]"),
@@ -279,6 +279,30 @@ def _spec_from_config(config, path):
             spec[key] = _from_config(_positive_or_none, inference[key], path, f"inference.{key}",
                                      "a positive number or null")
     return spec
+
+
+def _positive_number(value):
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0)
+
+
+def _beam_from_config(beam, path):
+    """``radio.beam`` of config.json checked (None when the training data had no beam)."""
+    if beam is None:
+        return None
+    if not isinstance(beam, dict):
+        raise _bad(path, f"radio.beam must be an object or null, got {beam!r}")
+    for key in ("major_arcsec", "minor_arcsec"):
+        if not _positive_number(beam.get(key)):
+            raise _bad(path, f"radio.beam.{key} must be a positive number of arcsec, got "
+                             f"{beam.get(key)!r}")
+    span = beam.get("area_range_arcsec2")
+    if span is not None and not (isinstance(span, list) and len(span) == 2
+                                 and all(_positive_number(v) for v in span)
+                                 and span[0] <= span[1]):
+        raise _bad(path, f"radio.beam.area_range_arcsec2 must be [smallest, largest] beam "
+                         f"area in arcsec^2, got {span!r}")
+    return dict(beam)
 
 
 def _from_config(check, value, path, key, expected):

@@ -292,6 +292,28 @@ def test_class_threshold_recommended_by_the_model_folder(model_dir, tmp_path):
         shutil.rmtree(folder)
 
 
+def test_load_checks_the_training_beam(model_dir, tmp_path):
+    def edit(c):
+        c["radio"]["beam"] = {"major_arcsec": 15.5, "minor_arcsec": 13.1, "pa_deg": 0.0,
+                              "area_range_arcsec2": [131.7, 414.6]}
+
+    folder = _edit_config(model_dir, tmp_path, edit)
+    assert WeakSegmenter.load(folder, device="cpu").beam["area_range_arcsec2"] == [131.7, 414.6]
+    shutil.rmtree(folder)
+    for key, bad, match in [
+            ("major_arcsec", "13", r"radio\.beam\.major_arcsec must be a positive number"),
+            ("minor_arcsec", -1.0, r"radio\.beam\.minor_arcsec must be a positive number"),
+            ("area_range_arcsec2", [400.0, 100.0], r"area_range_arcsec2 must be \[smallest"),
+            ("area_range_arcsec2", [100.0], r"area_range_arcsec2 must be \[smallest")]:
+        def edit_bad(c, key=key, bad=bad):
+            c["radio"]["beam"] = {"major_arcsec": 15.5, "minor_arcsec": 13.1, key: bad}
+
+        folder = _edit_config(model_dir, tmp_path, edit_bad)
+        with pytest.raises(ModelFolderError, match=match):
+            WeakSegmenter.load(folder, device="cpu")
+        shutil.rmtree(folder)
+
+
 # ------------------------------------------------------------------ end to end
 def _check_result(result, shape):
     assert isinstance(result, SegmentationResult)

@@ -20,7 +20,8 @@ def add_parser(subparsers):
         help="simulate EMU-like radio and WISE-like infrared cutouts with COCO truth",
         description=(
             'Simulate a data set of EMU Pilot Survey-like radio cutouts (210 x 210 px, 2"/px, '
-            '13" x 11" beam, 25-35 uJy/beam) around FR-I, FR-II, FR-X and R radio galaxies, '
+            '13" x 11" beam unless --beam / --beam-scale, 25-35 uJy/beam) around FR-I, FR-II, '
+            "FR-X and R radio galaxies, "
             "with WISE W1-like infrared cutouts and the truth (masks, classes, host keypoints) "
             "in COCO format; or one large mosaic with --mosaic. The same --seed gives the same "
             "files for any --workers."

@@ -677,13 +677,13 @@ def _ir_scene(rng, cfg, shape_ir, area_arcmin2, hosts, realism_rng_flags):
 def _image_beam(cfg, rng):
     """The configuration with this image's beam: ``beam_scale`` drawn log-uniformly.
 
-    Both axes are multiplied by the same factor, so the beam keeps its shape. With a
-    range of zero width the configuration is returned unchanged (and ``rng`` unused).
+    Both axes are multiplied by the same factor, so the beam keeps its shape. A range of
+    zero width does not use ``rng``; a factor of 1 returns the configuration unchanged.
     """
     lo, hi = cfg.beam_scale
-    if hi <= lo and lo == 1.0:
-        return cfg
     factor = lo if hi <= lo else math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    if factor == 1.0:
+        return cfg
     return replace(cfg, beam_major=cfg.beam_major * factor, beam_minor=cfg.beam_minor * factor,
                    beam_scale=(factor, factor))
 

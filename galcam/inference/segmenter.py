@@ -253,8 +253,7 @@ def _spec_from_config(config, path):
     class_scales = thresholds.get("class_scales")
     if class_scales is not None:
         if (not isinstance(class_scales, list) or not class_scales
-                or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
-                           and math.isfinite(v) and v > 0 for v in class_scales)):
+                or not all(_positive_number(v) for v in class_scales)):
             raise _bad(path, f"thresholds.class_scales must be a list of positive numbers, got "
                              f"{class_scales!r}")
         class_scales = tuple(float(v) for v in class_scales)
@@ -282,6 +281,7 @@ def _spec_from_config(config, path):
 
 
 def _positive_number(value):
+    """A finite real number > 0 (not a bool)."""
     return (isinstance(value, numbers.Real) and not isinstance(value, bool)
             and math.isfinite(value) and value > 0)
 
@@ -499,8 +499,7 @@ def _check_fraction(value, name, low=0.0, high=1.0, low_open=False, high_open=Fa
 
 
 def _check_positive(value, name, expected):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and value > 0):
+    if not _positive_number(value):
         raise ValueError(f"{name}: expected {expected}, got {value!r}")
     return float(value)
 

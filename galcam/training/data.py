@@ -18,7 +18,6 @@ torch operations (`galcam.training.augment`).
 import hashlib
 import json
 import logging
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from ..datasets.coco import CocoDataset, DatasetError, WeakLabelView
+from ..inference.resample import _GAUSS_AREA
 from ..io import atomic_write
 from . import augment
 
@@ -41,9 +41,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Solid angle of a Gaussian beam over ``major * minor`` (FWHMs): pi / (4 ln 2).
-_GAUSS_AREA = math.pi / (4 * math.log(2))
 
 _PNG_CHANNELS = ("ir", "radio", "zeros")
 

@@ -294,6 +294,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING)
 
     from astropy.utils.exceptions import AstropyUserWarning
+    from bench_weak import print_metric_table
 
     from galcam.baseline import ClassicalFinder
     from galcam.evaluation import evaluate
@@ -319,13 +320,7 @@ def main(argv=None):
                                             image_dir=folder)
     print(f"model {args.model}: {seconds:.3f} s per cutout, peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    print(f"{'metric':28s}" + "".join(f"{name:>12s}" for name in results))
-    for key in KEYS:
-        row = f"{key:28s}"
-        for res in results.values():
-            value = res.metrics.get(key)
-            row += f"{value:12.3f}" if isinstance(value, (int, float)) else f"{'-':>12s}"
-        print(row)
+    print_metric_table(results, KEYS)
     per_class = results["model"].metrics.get("per_class", {})
     print("model AP50 per class: " + ", ".join(
         f"{c} {per_class[c]['segm_AP50']:.3f}" for c in CLASSES if c in per_class))

@@ -41,6 +41,17 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def print_metric_table(results, keys):
+    """Print one row per metric of ``keys``, one column per evaluation in ``results``."""
+    print(f"{'metric':28s}" + "".join(f"{name:>12s}" for name in results))
+    for key in keys:
+        row = f"{key:28s}"
+        for res in results.values():
+            value = res.metrics.get(key)
+            row += f"{value:12.3f}" if isinstance(value, (int, float)) else f"{'-':>12s}"
+        print(row)
+
+
 def simulate(workdir, name, n, seed):
     from galcam.datasets import simulate_dataset
 
@@ -119,13 +130,7 @@ def main(argv=None):
         results["classical"] = evaluate(test_dir / "annotations.json", base, image_dir=test_dir)
 
     print()
-    print(f"{'metric':28s}" + "".join(f"{name:>12s}" for name in results))
-    for key in KEYS:
-        row = f"{key:28s}"
-        for res in results.values():
-            value = res.metrics.get(key)
-            row += f"{value:12.3f}" if isinstance(value, (int, float)) else f"{'-':>12s}"
-        print(row)
+    print_metric_table(results, KEYS)
     summary = {
         name: {key: res.metrics.get(key) for key in KEYS} for name, res in results.items()
     }

@@ -8,7 +8,7 @@ differently, and scores a model (and the classical finder) on it with
 metrics page):
 
     python benchmarks/bench_independent.py --model default [--n 120] [--seed 11]
-        [--work /tmp/galcam-independent] [--json FILE]
+        [--work /tmp/galcam-independent] [--beam-range LOW HIGH] [--json FILE]
 
 What differs from galcam's simulator (which builds galaxies from Gaussian components):
 
@@ -22,7 +22,8 @@ What differs from galcam's simulator (which builds galaxies from Gaussian compon
   core at 30-80 degrees to the main axis.
 - **R**: a barely resolved elliptical exponential disc (intrinsic FWHM 4-12") with a core.
 - Sky: one galaxy per cutout (classes in equal numbers), 0-8 unrelated point sources,
-  white noise convolved with a restoring beam drawn per cutout (FWHM 12"-18", axis ratio
+  white noise convolved with a restoring beam drawn per cutout (major axis FWHM 12"-18"
+  unless ``--beam-range``, axis ratio
   0.75-1) and scaled to 20-40 uJy/beam; pixels 2", SIN projection.
 - Infrared: a W1-like image on its own TAN grid (1.375" pixels, rotated by a random
   angle, centre offset by up to 20"), 6.1" PSF, the host at the radio core with S/N
@@ -185,11 +186,11 @@ def _ir_wcs(rng, radio_wcs):
     return w
 
 
-def _cutout(rng, klass):
+def _cutout(rng, klass, beam_range=(12.0, 18.0)):
     """One cutout: radio image, IR image, their WCS, beam, truth mask and host pixel."""
     xx, yy = _grid((SIZE, SIZE))
     x0, y0 = SIZE / 2 + rng.uniform(-8, 8), SIZE / 2 + rng.uniform(-8, 8)
-    bmaj = rng.uniform(12.0, 18.0)
+    bmaj = rng.uniform(*beam_range)
     bmin = bmaj * rng.uniform(0.75, 1.0)
     bpa = rng.uniform(0.0, math.pi)
     kernel = _beam_kernel(bmaj, bmin, bpa)
@@ -229,7 +230,7 @@ def _cutout(rng, klass):
     return radio, ir.astype(np.float32), rwcs, iwcs, beam, mask, (x0, y0)
 
 
-def make_dataset(folder, n, seed):
+def make_dataset(folder, n, seed, *, beam_range=(12.0, 18.0)):
     """Write ``n`` cutouts (classes in turn) and their truth as a COCO data set."""
     from astropy.io import fits
     from pycocotools import mask as mask_utils
@@ -244,7 +245,7 @@ def make_dataset(folder, n, seed):
     for k in range(n):
         klass = CLASSES[k % len(CLASSES)]
         while True:
-            radio, ir, rwcs, iwcs, beam, mask, host = _cutout(rng, klass)
+            radio, ir, rwcs, iwcs, beam, mask, host = _cutout(rng, klass, beam_range)
             if mask.sum() >= 10:
                 break
         name = f"ind_{k:05d}"
@@ -286,11 +287,16 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=120, help="cutouts (default 120)")
     parser.add_argument("--seed", type=int, default=11, help="generator seed (default 11)")
     parser.add_argument("--work", default="/tmp/galcam-independent")
+    parser.add_argument("--beam-range", type=float, nargs=2, default=(12.0, 18.0),
+                        metavar=("LOW", "HIGH"),
+                        help="range of the beam's major-axis FWHM in arcsec (12 18)")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--json", default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
     if args.n < 4:
         parser.error(f"--n: expected at least 4 cutouts (one per class), got {args.n}")
+    if not 0 < args.beam_range[0] <= args.beam_range[1]:
+        parser.error(f"--beam-range: expected 0 < LOW <= HIGH arcsec, got {args.beam_range}")
     logging.basicConfig(level=logging.WARNING)
 
     from astropy.utils.exceptions import AstropyUserWarning
@@ -301,9 +307,12 @@ def main(argv=None):
     from galcam.inference import WeakSegmenter
 
     folder = Path(args.work) / f"n{args.n}_seed{args.seed}"
+    if tuple(args.beam_range) != (12.0, 18.0):
+        low, high = args.beam_range
+        folder = folder.with_name(f"{folder.name}_beam{low:g}-{high:g}")
     if not (folder / "annotations.json").is_file():
         t = time.perf_counter()
-        make_dataset(folder, args.n, args.seed)
+        make_dataset(folder, args.n, args.seed, beam_range=tuple(args.beam_range))
         print(f"wrote {args.n} cutouts to {folder} ({time.perf_counter() - t:.0f} s)")
     results = {}
     with warnings.catch_warnings():
@@ -330,7 +339,8 @@ def main(argv=None):
         out = {name: {k: r.metrics.get(k) for k in KEYS} for name, r in results.items()}
         out["model"]["per_class_segm_AP50"] = {c: per_class[c]["segm_AP50"]
                                                for c in CLASSES if c in per_class}
-        out["data"] = {"n": args.n, "seed": args.seed, "folder": str(folder)}
+        out["data"] = {"n": args.n, "seed": args.seed, "beam_range": list(args.beam_range),
+                       "folder": str(folder)}
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0
 

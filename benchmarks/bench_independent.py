@@ -137,11 +137,10 @@ def _galaxy(rng, klass, xx, yy, x0, y0):
 
 def _beam_image(xx, yy, x, y, bmaj, bmin, bpa):
     """Peak-1 elliptical Gaussian beam centred at (x, y); ``bpa`` east of north, radians."""
-    sa, sb = bmaj / PIXEL / FWHM, bmin / PIXEL / FWHM
-    c, s = math.cos(bpa + math.pi / 2), math.sin(bpa + math.pi / 2)
-    u = (xx - x) * c + (yy - y) * s
-    v = -(xx - x) * s + (yy - y) * c
-    return np.exp(-0.5 * ((u / sa) ** 2 + (v / sb) ** 2))
+    from astropy.modeling.models import Gaussian2D
+
+    return Gaussian2D(1.0, x, y, bmaj / PIXEL / FWHM, bmin / PIXEL / FWHM,
+                      theta=bpa + math.pi / 2)(xx, yy)
 
 
 def _beam_kernel(bmaj, bmin, bpa):

@@ -232,10 +232,12 @@ def _beam_area_ratio(beam, model_beam):
     For a model trained on a range of beams: over the largest training beam when the
     image's is larger, over the smallest when it is smaller, and 1 inside the range.
     """
-    if beam is None or not model_beam:
-        return None
-    areas = _training_areas(model_beam)
-    if areas is None:
+    return _area_ratio(beam, _training_areas(model_beam) if model_beam else None)
+
+
+def _area_ratio(beam, areas):
+    """`_beam_area_ratio` given the training areas ``(lo, hi)`` (None: unknown)."""
+    if beam is None or areas is None:
         return None
     area = _GAUSS_AREA * beam.major.to_value(u.arcsec) * beam.minor.to_value(u.arcsec)
     if not (math.isfinite(area) and area > 0):
@@ -312,11 +314,12 @@ def check_beam(beam, model_beam, *, where="image", matched=False):
     ratio : float or None
         Beam area of the image over that of the training data (None if unknown).
     """
-    ratio = _beam_area_ratio(beam, model_beam)
+    areas = _training_areas(model_beam) if model_beam else None
+    ratio = _area_ratio(beam, areas)
     if ratio is None:
         return None
     major, minor = float(model_beam["major_arcsec"]), float(model_beam["minor_arcsec"])
-    lo, hi = _training_areas(model_beam)
+    lo, hi = areas
     image = (f"{where}: the beam ({beam.major.to_value(u.arcsec):.1f}\" x "
              f"{beam.minor.to_value(u.arcsec):.1f}\")")
     if hi > lo * (1 + 1e-6):  # trained on a range of beams

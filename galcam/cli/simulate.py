@@ -74,6 +74,14 @@ def add_parser(subparsers):
         "log-uniformly in [LOW, HIGH] (e.g. 0.9 1.5 for a training set that covers a range "
         "of beams); cutouts only",
     )
+    parser.add_argument(
+        "--profiles",
+        choices=["gaussian", "varied"],
+        default="gaussian",
+        help="source models: 'gaussian' (Gaussian clumps and chains, the default) or 'varied' "
+        "(also power-law conical jets, smooth Sersic lobes, double hotspots, X-shaped wings, "
+        "Sersic discs, drawn per galaxy)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
     parser.add_argument(
         "--radio-naxis",
@@ -144,6 +152,7 @@ def run(args):
             overwrite=args.overwrite,
             overview=not args.no_overview,
             beam=beam,
+            profiles=args.profiles,
         )
     else:
         record = simulate_dataset(
@@ -159,6 +168,7 @@ def run(args):
             progress=False if args.no_progress else None,
             beam=beam,
             beam_scale=(1.0, 1.0) if args.beam_scale is None else tuple(args.beam_scale),
+            profiles=args.profiles,
         )
     st = record["statistics"]
     log.info("class counts: %s", json.dumps(st["class_counts"]))

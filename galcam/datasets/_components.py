@@ -7,16 +7,30 @@ of the sky model is exact and costs nothing: each Gaussian is evaluated once, al
 convolved, on a small stamp around its centre. Only what is not a sum of Gaussians (the
 noise) is convolved with an FFT.
 
+Smooth profiles that are not Gaussian (the exponential and Sersic profiles of the
+``profiles='varied'`` source models) are approximated by mixtures of concentric Gaussians
+whose weights are fitted by non-negative least squares (the idea of Hogg & Lang 2013,
+PASP 125, 719, "Replacing standard galaxy profiles with mixtures of Gaussians"; the fit
+here is galcam's own), so that they too are convolved with the beam exactly.
+
 Coordinates are 0-based pixels ``(x, y)`` of the image being rendered; fluxes are in Jy
 (radio) or DN (infrared).
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GaussianSet", "beam_covariance", "render_gaussians", "build_galaxy"]
+__all__ = [
+    "GaussianSet",
+    "beam_covariance",
+    "render_gaussians",
+    "build_galaxy",
+    "sersic_mixture",
+    "draw_profile_style",
+]
 
 
 @dataclass(frozen=True)
@@ -233,18 +247,40 @@ def core(flux):
     return GaussianSet.make(0.0, 0.0, flux, 0.3, 0.3, 0.0)
 
 
-def jet(rng, length, direction, bend, flux, *, t_peak, width0=0.6, width1=4.0, n=None):
+def jet(
+    rng,
+    length,
+    direction,
+    bend,
+    flux,
+    *,
+    t_peak,
+    width0=0.6,
+    width1=4.0,
+    n=None,
+    alpha=None,
+    opening=None,
+):
     """A jet: a chain of Gaussians along a (possibly bent) path.
 
     The brightness rises from the core to a flaring point at ``t_peak`` (fraction of the
-    length), then fades as the jet widens from ``width0`` to ``width1`` px (sigma).
+    length), then fades as the jet widens from ``width0`` to ``width1`` px (sigma). With
+    ``alpha`` (``profiles='varied'``) it fades instead as a power law, ``(t / t_peak) **
+    -alpha``, and with ``opening`` (rad) it widens as a cone of that half-opening angle.
+    Both draw the same random numbers as the default jet.
     """
     n = n or max(6, int(length / 1.5))
     t, x, y, ang = _path(rng, length, direction, bend, n)
-    prof = (t / t_peak) * np.exp(1.0 - t / t_peak)
-    prof = prof**2 * np.exp(rng.normal(0, 0.15, n))
+    wobble = np.exp(rng.normal(0, 0.15, n))
+    if alpha is None:
+        prof = ((t / t_peak) * np.exp(1.0 - t / t_peak)) ** 2 * wobble
+    else:
+        prof = np.where(t < t_peak, (t / t_peak) ** 2, (t / t_peak) ** -alpha) * wobble
     prof /= prof.sum()
-    width = width0 + (width1 - width0) * t
+    if opening is None:
+        width = width0 + (width1 - width0) * t
+    else:
+        width = width0 + math.tan(opening) * length * t
     step = length / n
     return GaussianSet.make(x, y, flux * prof, np.maximum(0.8 * step, width * 0.8), width, ang)
 
@@ -294,13 +330,135 @@ def bridge(rng, start, end, width, flux, n=8):
     return GaussianSet.make(x, y, f, np.maximum(step, w), w, ang)
 
 
+# ---------------------------------------------------------------------------------------
+# smooth profiles as Gaussian mixtures, and the per-galaxy draws of profiles='varied'
+
+_MIX_SIGMAS = np.geomspace(0.02, 3.0, 14)  # widths, in units of the effective radius
+
+
+def _sersic_b(n):
+    """b_n of the Sersic profile (asymptotic series of Ciotti & Bertin 1999)."""
+    return 2.0 * n - 1.0 / 3.0 + 4.0 / (405.0 * n) + 46.0 / (25515.0 * n * n)
+
+
+@functools.lru_cache(maxsize=64)
+def sersic_mixture(n):
+    """A mixture of concentric Gaussians that approximates a Sersic profile of index ``n``.
+
+    The surface brightness ``I(r) = exp(-b_n ((r / R_e) ** (1 / n) - 1))`` (``R_e`` the
+    half-light radius) is fitted out to 4 ``R_e``, each radius weighted by ``r`` (the
+    flux of its annulus), by Gaussians of fixed widths and non-negative amplitudes
+    (`scipy.optimize.nnls`).
+
+    Parameters
+    ----------
+    n : float
+        Sersic index, 0.3-4 (0.5: a Gaussian, 1: an exponential disc).
+
+    Returns
+    -------
+    sigmas, fractions : tuple of ndarray
+        Gaussian widths in units of ``R_e``, and the fraction of the total flux in each
+        (summing to 1); Gaussians with no flux are left out.
+    """
+    from scipy.optimize import nnls
+
+    n = float(n)
+    if not 0.3 <= n <= 4.0:
+        raise ValueError(f"sersic_mixture: n must be in [0.3, 4], got {n}")
+    r = np.linspace(0.0, 4.0, 801)
+    target = np.exp(-_sersic_b(n) * (r ** (1.0 / n) - 1.0))
+    w = np.sqrt(r + 1e-3)
+    basis = np.exp(-0.5 * (r[:, None] / _MIX_SIGMAS[None, :]) ** 2)
+    amp, _ = nnls(basis * w[:, None], target * w)
+    flux = amp * _MIX_SIGMAS**2  # integrated flux of a peak-normalised 2-D Gaussian / 2 pi
+    keep = flux > 1e-6 * flux.sum()
+    return _MIX_SIGMAS[keep], flux[keep] / flux[keep].sum()
+
+
+def sersic(x, y, flux, re_major, re_minor, angle, n):
+    """An elliptical Sersic component (Gaussian mixture) of total ``flux`` at ``(x, y)``."""
+    sig, frac = sersic_mixture(round(float(n), 2))
+    return GaussianSet.make(x, y, flux * frac, sig * re_major, sig * re_minor, angle)
+
+
+def draw_profile_style(prng):
+    """The profile choices of one galaxy for ``profiles='varied'``, drawn from ``prng``.
+
+    The same number of values is drawn for every class, so that the draws of one galaxy do
+    not depend on the choices of another. Keys:
+
+    * ``jet_alpha``: power-law index of the jets' fading (60%; else the default profile);
+    * ``jet_opening``: half-opening angle (rad) of conical jets (with ``jet_alpha``);
+    * ``lobe_smooth``: fraction of a lobe's flux in a smooth Sersic ellipse rather than in
+      clumps (70% of the galaxies, 0.4-1), ``lobe_n`` its index (0.5-1.5), ``lobe_re`` its
+      half-light radius as a fraction of the lobe's semi-axes, ``lobe_shift`` its offset
+      towards the lobe's outer end (fraction of the lobe's length);
+    * ``hotspot2``: a second, fainter hotspot (25%): (flux fraction, offset across the
+      jet axis in px, offset back towards the core in px);
+    * ``wings``: a pair of diffuse wings through the core (FR-II/FR-X, 15%): (angle to the
+      jet axis in rad, length as a fraction of the largest size, flux relative to a lobe);
+    * ``disc``: an R source's resolved blob drawn as a Sersic ellipse (50%).
+    """
+    u = prng.uniform(size=5)
+    alpha, opening = prng.uniform(0.8, 2.5), prng.uniform(0.05, 0.25)
+    smooth, lobe_n = prng.uniform(0.4, 1.0), prng.uniform(0.5, 1.5)
+    lobe_re, shift = prng.uniform(0.35, 0.6), prng.uniform(0.0, 0.15)
+    hs2 = (prng.uniform(0.2, 0.5), prng.uniform(1.5, 4.0), prng.uniform(0.0, 3.0))
+    wings = (math.radians(prng.uniform(30, 80)), prng.uniform(0.25, 0.45), prng.uniform(0.05, 0.3))
+    return {
+        "jet_alpha": alpha if u[0] < 0.6 else None,
+        "jet_opening": opening if u[0] < 0.6 else None,
+        "lobe_smooth": smooth if u[1] < 0.7 else 0.0,
+        "lobe_n": lobe_n,
+        "lobe_re": lobe_re,
+        "lobe_shift": shift,
+        "hotspot2": hs2 if u[2] < 0.25 else None,
+        "wings": wings if u[3] < 0.15 else None,
+        "disc": bool(u[4] < 0.5),
+    }
+
+
+def _smooth_lobe(clumps, style, center, llen, lwid, angle, flux):
+    """A lobe's clumps with part of its flux moved into a smooth Sersic ellipse."""
+    s = style["lobe_smooth"]
+    if s <= 0:
+        return clumps
+    c, sn = math.cos(angle), math.sin(angle)
+    d = style["lobe_shift"] * llen
+    smooth = sersic(
+        center[0] + d * c,
+        center[1] + d * sn,
+        flux * s,
+        style["lobe_re"] * 0.5 * llen,
+        style["lobe_re"] * 0.5 * lwid,
+        angle,
+        style["lobe_n"],
+    )
+    return clumps.scaled(1.0 - s) + smooth
+
+
+def _jet_style(style):
+    if style is None or style["jet_alpha"] is None:
+        return {}
+    return {"alpha": style["jet_alpha"], "opening": style["jet_opening"]}
+
+
 def _arm_lengths(rng, half):
     r2 = half * rng.uniform(0.7, 1.0)
     return (half, r2) if rng.uniform() < 0.5 else (r2, half)
 
 
 def build_galaxy(
-    rng, klass, las_px, *, bent=False, one_sided=False, detached=False, plume_on=False
+    rng,
+    klass,
+    las_px,
+    *,
+    bent=False,
+    one_sided=False,
+    detached=False,
+    plume_on=False,
+    style=None,
 ):
     """Components of one radio galaxy of intended class ``klass``, in the galaxy frame.
 
@@ -314,6 +472,9 @@ def build_galaxy(
     bent, one_sided, detached, plume_on : bool
         Realism effects: bent tails (WAT/NAT, head-tail), a one-sided (Doppler-boosted)
         jet, lobes without a bridge, faint diffuse plumes.
+    style : dict, optional
+        Profile choices of `draw_profile_style` (``profiles='varied'``); `None` gives the
+        default Gaussian-clump models. ``rng`` is used in the same way either way.
 
     Returns
     -------
@@ -343,7 +504,16 @@ def build_galaxy(
             comps.append(
                 (
                     "jet",
-                    jet(rng, length, d, bnd, f, t_peak=t_peak * rng.uniform(0.85, 1.15), width1=w1),
+                    jet(
+                        rng,
+                        length,
+                        d,
+                        bnd,
+                        f,
+                        t_peak=t_peak * rng.uniform(0.85, 1.15),
+                        width1=w1,
+                        **_jet_style(style),
+                    ),
                 )
             )
             comps.append(
@@ -375,8 +545,19 @@ def build_galaxy(
                 hs = length * rng.uniform(0.42, 0.6)
                 hfrac = rng.uniform(0.2, 0.45)
             lwid = llen * rng.uniform(0.45, 0.9)
-            comps.append(("lobe", lobe(rng, (lc * ux, lc * uy), llen, lwid, ang, f * (1 - hfrac))))
-            comps.append(("hotspot", hotspot(hs * ux, hs * uy, f * hfrac, rng.uniform(0.5, 1.5))))
+            lobe_flux = f * (1 - hfrac)
+            clumps = lobe(rng, (lc * ux, lc * uy), llen, lwid, ang, lobe_flux)
+            if style is not None:
+                clumps = _smooth_lobe(clumps, style, (lc * ux, lc * uy), llen, lwid, ang, lobe_flux)
+            comps.append(("lobe", clumps))
+            spot = hotspot(hs * ux, hs * uy, f * hfrac, rng.uniform(0.5, 1.5))
+            if style is not None and style["hotspot2"] is not None:
+                frac, across, back = style["hotspot2"]
+                side = 1.0 if i == 0 else -1.0
+                x2 = (hs - back) * ux - side * across * uy
+                y2 = (hs - back) * uy + side * across * ux
+                spot = spot.scaled(1.0 - frac) + hotspot(x2, y2, f * hfrac * frac, 0.8)
+            comps.append(("hotspot", spot))
             if not detached:
                 start = ((lc - 0.3 * llen) * ux, (lc - 0.3 * llen) * uy)
                 end = (0.15 * length * ux, 0.15 * length * uy)
@@ -405,7 +586,19 @@ def build_galaxy(
             comps.append(("core", core(rng.uniform(0.3, 1.0))))
             for d in dirs:
                 comps.append(
-                    ("jet", jet(rng, half, d, 0.0, rng.uniform(0.2, 0.5), t_peak=0.3, width1=1.5))
+                    (
+                        "jet",
+                        jet(
+                            rng,
+                            half,
+                            d,
+                            0.0,
+                            rng.uniform(0.2, 0.5),
+                            t_peak=0.3,
+                            width1=1.5,
+                            **_jet_style(style),
+                        ),
+                    )
                 )
         elif kind == 1:  # compact double, closer than the beam
             sep = min(half, rng.uniform(1.5, 3.0))
@@ -419,12 +612,32 @@ def build_galaxy(
             )
             comps.append(("core", core(rng.uniform(0.0, 0.2))))
         else:  # a single resolved blob (core-jet seen at an angle)
-            comps.append(
-                ("lobe", GaussianSet.make(0.3 * half, 0.0, 1.0, 0.4 * half, 0.2 * half, 0.0))
-            )
+            if style is not None and style["disc"]:
+                # same second moments as the Gaussian blob: R_e = 1.177 sigma for n = 0.5
+                k = math.sqrt(2 * math.log(2))
+                blob = sersic(
+                    0.3 * half, 0.0, 1.0, 0.4 * half * k, 0.2 * half * k, 0.0, style["lobe_n"]
+                )
+            else:
+                blob = GaussianSet.make(0.3 * half, 0.0, 1.0, 0.4 * half, 0.2 * half, 0.0)
+            comps.append(("lobe", blob))
             comps.append(("core", core(rng.uniform(0.1, 0.5))))
     else:  # pragma: no cover - checked by the caller
         raise ValueError(f"unknown class {klass!r}")
+    if style is not None and style["wings"] is not None and klass in ("FR-II", "FR-X"):
+        # an X-shaped pair of diffuse wings through the core, at an angle to the jet axis
+        tilt, length, flux = style["wings"]
+        wlen = length * las_px
+        for ang in (tilt, tilt + math.pi):
+            c, sn = math.cos(ang), math.sin(ang)
+            comps.append(
+                (
+                    "wing",
+                    sersic(
+                        0.5 * wlen * c, 0.5 * wlen * sn, flux, 0.3 * wlen, 0.12 * wlen, ang, 0.7
+                    ),
+                )
+            )
     if plume_on:
         # diffuse emission near the noise, around/beyond the source; flux set by the caller
         # relative to the noise (tagged 'faint_plume')

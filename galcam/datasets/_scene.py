@@ -15,7 +15,13 @@ from astropy.convolution import Gaussian2DKernel, convolve_fft
 from scipy.ndimage import gaussian_filter
 
 from ..morphology import CLASS_NAMES, NoEmissionError, measure_ab
-from ._components import GaussianSet, beam_covariance, build_galaxy, render_gaussians
+from ._components import (
+    GaussianSet,
+    beam_covariance,
+    build_galaxy,
+    draw_profile_style,
+    render_gaussians,
+)
 
 __all__ = ["Realism", "SimulatedGalaxy", "simulate_scene", "PAPER_CLASS_COUNTS"]
 
@@ -237,8 +243,8 @@ GALAXY_FLAGS = (
 )
 IMAGE_FLAGS = ("artefacts", "crowded", "compact_pairs", "blanked_edges")
 
-# "beam" last: adding a stream leaves the first ones (and so the default images) unchanged
-STREAMS = ("layout", "galaxies", "compact", "artefacts", "noise", "ir", "beam")
+# new streams go last: adding one leaves the first ones (and so the default images) unchanged
+STREAMS = ("layout", "galaxies", "compact", "artefacts", "noise", "ir", "beam", "profiles")
 
 
 @dataclass(frozen=True)
@@ -258,6 +264,7 @@ class SceneConfig:
     compact_density: float = 1500.0  # sources / deg^2 above 0.1 mJy
     second_galaxy: float = 0.08  # probability of a second (separate) galaxy in a cutout
     off_centre: float = 0.2
+    profiles: str = "gaussian"  # source models: 'gaussian' (default) or 'varied'
 
 
 def _class_weights(spec):
@@ -322,8 +329,11 @@ class _GalaxyPlan:
     flags: dict
 
 
-def _galaxy_model(rng, plan, cfg, kcov, shape, rms):
-    """Draw components until the measured class is the intended one (or tries run out)."""
+def _galaxy_model(rng, plan, cfg, kcov, shape, rms, prng=None):
+    """Draw components until the measured class is the intended one (or tries run out).
+
+    ``prng`` (``profiles='varied'``) draws each try's profile choices.
+    """
     las_px = plan.las_arcsec / cfg.pixel_scale
     min_las = 1.5 * cfg.beam_major  # resolved: 5-sigma extent of at least 1.5 beams
     first_label = None
@@ -336,6 +346,7 @@ def _galaxy_model(rng, plan, cfg, kcov, shape, rms):
             one_sided=plan.flags["one_sided_jet"],
             detached=plan.flags["detached_lobes"],
             plume_on=plan.flags["faint_plume"],
+            style=None if prng is None else draw_profile_style(prng),
         )
         main = [
             (k, g.transformed(plan.angle, plan.x, plan.y)) for k, g in comps if k != "faint_plume"
@@ -719,6 +730,7 @@ def simulate_scene(seq, shape, cfg, realism, *, mode="cutout", n_galaxies=None, 
     else:
         plans = _place_mosaic_galaxies(lay, cfg, realism, shape, n_galaxies, weights)
     grng = streams["galaxies"]
+    prng = streams["profiles"] if cfg.profiles == "varied" else None
     galaxies = []
     total = np.zeros(shape)
     for plan in plans:
@@ -735,7 +747,7 @@ def simulate_scene(seq, shape, cfg, realism, *, mode="cutout", n_galaxies=None, 
         f["ir_bright_neighbour"] = bool(conf and kind == 0)
         f["ir_faint_host"] = bool(conf and kind == 1)
         f["ir_host_offset"] = bool(conf and kind == 2)
-        res = _galaxy_model(grng, plan, cfg, kcov, shape, rms)
+        res = _galaxy_model(grng, plan, cfg, kcov, shape, rms, prng=prng)
         if res is None:
             continue
         off = (0.0, 0.0)

@@ -74,6 +74,7 @@ CATEGORIES = [
 ]
 _CATEGORY_ID = {c["name"]: c["id"] for c in CATEGORIES}
 
+PROFILES = ("gaussian", "varied")  # source-model families (simulate_cutout's profiles)
 FREQUENCY = 944e6  # Hz, EMU-PS band centre
 BANDWIDTH = 288e6  # Hz (800-1088 MHz)
 
@@ -88,7 +89,12 @@ def _validate_config(
     class_balance="paper",
     max_tries=6,
     snr_range=(6.0, 3000.0),
+    profiles="gaussian",
 ):
+    if profiles not in PROFILES:
+        raise ValueError(
+            f"profiles must be one of {', '.join(repr(p) for p in PROFILES)}, got {profiles!r}"
+        )
     if not (np.isfinite(pixel_scale) and pixel_scale > 0):
         raise ValueError(f"pixel_scale must be a positive number of arcsec, got {pixel_scale!r}")
     if not (np.isfinite(ir_pixel_scale) and ir_pixel_scale > 0):
@@ -131,6 +137,7 @@ def _validate_config(
         class_weights=_class_weights(class_balance),
         snr_range=(float(snr_range[0]), float(snr_range[1])),
         max_tries=int(max_tries),
+        profiles=profiles,
     )
 
 
@@ -345,6 +352,7 @@ def simulate_cutout(
     rms_range=(25e-6, 35e-6),
     snr_range=(6.0, 3000.0),
     max_tries=6,
+    profiles="gaussian",
 ):
     """Simulate one EMU-like radio cutout with its infrared cutout and truth.
 
@@ -382,6 +390,15 @@ def simulate_cutout(
         Limits of a galaxy's peak signal-to-noise (log-normal around ~56).
     max_tries : int, optional
         Draws of a galaxy's components to obtain the intended class.
+    profiles : {'gaussian', 'varied'}, optional
+        Brightness profiles of the source models. ``'gaussian'`` (default): lobes of
+        Gaussian clumps, jets that flare and fade exponentially. ``'varied'``: per galaxy,
+        jets that fade as power laws and widen as cones (60%), lobes with most of their
+        flux in a smooth Sersic (n = 0.5-1.5) ellipse (70%), double hotspots (25%), X-shaped
+        wings of FR-II/FR-X (15%), R sources as Sersic discs (50%): training data that
+        span more than one family of models (see *Training* in the docs for what it
+        changes). The class of record is measured on the model in both cases; images with
+        ``'gaussian'`` are unchanged by this option.
 
     Returns
     -------
@@ -400,6 +417,7 @@ def simulate_cutout(
         class_balance=class_balance,
         max_tries=max_tries,
         snr_range=snr_range,
+        profiles=profiles,
     )
     size = _check_size(size, "size", 32)
     realism = Realism.coerce(realism)
@@ -741,6 +759,7 @@ def simulate_dataset(
     rms_range=(25e-6, 35e-6),
     beam=(13.0, 11.0, None),
     beam_scale=(1.0, 1.0),
+    profiles="gaussian",
 ):
     """Write a simulated data set of EMU-like cutouts with COCO truth.
 
@@ -781,7 +800,7 @@ def simulate_dataset(
         Write ``overview.png``.
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal).
-    max_tries, rms_range, beam, beam_scale
+    max_tries, rms_range, beam, beam_scale, profiles
         See `simulate_cutout`.
 
     Returns
@@ -801,6 +820,7 @@ def simulate_dataset(
         rms_range=rms_range,
         beam=beam,
         beam_scale=beam_scale,
+        profiles=profiles,
     )
     realism = Realism.coerce(realism)
     out = _prepare_output(output_dir, overwrite)
@@ -868,6 +888,7 @@ def simulate_dataset(
         "rms_range_jy_beam": list(cfg.rms_range),
         "beam_arcsec_deg": [cfg.beam_major, cfg.beam_minor, cfg.beam_pa],
         "beam_scale": list(cfg.beam_scale),
+        "profiles": cfg.profiles,
         "image_size_px": 210,
         "pixel_scale_arcsec": cfg.pixel_scale,
         "ir_pixel_scale_arcsec": cfg.ir_pixel_scale,
@@ -954,6 +975,7 @@ def simulate_mosaic(
     max_tries=6,
     rms_range=(25e-6, 35e-6),
     beam=(13.0, 11.0, None),
+    profiles="gaussian",
 ):
     """Write one large EMU-like mosaic with many galaxies, for survey-scale tests.
 
@@ -971,7 +993,7 @@ def simulate_mosaic(
         Galaxies to place (fewer when there is no room for them).
     seed : int
         Seed.
-    realism, class_balance, radio_naxis, overwrite, overview, max_tries, rms_range, beam
+    realism, class_balance, radio_naxis, overwrite, overview, max_tries, rms_range, beam, profiles
         As for `simulate_dataset`.
 
     Returns
@@ -986,7 +1008,11 @@ def simulate_mosaic(
     if radio_naxis not in (2, 4):
         raise ValueError(f"radio_naxis must be 2 or 4, got {radio_naxis!r}")
     cfg = _validate_config(
-        class_balance=class_balance, max_tries=max_tries, rms_range=rms_range, beam=beam
+        class_balance=class_balance,
+        max_tries=max_tries,
+        rms_range=rms_range,
+        beam=beam,
+        profiles=profiles,
     )
     realism = Realism.coerce(realism)
     out = _prepare_output(output_dir, overwrite)
@@ -1028,6 +1054,7 @@ def simulate_mosaic(
             "radio_naxis": radio_naxis,
             "pixel_scale_arcsec": cfg.pixel_scale,
             "ir_pixel_scale_arcsec": cfg.ir_pixel_scale,
+            "profiles": cfg.profiles,
         },
         "statistics": _summary(stats, elapsed, 1),
     }

@@ -11,6 +11,7 @@ from astropy.stats import sigma_clipped_stats
 from astropy.table import QTable
 
 from galcam.cli.main import main
+from galcam.datasets._components import build_galaxy, draw_profile_style, sersic_mixture
 from galcam.datasets.simulate import (
     CATEGORIES,
     Realism,
@@ -398,3 +399,77 @@ def test_cli(tmp_path, capsys):
     assert main(["simulate", "-o", str(tmp_path / "m"), "--seed", "1", "--mosaic", "200",
                  "--beam-scale", "1", "2"]) == 2
     assert "a mosaic has one beam" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n", [0.5, 1.0, 1.5, 4.0])
+def test_sersic_mixture_half_light_radius(n):
+    """The Gaussian mixture of a Sersic profile holds half its flux inside R_e = 1."""
+    sig, frac = sersic_mixture(n)
+    assert frac.sum() == pytest.approx(1.0) and np.all(frac > 0)
+
+    def enclosed(r):
+        return float(np.sum(frac * (1 - np.exp(-0.5 * (r / sig) ** 2))))
+
+    # a truncated profile (fitted to 4 R_e) holds a little more inside R_e for large n
+    assert enclosed(1.0) == pytest.approx(0.5, abs=0.02 if n <= 1.5 else 0.08)
+    assert enclosed(0.5) < enclosed(1.0) < enclosed(2.0)
+    if n == 0.5:  # a Gaussian of sigma = R_e / sqrt(2 ln 2), to 4% of the peak
+        r = np.linspace(0, 3, 61)
+        mix = np.sum(frac / sig**2 * np.exp(-0.5 * (r[:, None] / sig) ** 2), axis=1)
+        s0 = 1 / np.sqrt(2 * np.log(2))
+        exact = np.exp(-0.5 * (r / s0) ** 2) / s0**2
+        assert np.max(np.abs(mix / mix[0] - exact / exact[0])) < 0.04
+    with pytest.raises(ValueError, match="n must be in"):
+        sersic_mixture(0.1)
+
+
+def test_varied_profiles_use_the_galaxy_draws_unchanged():
+    """A galaxy's shape draws are the same with and without the 'varied' profile choices."""
+    style = draw_profile_style(np.random.default_rng(4))
+    style.update(
+        jet_alpha=1.5, jet_opening=0.1, lobe_smooth=0.8, hotspot2=(0.3, 2.0, 1.0),
+        wings=(0.8, 0.3, 0.2),
+    )
+    for klass in CLASS_NAMES:
+        a, b = np.random.default_rng(11), np.random.default_rng(11)
+        plain = build_galaxy(a, klass, 60.0)
+        varied = build_galaxy(b, klass, 60.0, style=style)
+        assert a.bit_generator.state == b.bit_generator.state
+        names = [k for k, _ in varied]
+        assert [k for k, _ in plain] == [k for k in names if k != "wing"]
+        assert ("wing" in names) == (klass in ("FR-II", "FR-X"))
+        # the jets, lobes and hotspots are built differently, fluxes kept
+        for (k, g0), (_, g1) in zip(plain, varied):
+            assert g1.total_flux == pytest.approx(g0.total_flux), k
+        if klass == "FR-I":  # power-law jets carry more flux far from the core
+            j0, j1 = plain[1][1], varied[1][1]
+            far0 = j0.flux[np.hypot(j0.x, j0.y) > 20].sum() / j0.total_flux
+            far1 = j1.flux[np.hypot(j1.x, j1.y) > 20].sum() / j1.total_flux
+            assert far1 > far0
+
+
+def test_profiles_option(tmp_path):
+    """'varied' keeps the layout, noise and classes' frequencies but changes the sources."""
+    base = simulate_cutout(SEED, index=1)
+    again = simulate_cutout(SEED, index=1, profiles="gaussian")
+    assert np.array_equal(base.radio.data, again.radio.data, equal_nan=True)
+    varied = simulate_cutout(SEED, index=1, profiles="varied")
+    assert varied.rms == base.rms
+    assert not np.array_equal(varied.radio.data, base.radio.data, equal_nan=True)
+    assert [g.intended_label for g in varied.galaxies] == [
+        g.intended_label for g in base.galaxies
+    ]
+    for g in varied.galaxies:  # truth made the same way: the model above 3 sigma
+        assert g.mask.sum() > 0 and g.label in CLASS_NAMES
+    with pytest.raises(ValueError, match="profiles must be one of 'gaussian', 'varied'"):
+        simulate_cutout(1, profiles="sersic")
+    with pytest.raises(ValueError, match="profiles"):
+        simulate_mosaic(tmp_path / "m", size=100, seed=1, profiles=None)
+    out = tmp_path / "v"
+    args = ["simulate", "-o", str(out), "--n", "2", "--seed", "9", "--no-progress",
+            "--no-overview", "--profiles", "varied"]
+    assert main(args) == 0
+    record = json.loads((out / "simulation.json").read_text())
+    assert record["parameters"]["profiles"] == "varied"
+    with pytest.raises(SystemExit):  # argparse refuses other choices
+        main(args[:-1] + ["exponential"])

@@ -613,7 +613,7 @@ def build_galaxy(
             comps.append(("core", core(rng.uniform(0.0, 0.2))))
         else:  # a single resolved blob (core-jet seen at an angle)
             if style is not None and style["disc"]:
-                # same second moments as the Gaussian blob: R_e = 1.177 sigma for n = 0.5
+                # the Gaussian blob's half-light radii (R_e = 1.177 sigma), another profile
                 k = math.sqrt(2 * math.log(2))
                 blob = sersic(
                     0.3 * half, 0.0, 1.0, 0.4 * half * k, 0.2 * half * k, 0.0, style["lobe_n"]

@@ -52,14 +52,15 @@ def print_metric_table(results, keys):
         print(row)
 
 
-def simulate(workdir, name, n, seed):
+def simulate(workdir, name, n, seed, profiles="gaussian"):
     from galcam.datasets import simulate_dataset
 
     out = workdir / name
     if not (out / "annotations.json").exists():
         t = time.perf_counter()
-        simulate_dataset(out, n, seed=seed, overview=False, progress=False)
-        print(f"simulated {name}: {n} cutouts, seed {seed}, {time.perf_counter() - t:.0f} s")
+        simulate_dataset(out, n, seed=seed, overview=False, progress=False, profiles=profiles)
+        print(f"simulated {name}: {n} cutouts, seed {seed}, profiles {profiles}, "
+              f"{time.perf_counter() - t:.0f} s")
     return out
 
 
@@ -70,6 +71,10 @@ def main(argv=None):
     parser.add_argument("--n-test", type=int, default=150)
     parser.add_argument("--train-seed", type=int, default=1001)
     parser.add_argument("--test-seed", type=int, default=2002)
+    parser.add_argument(
+        "--profiles", choices=["gaussian", "varied"], default="gaussian",
+        help="source models of the training set (the test set always has the default ones)",
+    )
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--device", default="auto")
@@ -89,7 +94,8 @@ def main(argv=None):
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    train_dir = simulate(workdir, "train", args.n_train, args.train_seed)
+    train_name = "train" if args.profiles == "gaussian" else f"train-{args.profiles}"
+    train_dir = simulate(workdir, train_name, args.n_train, args.train_seed, args.profiles)
     test_dir = simulate(workdir, "test", args.n_test, args.test_seed)
 
     overrides = {}

@@ -545,10 +545,10 @@ def build_galaxy(
                 hs = length * rng.uniform(0.42, 0.6)
                 hfrac = rng.uniform(0.2, 0.45)
             lwid = llen * rng.uniform(0.45, 0.9)
-            lobe_flux = f * (1 - hfrac)
-            clumps = lobe(rng, (lc * ux, lc * uy), llen, lwid, ang, lobe_flux)
+            lobe_flux, centre = f * (1 - hfrac), (lc * ux, lc * uy)
+            clumps = lobe(rng, centre, llen, lwid, ang, lobe_flux)
             if style is not None:
-                clumps = _smooth_lobe(clumps, style, (lc * ux, lc * uy), llen, lwid, ang, lobe_flux)
+                clumps = _smooth_lobe(clumps, style, centre, llen, lwid, ang, lobe_flux)
             comps.append(("lobe", clumps))
             spot = hotspot(hs * ux, hs * uy, f * hfrac, rng.uniform(0.5, 1.5))
             if style is not None and style["hotspot2"] is not None:

@@ -205,6 +205,8 @@ def map_crop_back(crop, x0, y0, work_wcs, image_wcs, image_shape):
 def _training_areas(model_beam):
     """Smallest and largest training beam area (arcsec^2), or None if not recorded.
 
+    ``model_beam`` None or empty (no beam recorded) gives None too.
+
     A model trained on images with a range of beams records it in ``area_range_arcsec2``
     (``major * minor * pi / (4 ln 2)``); otherwise the training beam is one beam.
     """
@@ -232,7 +234,7 @@ def _beam_area_ratio(beam, model_beam):
     For a model trained on a range of beams: over the largest training beam when the
     image's is larger, over the smallest when it is smaller, and 1 inside the range.
     """
-    return _area_ratio(beam, _training_areas(model_beam) if model_beam else None)
+    return _area_ratio(beam, _training_areas(model_beam))
 
 
 def _area_ratio(beam, areas):
@@ -314,7 +316,7 @@ def check_beam(beam, model_beam, *, where="image", matched=False):
     ratio : float or None
         Beam area of the image over that of the training data (None if unknown).
     """
-    areas = _training_areas(model_beam) if model_beam else None
+    areas = _training_areas(model_beam)
     ratio = _area_ratio(beam, areas)
     if ratio is None:
         return None

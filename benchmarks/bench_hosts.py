@@ -7,7 +7,7 @@ keypoint. This isolates the host rule from the segmentation: the masks are the t
 infrared and radio channels are the paper's pre-processed ones.
 
     python benchmarks/bench_hosts.py VAL_DIR [--n 150] [--max-distance PIXELS]
-        [--search-scale 0.75] [--min-search 3]
+        [--search-scale 1.25] [--min-search 3] [--radio-weight 0.5]
 
 ``VAL_DIR`` is a folder written by ``galcam simulate`` (``annotations.json`` with masks
 and host keypoints). Use a validation set for choosing settings, not the test set.
@@ -29,7 +29,9 @@ def main(argv=None):
     parser.add_argument("--max-distance", type=float, default=None,
                         help="fixed search radius in pixels ('inf' for none); default: "
                              "the size-dependent radius")
-    parser.add_argument("--search-scale", type=float, default=0.75)
+    parser.add_argument("--search-scale", type=float, default=1.25)
+    parser.add_argument("--radio-weight", type=float, default=0.5,
+                        help="weight of the radio brightness at a candidate (0: nearest source)")
     parser.add_argument("--min-search", type=float, default=3.0)
     parser.add_argument("--tolerance", type=float, default=3.0, help="arcsec (3)")
     args = parser.parse_args(argv)
@@ -63,7 +65,8 @@ def main(argv=None):
             xa, xb = max(xs.min() - margin, 0), min(xs.max() + 1 + margin, mask.shape[1])
             host = find_core_host(mask[ya:yb, xa:xb], ir[ya:yb, xa:xb], radio[ya:yb, xa:xb],
                                   max_distance=args.max_distance,
-                                  search_scale=args.search_scale, min_search=args.min_search)
+                                  search_scale=args.search_scale, min_search=args.min_search,
+                                  radio_weight=args.radio_weight)
             offset = math.hypot(host.x + xa - kp[0], host.y + ya - kp[1]) * arcsec_per_px
             hits[cls].append(offset < args.tolerance)
     every = np.concatenate([np.asarray(v) for v in hits.values()])

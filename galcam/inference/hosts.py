@@ -18,7 +18,8 @@ __all__ = ["HostFinder", "Hosts"]
 
 _METHODS = {
     "paper": "peak of instance CAM x IR in mask (Gupta+2023 3.2.3)",
-    "core": "IR source nearest the radio brightness-weighted centroid of the mask",
+    "core": ("IR source near the radio brightness-weighted centroid of the mask, favouring "
+             "one on the radio emission"),
 }
 
 
@@ -102,19 +103,24 @@ class HostFinder:
     Parameters
     ----------
     method : {'core', 'paper'}, optional
-        ``'core'`` (default): the infrared source nearest the galaxy's radio centroid,
-        within a search radius that grows with the galaxy's size
-        (`galcam.models.find_core_host`). ``'paper'``: the peak of ``instance CAM *
-        max(IR, 0)`` inside the galaxy's mask (Gupta et al. 2023, section 3.2.3;
-        `galcam.models.find_host`).
+        ``'core'`` (default): an infrared source near the galaxy's radio centroid,
+        within a search radius that grows with the galaxy's size, favouring one on
+        bright radio emission (`galcam.models.find_core_host`). ``'paper'``: the peak
+        of ``instance CAM * max(IR, 0)`` inside the galaxy's mask (Gupta et al. 2023,
+        section 3.2.3; `galcam.models.find_host`).
     refine : bool, optional
         ``'paper'`` only: sub-pixel refinement of the peak with separable 3-point
         (Gaussian, i.e. log-parabola, or parabola) fits along x and y (default True).
         False gives the peak pixel.
     max_distance : float, optional
         ``'core'`` only: a fixed search radius in pixels of the network's grid instead of
-        ``max(3, 0.75 x`` the galaxy's brightness-weighted rms radius); ``numpy.inf``
-        for no limit.
+        ``max(3, search_scale x`` the galaxy's brightness-weighted rms radius);
+        ``numpy.inf`` for no limit.
+    search_scale : float, optional
+        ``'core'`` only: the search radius in units of the rms radius (default 1.25).
+    radio_weight : float, optional
+        ``'core'`` only: how much a candidate's radio brightness counts against its
+        distance from the centroid (default 0.5; 0 takes the nearest source).
 
     Notes
     -----
@@ -124,7 +130,8 @@ class HostFinder:
     flagged (``Hosts.fallback``), with score 0.
     """
 
-    def __init__(self, *, method="core", refine=True, max_distance=None):
+    def __init__(self, *, method="core", refine=True, max_distance=None, search_scale=1.25,
+                 radio_weight=0.5):
         if method not in _METHODS:
             raise ValueError(f"method: expected one of {sorted(_METHODS)}, got {method!r}")
         if not isinstance(refine, bool):
@@ -133,15 +140,22 @@ class HostFinder:
                 isinstance(max_distance, (int, float)) and max_distance > 0)):
             raise ValueError(f"max_distance: expected a positive number of pixels (or inf) or "
                              f"None, got {max_distance!r}")
+        for name, value in (("search_scale", search_scale), ("radio_weight", radio_weight)):
+            if isinstance(value, bool) or not (isinstance(value, (int, float))
+                                               and np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
         self._method = method
         self._refine = refine
         self._max_distance = None if max_distance is None else float(max_distance)
+        self._search_scale = float(search_scale)
+        self._radio_weight = float(radio_weight)
 
     refine = property(lambda self: self._refine, doc="Whether peaks are refined to sub-pixels.")
 
     def __repr__(self):
         return (f"HostFinder(method={self._method!r}, refine={self._refine}, "
-                f"max_distance={self._max_distance})")
+                f"max_distance={self._max_distance}, search_scale={self._search_scale}, "
+                f"radio_weight={self._radio_weight})")
 
     def __call__(self, result):
         """Host positions of all detections of ``result``.
@@ -172,7 +186,9 @@ class HostFinder:
                 if ev.radio is None:
                     raise ValueError(f"detection {d.id}: method='core' needs the radio channel "
                                      "in the host evidence")
-                peak = find_core_host(ev.mask, ev.ir, ev.radio, max_distance=self._max_distance)
+                peak = find_core_host(ev.mask, ev.ir, ev.radio, max_distance=self._max_distance,
+                                      search_scale=self._search_scale,
+                                      radio_weight=self._radio_weight)
             else:
                 peak = find_host(ev.instance_map, ev.mask, ev.ir, refine=self._refine)
             xs.append(peak.x + ev.x0)

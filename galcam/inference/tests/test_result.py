@@ -185,6 +185,11 @@ def test_host_finder_on_result(result):
         with pytest.raises(ValueError, match="max_distance"):
             HostFinder(max_distance=bad)
     assert "max_distance=inf" in repr(HostFinder(max_distance=np.inf))
+    for name in ("search_scale", "radio_weight"):
+        for bad in (-1.0, float("nan"), float("inf"), True, "1"):
+            with pytest.raises(ValueError, match=name):
+                HostFinder(**{name: bad})
+    assert "search_scale=1.25, radio_weight=0.0" in repr(HostFinder(radio_weight=0))
     with pytest.raises(TypeError, match="SegmentationResult"):
         HostFinder(method="paper")([1, 2])
     bare = SegmentationResult([dataclasses.replace(result[0], evidence=None)], classes=CLASSES,

@@ -99,7 +99,7 @@ def test_core_host_is_ir_source_nearest_radio_centroid():
     host = find_core_host(mask, ir, radio)
     assert not host.fallback
     assert host.x == pytest.approx(36.3, abs=0.3) and host.y == pytest.approx(29.2, abs=0.3)
-    # the default search radius follows the galaxy's size: 0.75 x its rms radius (25.3 px:
+    # the default search radius follows the galaxy's size: its rms radius (25.3 px:
     # lobes 25 px from the centroid, variance (10^2 - 1) / 12 along x and y within a lobe)
     assert radio_rms_radius(mask, radio) == pytest.approx(np.sqrt(25**2 + 2 * 99 / 12))
     # no infrared source within 1 px: the centroid itself, flagged
@@ -110,6 +110,31 @@ def test_core_host_is_ir_source_nearest_radio_centroid():
             find_core_host(mask, ir, radio, max_distance=bad)
     with pytest.raises(ValueError, match="empty"):
         find_core_host(np.zeros(shape, bool), ir, radio)
+
+
+def test_core_host_prefers_the_infrared_source_on_the_radio_core():
+    from galcam.models.hosts import find_core_host, radio_centroid
+
+    shape = (60, 80)
+    radio = gaussian(30.0, 30.0, 2.0, shape=shape)  # bright core
+    radio[27:34, 31:55] += 0.1  # one-sided jet: pulls the centroid east of the core
+    mask = radio > 0.02
+    cx, cy = radio_centroid(mask, radio)
+    assert 34 < cx < 37
+    ir = gaussian(30.0, 30.0, 1.2, shape=shape, amp=0.5)  # host, on the radio core
+    ir += gaussian(cx + 1.0, cy + 4.5, 1.2, shape=shape, amp=0.5)  # off the emission, nearer
+    ir[ir < 0.05] = 0
+    nearest = find_core_host(mask, ir, radio, radio_weight=0.0)
+    assert nearest.x == pytest.approx(cx + 1.0, abs=0.3)
+    host = find_core_host(mask, ir, radio)  # default radio_weight 0.5
+    assert (host.x, host.y) == pytest.approx((30.0, 30.0), abs=0.3)
+    assert not host.fallback
+    # the score stays a function of the distance to the centroid
+    d = np.hypot(host.x - cx, host.y - cy)
+    assert host.score == pytest.approx(np.exp(-d**2 / 18.0))
+    for bad in (-0.5, np.nan, np.inf):
+        with pytest.raises(ValueError, match="radio_weight"):
+            find_core_host(mask, ir, radio, radio_weight=bad)
 
 
 def test_infrared_sources_separate_blended_galaxies():
@@ -145,7 +170,7 @@ def test_core_host_search_radius_follows_the_galaxy_size():
     mask = radio > 0.01
     ir = gaussian(36.0, 30.0, 1.2, shape=shape, amp=1.0)  # unrelated galaxy 6 px away
     ir[ir < 0.05] = 0
-    host = find_core_host(mask, ir, radio)  # radius max(3, 0.75 x 1.7 px) = 3 px
+    host = find_core_host(mask, ir, radio)  # radius max(3, 1.0 x 1.7 px) = 3 px
     assert host.fallback and (host.x, host.y) == pytest.approx((30.0, 30.0), abs=1e-6)
     wide = find_core_host(mask, ir, radio, min_search=8.0)
     assert not wide.fallback and wide.x == pytest.approx(36.0, abs=0.3)

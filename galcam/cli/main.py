@@ -15,6 +15,8 @@ import importlib
 import logging
 import sys
 
+from astropy.units import UnitsError
+
 from galcam import __version__
 
 # Subcommands in the order ``galcam --help`` lists them.
@@ -86,7 +88,8 @@ def main(argv=None):
     setup_logging(args.verbose, args.quiet)
     try:
         return int(args.func(args) or 0)
-    except (GalcamCLIError, FileNotFoundError, FileExistsError, ValueError, OSError) as exc:
+    except (GalcamCLIError, FileNotFoundError, FileExistsError, ValueError, OSError,
+            UnitsError) as exc:
         # one line, no traceback: the message names the file/parameter and what was expected
         print(f"galcam {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -76,6 +76,12 @@ def add_parser(subparsers):
     parser.add_argument("--plane", type=int, default=None, metavar="N",
                         help="0-based plane of radio cubes with a non-degenerate "
                         "spectral/Stokes axis")
+    parser.add_argument("--ir-plane", type=int, default=None, metavar="N",
+                        help="0-based plane of an infrared cube (default: a 2-D image or a cube "
+                        "with degenerate extra axes)")
+    parser.add_argument("--unit", default=None, metavar="UNIT",
+                        help="brightness unit of RADIO.fits when its BUNIT is missing or wrong "
+                        "(e.g. 'Jy/beam', 'mJy/beam')")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing output files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -91,6 +97,23 @@ def _check_args(args):
                              + (f" (got {' and '.join(modes)})" if modes else ""))
     if args.ir and not (args.radio or args.example):
         raise GalcamCLIError("--ir goes with RADIO.fits (a COCO data set names its IR files)")
+    if args.ir_plane is not None and not args.ir:
+        raise GalcamCLIError("--ir-plane goes with --ir IR.fits")
+    if args.unit is not None:
+        if args.coco:
+            raise GalcamCLIError("--unit goes with RADIO.fits (the images of a COCO data set "
+                                 "are read with their own BUNIT)")
+        from astropy import units as u
+
+        from galcam.catalog.catalog import _BRIGHTNESS
+
+        try:
+            unit = u.Unit(args.unit)
+        except ValueError as exc:
+            raise GalcamCLIError(f"--unit: {args.unit!r} is not a unit ({exc})") from None
+        if not unit.is_equivalent(_BRIGHTNESS):
+            raise GalcamCLIError(f"--unit: expected a brightness per beam such as 'Jy/beam' or "
+                                 f"'mJy/beam', got {args.unit!r}")
     if args.image_dir and not args.coco:
         raise GalcamCLIError("--image-dir goes with --coco")
     if args.batch_size < 1:
@@ -108,6 +131,20 @@ def _check_args(args):
         if value is not None and not Path(value).exists():
             flag = "RADIO" if name == "radio" else "--" + name.replace("_", "-")
             raise FileNotFoundError(f"{flag} '{value}' does not exist")
+
+
+def _check_radio_unit(image, radio):
+    """Refuse, before the model runs, a radio image whose brightness is not per beam."""
+    from galcam.catalog.catalog import _BRIGHTNESS
+
+    if image.unit is not None and image.unit.is_equivalent(_BRIGHTNESS):
+        return
+    bunit = image.meta.get("header", {}).get("BUNIT")
+    said = "has no BUNIT" if bunit is None else f"has BUNIT = {bunit!r}"
+    raise GalcamCLIError(
+        f"RADIO '{radio}' {said}: galcam needs the brightness in Jy/beam (or mJy/beam). If "
+        "that is what the image holds, say so with --unit Jy/beam; convert other units "
+        "(e.g. brightness temperature in K) to Jy/beam first")
 
 
 def run(args):
@@ -135,8 +172,9 @@ def run(args):
 
             files = example_files()
             radio, ir = files["radio"], files["ir"]
-        image = read_image(radio, plane=args.plane)
-        ir_image = read_image(ir) if ir is not None else None
+        image = read_image(radio, plane=args.plane, unit=args.unit)
+        _check_radio_unit(image, radio)
+        ir_image = read_image(ir, plane=args.ir_plane) if ir is not None else None
     try:
         options = {"min_classes": args.min_classes}
         if args.beam_matching is not None:

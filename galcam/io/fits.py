@@ -200,7 +200,8 @@ def _select_plane(data_shape, wcs, plane, where):
             raise ImageReadError(
                 f"{where}: the image is a cube ({desc}); galcam needs one 2-D plane. "
                 "Pick one with plane=INDEX (or a dict such as plane={'FREQ': 0, 'STOKES': 0}); "
-                "on the command line use --plane"
+                "on the command line use --plane (radio image) or --ir-plane (galcam predict's "
+                "infrared image)"
             )
     for i, index in chosen.items():
         if not -lengths[i] <= index < lengths[i]:
@@ -350,7 +351,7 @@ def _pad_header_axes(header, ndim):
 
 def _beam_from_header(header, where):
     if "BMAJ" not in header or "BMIN" not in header:
-        return None
+        return _beam_from_history(header, where)
     try:
         bmaj, bmin = float(header["BMAJ"]), float(header["BMIN"])
         bpa = float(header.get("BPA", 0.0))
@@ -360,7 +361,34 @@ def _beam_from_header(header, where):
         return None
     if bmin > bmaj:
         bmaj, bmin, bpa = bmin, bmaj, bpa + 90.0
+    if bmaj > _MAX_BEAM_DEG:
+        raise ImageReadError(
+            f"{where}: BMAJ = {bmaj:g} deg is not a plausible restoring beam (FITS gives BMAJ "
+            f"and BMIN in degrees; if {bmaj:g} x {bmin:g} are arcseconds, the header should say "
+            f"BMAJ = {bmaj / 3600:.6g}, BMIN = {bmin / 3600:.6g})")
     return Beam(major=bmaj * u.deg, minor=bmin * u.deg, pa=bpa * u.deg)
+
+
+#: Largest restoring beam (major axis, degrees) read from a header without complaint: larger
+#: values are almost always arcseconds written as degrees.
+_MAX_BEAM_DEG = 1.0
+
+
+def _beam_from_history(header, where):
+    """The beam of an AIPS (or CASA) image that records it only in ``HISTORY`` cards."""
+    if "HISTORY" not in header:
+        return None
+    try:
+        beam = Beam.from_fits_history(header)
+    except (ValueError, IndexError, TypeError) as exc:
+        log.warning("%s: a HISTORY card mentions the beam but could not be read (%s); "
+                    "the image is treated as having no beam", where, exc)
+        return None
+    if beam is not None:
+        log.info("%s: no BMAJ/BMIN keywords; beam read from the HISTORY cards: %.2f\" x "
+                 "%.2f\" (PA %.1f deg)", where, beam.major.to_value(u.arcsec),
+                 beam.minor.to_value(u.arcsec), beam.pa.to_value(u.deg))
+    return beam
 
 
 def _from_nddata(nd, *, unit=None):

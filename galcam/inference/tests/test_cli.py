@@ -84,6 +84,62 @@ def test_predict_errors_are_one_line(main, model_dir, files, tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 
+def test_predict_radio_unit_checked_before_the_model_runs(main, model_dir, tmp_path, capsys):
+    from astropy.io import fits
+
+    radio = make_radio()
+    path = write_fits(radio, tmp_path / "nounit.fits")
+    with fits.open(path, mode="update") as hdul:
+        del hdul[0].header["BUNIT"]
+    kelvin = tmp_path / "kelvin.fits"
+    fits.writeto(kelvin, fits.getdata(path), fits.getheader(path))
+    fits.setval(kelvin, "BUNIT", value="K")
+    out = tmp_path / "o"
+    base = ["--model", str(tmp_path / "no-model-here"), "-o", str(out), "-q"]
+    # refused on the header alone: the (missing) model is never reached
+    assert main(["predict", str(path), *base]) == 2
+    line = _one_line_error(capsys)
+    assert "nounit.fits" in line and "has no BUNIT" in line and "--unit Jy/beam" in line
+    assert main(["predict", str(kelvin), *base]) == 2
+    assert "BUNIT = 'K'" in _one_line_error(capsys)
+    for bad, said in (("furlong", "is not a unit"), ("Jy", "brightness per beam")):
+        assert main(["predict", str(path), *base, "--unit", bad]) == 2
+        assert said in _one_line_error(capsys)
+    assert not out.exists()
+    # with --unit the image is read as given
+    args = ["predict", str(path), "--unit", "mJy/beam", "--model", str(model_dir), "-o",
+            str(out), "--device", "cpu", "--no-progress", "-q", "--class-threshold", "0"]
+    assert main(args) == 0
+    table = QTable.read(out / "catalog.ecsv")
+    assert len(table) and table["peak_flux"].unit == "mJy / beam"
+
+
+def test_predict_infrared_cube_plane(main, model_dir, files, tmp_path, capsys):
+    import numpy as np
+    from astropy.io import fits
+
+    radio, ir = files
+    data, header = fits.getdata(ir), fits.getheader(ir)
+    header["NAXIS"] = 3
+    header["CTYPE3"], header["CRVAL3"], header["CDELT3"], header["CRPIX3"] = "WAVE", 3.4e-6, 1e-6, 1
+    cube = tmp_path / "ir_cube.fits"
+    fits.writeto(cube, np.stack([data, np.zeros_like(data)]), header)
+    args = ["predict", str(radio), "--ir", str(cube), "--model", str(model_dir), "-q",
+            "--device", "cpu", "--no-progress", "--class-threshold", "0"]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 2
+    assert "--ir-plane" in _one_line_error(capsys)
+    assert main([*args, "-o", str(tmp_path / "b"), "--ir-plane", "0"]) == 0
+    plain = ["predict", str(radio), "--ir", str(ir), "--model", str(model_dir), "-q",
+             "--device", "cpu", "--no-progress", "--class-threshold", "0"]
+    assert main([*plain, "-o", str(tmp_path / "c")]) == 0
+    # plane 0 of the cube is the 2-D image: the same catalogue
+    a = QTable.read(tmp_path / "b" / "catalog.ecsv")
+    c = QTable.read(tmp_path / "c" / "catalog.ecsv")
+    assert len(a) == len(c) and np.allclose(a["host_x"], c["host_x"])
+    assert main([*plain, "-o", str(tmp_path / "d"), "--ir-plane", "1"]) == 2
+    assert "single plane" in _one_line_error(capsys)
+
+
 def test_predict_example_without_bundled_model(main, monkeypatch, tmp_path, capsys):
     from galcam.inference import segmenter as segmod
 

@@ -171,6 +171,33 @@ def test_unknown_unit_warns(tmp_path):
     assert read_image(path, unit="mJy/beam").unit == u.mJy / u.beam
 
 
+def test_beam_from_aips_history(tmp_path, caplog):
+    header = celestial_header()
+    header["BUNIT"] = "JY/BEAM"
+    header.add_history("AIPS   CLEAN BMAJ=  3.6111E-03 BMIN=  3.0556E-03 BPA=  77.80")
+    path = tmp_path / "aips.fits"
+    fits.PrimaryHDU(np.ones((NY, NX), np.float32), header).writeto(path)
+    with caplog.at_level("INFO", logger="galcam.io.fits"):
+        beam = read_image(path).meta["beam"]
+    assert beam.major.to_value(u.arcsec) == pytest.approx(13.0, abs=1e-3)
+    assert beam.minor.to_value(u.arcsec) == pytest.approx(11.0, abs=1e-3)
+    assert beam.pa.to_value(u.deg) == pytest.approx(77.8)
+    assert "HISTORY" in caplog.text
+    # keywords win over the history
+    header["BMAJ"], header["BMIN"] = 20 / 3600, 15 / 3600
+    fits.PrimaryHDU(np.ones((NY, NX), np.float32), header).writeto(path, overwrite=True)
+    assert read_image(path).meta["beam"].major.to_value(u.arcsec) == pytest.approx(20.0)
+
+
+def test_beam_in_arcsec_written_as_degrees_is_refused(tmp_path):
+    header = celestial_header()
+    header["BMAJ"], header["BMIN"] = 13.0, 11.0
+    path = tmp_path / "arcsec_beam.fits"
+    fits.PrimaryHDU(np.ones((NY, NX), np.float32), header).writeto(path)
+    with pytest.raises(ImageReadError, match=r"arcsec_beam.fits.*BMAJ = 13 deg.*BMAJ = 0.00361111"):
+        read_image(path)
+
+
 def test_bscale_bzero_integer_data(tmp_path):
     expected = np.arange(NY * NX, dtype=np.float32).reshape(NY, NX)
     hdu = fits.PrimaryHDU(expected.copy(), celestial_header())

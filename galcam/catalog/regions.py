@@ -141,11 +141,16 @@ def _to_icrs(region):
     """A copy of a sky region with its coordinates in ICRS."""
     import copy
 
+    def icrs(coord):
+        # a new SkyCoord of the ICRS frame alone: a transformed SkyCoord keeps the frame
+        # attributes of its origin (e.g. equinox B1950), which a writer may reuse
+        return SkyCoord(SkyCoord(coord).transform_to(ICRS()).frame)
+
     region = copy.deepcopy(region)
     if hasattr(region, "vertices"):
-        region.vertices = SkyCoord(region.vertices).transform_to(ICRS())
+        region.vertices = icrs(region.vertices)
     elif isinstance(getattr(region, "center", None), SkyCoord):
-        region.center = region.center.transform_to(ICRS())
+        region.center = icrs(region.center)
     return region
 
 
@@ -161,7 +166,7 @@ def serialize_regions(regions, format="ds9"):
         line and a ``global`` line (both needed by DS9 and CARTA to recognise the file),
         followed by the ``icrs`` coordinate system and one region per line (written by
         `regions`). ``"crtf"``: CASA region text format with J2000 (FK5) coordinates
-        (regions' CRTF writer).
+        (regions' CRTF writer, given the regions in ICRS whatever their frame).
 
     Returns
     -------
@@ -171,11 +176,13 @@ def serialize_regions(regions, format="ds9"):
 
     if format not in REGION_FORMATS:
         raise ValueError(f"format: expected one of {REGION_FORMATS}, got {format!r}")
-    regions = Regions(list(regions))
-    if format == "crtf":
-        text = regions.serialize(format="crtf")
-        return text if text.endswith("\n") else text + "\n"
+    # through a plain ICRS SkyCoord for both formats: regions' CRTF writer labels every
+    # frame J2000 but converts with the equinox an FK4/FK5 coordinate carries (B1950
+    # coordinates would be written as J2000)
     icrs = Regions([_to_icrs(r) for r in regions])
+    if format == "crtf":
+        text = icrs.serialize(format="crtf")
+        return text if text.endswith("\n") else text + "\n"
     body = icrs.serialize(format="ds9").splitlines() if len(icrs) else []
     body = [line for line in body if not line.startswith("# Region file format")]
     header = [_DS9_HEADER]

@@ -80,6 +80,21 @@ def test_ds9_header_and_global_line_are_always_written():
         serialize_regions(Regions(a), "reg")
 
 
+@pytest.mark.parametrize("frame", ["fk4", "fk5_b1950", "galactic", "icrs"])
+def test_region_files_hold_the_right_sky_position_in_any_frame(frame):
+    from astropy import units as u
+    from astropy.coordinates import FK4, FK5, ICRS, Galactic, SkyCoord
+    from regions import CircleSkyRegion
+
+    truth = SkyCoord(150.3, -30.2, unit="deg", frame="icrs")
+    target = {"fk4": FK4(equinox="B1950"), "fk5_b1950": FK5(equinox="B1950"),
+              "galactic": Galactic(), "icrs": ICRS()}[frame]
+    circle = CircleSkyRegion(truth.transform_to(target), 3 * u.arcsec)
+    for fmt in ("ds9", "crtf"):
+        back = Regions.parse(serialize_regions(Regions([circle]), fmt), format=fmt)[0].center
+        assert back.separation(truth) < 0.01 * u.arcsec, (fmt, back)
+
+
 def test_class_colours():
     assert class_color("FR-I") == "red" and class_color("frii") == "blue"
     assert class_color("FR_X") == "green" and class_color("R") == "magenta"

@@ -470,6 +470,21 @@ class _Job:
         self.t0 = time.perf_counter()
 
 
+def _infrared_overlaps(radio, ir, n=24):
+    """Whether any of an ``n`` x ``n`` grid of radio pixels falls on finite infrared data."""
+    ny, nx = radio.data.shape
+    ys, xs = np.meshgrid(np.linspace(0, ny - 1, n), np.linspace(0, nx - 1, n), indexing="ij")
+    with warnings.catch_warnings():  # points far outside a projection give NaN (no match)
+        warnings.simplefilter("ignore")
+        ix, iy = ir.wcs.world_to_pixel(radio.wcs.pixel_to_world(xs.ravel(), ys.ravel()))
+    iy, ix = np.rint(np.asarray(iy)), np.rint(np.asarray(ix))
+    h, w = ir.data.shape
+    inside = np.isfinite(ix) & np.isfinite(iy) & (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+    if not inside.any():
+        return False
+    return bool(np.isfinite(ir.data[iy[inside].astype(int), ix[inside].astype(int)]).any())
+
+
 def _pad_slice(array, y0, x0, th, tw, fill=0):
     """``array[..., y0:y0+th, x0:x0+tw]`` with ``fill`` outside the array."""
     h, w = array.shape[-2:]
@@ -1048,6 +1063,15 @@ class WeakSegmenter:
             raise TypeError("ir: expected an infrared image, got an EncodedCutout")
         image = read_image(radio, memmap=isinstance(radio, (str, os.PathLike)))
         shape = tuple(image.data.shape)
+        if ir is not None:
+            ir = read_image(ir)
+            if not _infrared_overlaps(image, ir):
+                log.warning("the infrared image %s does not overlap the radio image %s: "
+                            "it is not used, and every host falls back to the radio "
+                            "position (host_fallback)",
+                            ir.meta.get("filename") or "(given)",
+                            image.meta.get("filename") or "(given)")
+                ir = None
         if noise is not None and noise.has_maps and noise.shape != shape:
             raise ValueError(f"noise: maps of shape {noise.shape} do not match the radio image "
                              f"{shape}")

@@ -397,6 +397,31 @@ def test_other_pixel_scale_is_resampled_and_mapped_back(segmenter):
     assert sky.separation(best.host_sky) < 1e-3 * u.arcsec
 
 
+def test_infrared_image_elsewhere_on_the_sky_is_dropped_with_one_warning(segmenter, caplog):
+    from astropy.nddata import NDData
+
+    radio = make_radio((64, 100), sources=((50, 32),))
+    ir = make_ir(radio, ((50, 32),))
+    wcs = ir.wcs.deepcopy()
+    wcs.wcs.crval[1] += 5.0  # 5 degrees north of the radio image
+    far = NDData(ir.data, wcs=wcs, unit=ir.unit)
+    with caplog.at_level("WARNING", logger="galcam"):
+        result = segmenter(radio, far, batch_size=2)
+    lines = [r for r in caplog.records if "infrared" in r.getMessage()]
+    assert len(lines) == 1 and "does not overlap the radio image" in lines[0].getMessage()
+    assert result.meta["n_tiles"] == 2 and len(result)
+    assert all(d.host_fallback for d in result)
+    # the same as no infrared image at all
+    plain = segmenter(radio, batch_size=2)
+    assert [(d.class_name, d.score, d.host_x) for d in result] == [
+        (d.class_name, d.score, d.host_x) for d in plain]
+    # an image that overlaps is used
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="galcam"):
+        segmenter(radio, ir, batch_size=2)
+    assert not [r for r in caplog.records if "infrared" in r.getMessage()]
+
+
 def test_smaller_beam_warns(segmenter):
     # an image cannot be sharpened: a much smaller beam is only warned about
     radio = make_radio(beam=(4.0, 3.0))

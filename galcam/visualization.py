@@ -30,6 +30,36 @@ def radio_norm(data, *, percentile=99.5, stretch=None):
     )
 
 
+_AXIS_NAMES = {
+    "RA": ("Right Ascension", "Declination"),
+    "GLON": ("Galactic Longitude", "Galactic Latitude"),
+    "ELON": ("Ecliptic Longitude", "Ecliptic Latitude"),
+    "SLON": ("Supergalactic Longitude", "Supergalactic Latitude"),
+}
+
+
+def _label_sky_axes(ax):
+    """Name the two sky axes of a WCSAxes plot after its WCS's coordinate system.
+
+    Right Ascension / Declination for equatorial images (with the frame, e.g. ``(FK4)``,
+    when it is not ICRS or FK5), Galactic, ecliptic or supergalactic longitude / latitude
+    otherwise. Axes without a WCS are left alone.
+    """
+    wcs = getattr(ax, "wcs", None)
+    if wcs is None or not hasattr(ax, "coords"):
+        return
+    celestial = wcs.celestial
+    lng = celestial.wcs.ctype[0].split("-")[0].strip().upper()
+    names = _AXIS_NAMES.get(lng)
+    if names is None:
+        return
+    frame = (celestial.wcs.radesys or "").strip().upper()
+    if lng == "RA" and frame and frame not in ("ICRS", "FK5"):
+        names = tuple(f"{n} ({frame})" for n in names)
+    ax.coords[0].set_axislabel(names[0])
+    ax.coords[1].set_axislabel(names[1])
+
+
 def plot_islands(image, islands, *, title=None, figsize=(7, 6.5), cmap="inferno"):
     """Radio image with the outlines of its islands, on sky axes.
 
@@ -66,8 +96,7 @@ def plot_islands(image, islands, *, title=None, figsize=(7, 6.5), cmap="inferno"
                 ha="center",
                 va="center",
             )
-    ax.coords[0].set_axislabel("Right Ascension")
-    ax.coords[1].set_axislabel("Declination")
+    _label_sky_axes(ax)
     unit = image.unit.to_string() if image.unit is not None else ""
     fig.colorbar(im, ax=ax, shrink=0.8, label=unit)
     if title:

@@ -7,7 +7,7 @@ pyplot's global state (safe in scripts, notebooks and on machines without a disp
 import numpy as np
 from astropy.visualization import AsinhStretch
 
-from galcam.visualization import radio_norm
+from galcam.visualization import _label_sky_axes, radio_norm
 
 from .regions import CLASS_COLORS, class_color
 
@@ -38,15 +38,9 @@ def _panel(fig, position, wcs, shape, image, norm, cmap, title):
         ax.imshow(data, origin="lower", cmap=cmap, norm=norm(data), interpolation="nearest")
     ax.set_xlim(-0.5, shape[1] - 0.5)
     ax.set_ylim(-0.5, shape[0] - 0.5)
-    _label_axes(ax)
+    _label_sky_axes(ax)
     ax.set_title(title, fontsize=10)
     return ax
-
-
-def _label_axes(ax):
-    if hasattr(ax, "coords"):
-        ax.coords[0].set_axislabel("Right Ascension")
-        ax.coords[1].set_axislabel("Declination")
 
 
 def _draw(ax, catalog, wcs, colors, *, labels=True):

@@ -99,3 +99,22 @@ def test_write_without_wcs_writes_the_table_only(tmp_path):
     assert list(paths) == ["table"] and paths["table"].exists()
     with pytest.raises(ValueError, match="no WCS"):
         cat.plot()
+
+
+@pytest.mark.parametrize("ctype, radesys, labels", [
+    (("RA---SIN", "DEC--SIN"), "ICRS", ("Right Ascension", "Declination")),
+    (("RA---SIN", "DEC--SIN"), "FK4", ("Right Ascension (FK4)", "Declination (FK4)")),
+    (("GLON-SIN", "GLAT-SIN"), "", ("Galactic Longitude", "Galactic Latitude")),
+])
+def test_sky_axes_are_named_after_the_image_frame(ctype, radesys, labels):
+    import matplotlib.pyplot as plt
+
+    from galcam.visualization import _label_sky_axes
+
+    wcs = make_wcs(SHAPE)
+    wcs.wcs.ctype = list(ctype)
+    wcs.wcs.radesys = radesys
+    ax = plt.figure().add_subplot(projection=wcs)
+    _label_sky_axes(ax)
+    assert (ax.coords[0].get_axislabel(), ax.coords[1].get_axislabel()) == labels
+    plt.close(ax.figure)

@@ -8,6 +8,8 @@ islands above ``n_sigma`` times the rms with at least ``n_pixels`` pixels.
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from .main import GalcamCLIError
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,6 @@ def check_outputs(outdir, names, overwrite):
         raise GalcamCLIError(
             f"'{outdir}' already holds {', '.join(existing)}; use --overwrite to replace"
         )
-    outdir.mkdir(parents=True, exist_ok=True)
     return outdir
 
 
@@ -72,10 +73,25 @@ def run(args):
     from galcam.preprocessing import NoiseEstimator, find_islands
     from galcam.visualization import plot_islands
 
+    if not args.n_sigma > 0:
+        raise GalcamCLIError(f"--n-sigma must be a positive number, got {args.n_sigma:g}")
+    if args.n_pixels < 1:
+        raise GalcamCLIError(f"--n-pixels must be a positive integer, got {args.n_pixels}")
+    if args.box_size is not None and args.box_size < 1:
+        raise GalcamCLIError(f"--box-size must be a positive number of pixels, got "
+                             f"{args.box_size}")
     outdir = check_outputs(args.output, OUTPUTS, args.overwrite)
     path = example_files()["radio"] if args.example else args.image
     image = read_image(path, plane=args.plane)
-    noise = NoiseEstimator(method=args.method, box_size=args.box_size)(image)
+    if np.nanmin(image.data) == np.nanmax(image.data):  # read_image refuses all-NaN images
+        raise GalcamCLIError(f"'{path}': the image is constant (every pixel is "
+                             f"{float(np.nanmin(image.data)) + 0.0:g}): there is no noise to "
+                             "measure and no island to find")
+    try:
+        noise = NoiseEstimator(method=args.method, box_size=args.box_size)(image)
+    except ValueError as exc:
+        raise GalcamCLIError(f"'{path}': {exc}") from None
+    outdir.mkdir(parents=True, exist_ok=True)  # only now: a bad input leaves no folder behind
     log.info("%s: rms = %s (%s)", path, noise.rms, args.method)
     islands = find_islands(image, noise, n_sigma=args.n_sigma, n_pixels=args.n_pixels)
     table = islands.to_table()

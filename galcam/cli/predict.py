@@ -133,10 +133,16 @@ def _check_args(args):
             raise FileNotFoundError(f"{flag} '{value}' does not exist")
 
 
-def _check_radio_unit(image, radio):
-    """Refuse, before the model runs, a radio image whose brightness is not per beam."""
+def _check_radio(image, radio):
+    """Refuse, before the model runs, a constant radio image or one not in Jy/beam."""
+    import numpy as np
+
     from galcam.catalog.catalog import _BRIGHTNESS
 
+    low, high = np.nanmin(image.data), np.nanmax(image.data)  # read_image refuses all-NaN
+    if low == high:
+        raise GalcamCLIError(f"RADIO '{radio}': every pixel is {float(low) + 0.0:g}: an empty "
+                             "or blanked image has no noise and no sources to find")
     if image.unit is not None and image.unit.is_equivalent(_BRIGHTNESS):
         return
     bunit = image.meta.get("header", {}).get("BUNIT")
@@ -173,7 +179,7 @@ def run(args):
             files = example_files()
             radio, ir = files["radio"], files["ir"]
         image = read_image(radio, plane=args.plane, unit=args.unit)
-        _check_radio_unit(image, radio)
+        _check_radio(image, radio)
         ir_image = read_image(ir, plane=args.ir_plane) if ir is not None else None
     try:
         options = {"min_classes": args.min_classes}

@@ -300,7 +300,13 @@ def read_image(source, *, hdu=None, plane=None, memmap=False, unit=None):
             hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
             image_hdu = _first_image_hdu(hdul, where, hdu)
             memmap = False
-        raw = image_hdu.data
+        try:
+            raw = image_hdu.data
+        except (ValueError, OSError, TypeError) as exc:
+            size = f"; the file has {path.stat().st_size} bytes" if close else ""
+            raise ImageReadError(
+                f"{where}: the image data cannot be read ({exc}){size}: is the file "
+                "truncated (an incomplete download or copy)?") from exc
         if raw is None or raw.size == 0:
             shape = None if raw is None else raw.shape
             raise ImageReadError(f"{where}: the image HDU holds no data (shape {shape})")

@@ -472,8 +472,9 @@ class NoiseEstimator:
                              f"at least {_MIN_PIXELS} are needed to measure its noise")
         values = values[good].astype(np.float32, copy=False)
         bkg, rms = _box_stats(values, None, self.method, self.n_sigma, self.maxiters)
-        if not np.isfinite(rms):  # pragma: no cover - guarded by the pixel count
-            raise ValueError("the noise could not be measured (no pixel left after clipping)")
+        if not np.isfinite(rms):
+            raise ValueError(f"the noise could not be measured (no pixel left after clipping "
+                             f"{n_good} pixels): is the image constant?")
         log.debug("noise (%s): background %.4g, rms %.4g %s", self.method, bkg, rms, unit)
         return NoiseResult(method=self.method, rms=rms * unit, background=bkg * unit,
                            n_sigma=self.n_sigma, n_pixels=n_good)

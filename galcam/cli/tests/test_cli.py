@@ -69,6 +69,16 @@ def test_islands_bad_input_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and "notes.fits" in err and "not a readable FITS" in err
     assert main(["islands", str(tmp_path / "missing.fits"), "-o", str(tmp_path / "o")]) == 2
     assert "missing.fits" in capsys.readouterr().err
+    # a constant image: the file is named, and no output folder is left behind
+    zero = _radio_file(tmp_path / "zero.fits", np.random.default_rng(0))
+    fits.writeto(zero, np.zeros_like(fits.getdata(zero)), fits.getheader(zero), overwrite=True)
+    assert main(["islands", str(zero), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "zero.fits" in err and "the image is constant" in err
+    for option, value in (("--n-sigma", "-3"), ("--n-pixels", "0"), ("--box-size", "0")):
+        assert main(["islands", str(zero), "-o", str(tmp_path / "o"), option, value]) == 2
+        assert option in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_islands_example(tmp_path):

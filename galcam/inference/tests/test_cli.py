@@ -85,6 +85,7 @@ def test_predict_errors_are_one_line(main, model_dir, files, tmp_path, capsys):
 
 
 def test_predict_radio_unit_checked_before_the_model_runs(main, model_dir, tmp_path, capsys):
+    import numpy as np
     from astropy.io import fits
 
     radio = make_radio()
@@ -102,6 +103,10 @@ def test_predict_radio_unit_checked_before_the_model_runs(main, model_dir, tmp_p
     assert "nounit.fits" in line and "has no BUNIT" in line and "--unit Jy/beam" in line
     assert main(["predict", str(kelvin), *base]) == 2
     assert "BUNIT = 'K'" in _one_line_error(capsys)
+    zero = tmp_path / "zero.fits"
+    fits.writeto(zero, np.zeros_like(fits.getdata(path)), fits.getheader(path))
+    assert main(["predict", str(zero), *base]) == 2
+    assert "zero.fits': every pixel is 0" in _one_line_error(capsys)
     for bad, said in (("furlong", "is not a unit"), ("Jy", "brightness per beam")):
         assert main(["predict", str(path), *base, "--unit", bad]) == 2
         assert said in _one_line_error(capsys)

@@ -336,6 +336,16 @@ def test_all_nan(tmp_path):
         read_image(path)
 
 
+def test_truncated_file_is_named(tmp_path):
+    path = tmp_path / "cut.fits"
+    fits.PrimaryHDU(np.ones((NY, NX), np.float32), celestial_header()).writeto(path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: 2880 + 2880])  # the header and part of the data
+    with pytest.warns(AstropyUserWarning, match="truncated"), \
+            pytest.raises(ImageReadError, match=r"cut.fits.*5760 bytes.*truncated"):
+        read_image(path)
+
+
 def test_zero_size(tmp_path):
     path = tmp_path / "empty.fits"
     header = celestial_header()

@@ -78,6 +78,21 @@ def _angle(value, name):
     return value.to(u.arcsec)
 
 
+def _frame_name(wcs):
+    """The sky frame of a WCS in words: ``icrs``, ``galactic``, ``fk5 (equinox J2000.000)``."""
+    from astropy.wcs.utils import wcs_to_celestial_frame
+
+    try:
+        frame = wcs_to_celestial_frame(wcs.celestial)
+    except ValueError:  # a frame astropy does not know: say what the header says
+        return str(wcs.celestial.wcs.radesys or wcs.celestial.wcs.ctype[0])
+    equinox = getattr(frame, "equinox", None)
+    if equinox is None:
+        return frame.name
+    epoch = equinox.byear_str if frame.name == "fk4" else equinox.jyear_str
+    return f"{frame.name} (equinox {epoch})"
+
+
 def _pixel_solid_angle(wcs):
     from astropy.wcs.utils import proj_plane_pixel_area
 
@@ -195,6 +210,9 @@ class GalaxyCatalog:
                                    "lacks BUNIT")
             if result.wcs is not None:
                 self._check_same_grid(self._radio.wcs)
+            if (self._radio.meta or {}).get("beam") is None:
+                warnings.warn("the radio image has no beam (BMAJ/BMIN): the integrated flux "
+                              "densities (total_flux) are NaN", AstropyUserWarning, stacklevel=2)
         if noise is not None:
             from galcam.preprocessing import NoiseResult
 
@@ -376,9 +394,7 @@ class GalaxyCatalog:
     def _beam_pixels(self):
         """Beam solid angle in pixels, or None (with a warning) when there is no beam."""
         beam = (self._radio.meta or {}).get("beam")
-        if beam is None:
-            warnings.warn("the radio image has no beam (BMAJ/BMIN): the integrated flux "
-                          "densities (total_flux) are NaN", AstropyUserWarning, stacklevel=4)
+        if beam is None:  # warned about when the catalogue was made
             return None
         beam_sr = beam.sr.to(u.arcsec**2)
         return float((beam_sr / _pixel_solid_angle(self._wcs)).decompose())
@@ -484,8 +500,7 @@ class GalaxyCatalog:
                                  if self._ir is not None else ""),
             "image_height": int(self._result.shape[0]),
             "image_width": int(self._result.shape[1]),
-            "sky_frame": (self._wcs.celestial.wcs.radesys or self._wcs.celestial.wcs.ctype[0])
-            if self._wcs is not None else "",
+            "sky_frame": _frame_name(self._wcs) if self._wcs is not None else "",
             "noise_method": getattr(self.__dict__.get("noise", self._noise_given), "method", ""),
             "island_threshold_sigma": _ISLAND_SIGMA,
         }

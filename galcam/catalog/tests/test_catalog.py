@@ -122,9 +122,10 @@ def test_noise_given_and_noise_maps(synth):
 def test_no_beam_gives_nan_flux_and_a_warning(synth):
     radio, result, truth = synth
     nobeam = NDData(radio.data, wcs=radio.wcs, unit=radio.unit, meta={"beam": None})
-    cat = GalaxyCatalog(result, radio=nobeam)
-    with pytest.warns(AstropyUserWarning, match="no beam"):
-        t = cat.to_table(["total_flux", "peak_flux"])
+    with pytest.warns(AstropyUserWarning, match="no beam") as record:
+        cat = GalaxyCatalog(result, radio=nobeam)
+    assert record[0].filename == __file__  # points at the caller, not at galcam
+    t = cat.to_table(["total_flux", "peak_flux"])
     assert np.all(np.isnan(t["total_flux"]))
     assert t["peak_flux"][0].to_value(u.mJy / u.beam) == pytest.approx(truth["peak0"], rel=0.02)
 
@@ -361,3 +362,21 @@ def test_import_is_torch_free():
             "bad = [m for m in ('torch', 'torchvision') if m in sys.modules]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("ctype, radesys, expected", [
+    (("RA---SIN", "DEC--SIN"), "ICRS", "icrs"),
+    (("RA---SIN", "DEC--SIN"), "FK4", "fk4 (equinox B1950.000)"),
+    (("GLON-SIN", "GLAT-SIN"), "", "galactic"),
+])
+def test_catalogue_names_the_sky_frame(ctype, radesys, expected):
+    from astropy.wcs import WCS
+
+    from galcam.catalog.catalog import _frame_name
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = list(ctype)
+    wcs.wcs.radesys = radesys
+    if radesys == "FK4":
+        wcs.wcs.equinox = 1950.0
+    assert _frame_name(wcs) == expected

@@ -33,6 +33,7 @@ ISLAND_COLUMNS = (
     "area",
     "peak",
     "segment_flux",
+    "flux",
     "bbox_xmin",
     "bbox_xmax",
     "bbox_ymin",
@@ -98,17 +99,37 @@ class Islands:
         The detection threshold that was used (image unit, without unit).
     """
 
-    def __init__(self, data, segment_image, *, unit, wcs=None, threshold=None):
+    def __init__(self, data, segment_image, *, unit, wcs=None, threshold=None, beam=None):
         self._data = data
         self._segment_image = segment_image
         self._unit = unit
         self._wcs = wcs
         self._threshold = threshold
+        self._beam = beam
 
     segment_image = property(lambda self: self._segment_image)
     unit = property(lambda self: self._unit, doc="The image unit.")
     wcs = property(lambda self: self._wcs, doc="The image's celestial WCS, or None.")
     threshold = property(lambda self: self._threshold)
+    beam = property(lambda self: self._beam,
+                    doc="The image's restoring beam (`radio_beam.Beam`), or None.")
+
+    @property
+    def beam_pixels(self):
+        """Beam solid angle in pixels, or None without a beam or a celestial WCS."""
+        if self._beam is None or self._wcs is None:
+            return None
+        from astropy.wcs.utils import proj_plane_pixel_area
+
+        pixel = proj_plane_pixel_area(self._wcs.celestial) * u.deg**2
+        return float((self._beam.sr / pixel).decompose())
+
+    def _flux_unit(self):
+        """Unit of ``flux`` (the image unit times beam, e.g. Jy), or None if not per beam."""
+        unit = u.Unit(self._unit)
+        if not unit.is_equivalent(u.Jy / u.beam):
+            return None
+        return unit * u.beam
 
     @property
     def shape(self):
@@ -158,14 +179,19 @@ class Islands:
             only when the image has a WCS). ``id`` is the island label,
             ``xcentroid``/``ycentroid`` the 0-based pixel centroid, ``area`` in
             pix2, ``peak`` the highest pixel and ``segment_flux`` the sum of the
-            pixels (image unit), ``bbox_*`` the inclusive 0-based bounding box.
+            pixels (image unit), ``flux`` the integrated flux density
+            ``segment_flux / beam_pixels`` (e.g. Jy for an image in Jy/beam; only when
+            the image has a beam and a WCS and its unit is per beam), ``bbox_*`` the
+            inclusive 0-based bounding box.
 
         Returns
         -------
         table : `~astropy.table.QTable`
             One row per island; zero rows (same columns) when there is none.
         """
-        available = [c for c in ISLAND_COLUMNS if c != "sky_centroid" or self.wcs is not None]
+        flux_ok = self.beam_pixels is not None and self._flux_unit() is not None
+        available = [c for c in ISLAND_COLUMNS
+                     if (c != "sky_centroid" or self.wcs is not None) and (c != "flux" or flux_ok)]
         if columns is None:
             columns = available
         else:
@@ -178,6 +204,9 @@ class Islands:
         for name in columns:
             if cat is None:
                 table[name] = self._empty_column(name)
+            elif name == "flux":
+                total = u.Quantity(cat.segment_flux, self.unit).value
+                table[name] = u.Quantity(total / self.beam_pixels, self._flux_unit())
             else:
                 value = getattr(cat, _CATALOG_NAMES[name])
                 if name == "area":
@@ -200,6 +229,8 @@ class Islands:
             return u.Quantity(np.zeros(0), u.pix**2)
         if name in ("peak", "segment_flux"):
             return u.Quantity(np.zeros(0, dtype=np.float32), self.unit)
+        if name == "flux":
+            return u.Quantity(np.zeros(0), self._flux_unit())
         return np.zeros(0, dtype=np.float64)
 
     def __repr__(self):
@@ -238,7 +269,7 @@ def find_islands(image, noise, *, n_sigma=3.0, n_pixels=5, connectivity=8):
         raise ValueError(f"n_pixels must be a positive integer, got {n_pixels!r}")
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}")
-    data, unit, nd_mask, wcs, _ = image_arrays(image)
+    data, unit, nd_mask, wcs, beam = image_arrays(image)
     threshold = _threshold_value(noise, n_sigma, unit, data.shape)
     data = np.asarray(data, dtype=np.float32)
     bad = ~np.isfinite(data)
@@ -261,7 +292,7 @@ def find_islands(image, noise, *, n_sigma=3.0, n_pixels=5, connectivity=8):
     if wcs is not None and not getattr(wcs, "has_celestial", False):
         wcs = None
     return Islands(data, segm, unit=unit, wcs=wcs,
-                   threshold=threshold if np.ndim(threshold) == 0 else None)
+                   threshold=threshold if np.ndim(threshold) == 0 else None, beam=beam)
 
 
 def island_mask(image, noise, *, n_sigma=3.0, n_pixels=5, connectivity=8):

@@ -77,7 +77,7 @@ def test_empty_image_gives_an_empty_table_with_the_same_columns():
     assert not islands.mask.any() and islands.labels.size == 0
     table = islands.to_table()
     assert len(table) == 0
-    assert table.colnames == list(ISLAND_COLUMNS)
+    assert table.colnames == [c for c in ISLAND_COLUMNS if c != "flux"]  # no beam
     full = find_islands(as_nddata(_image_with_sources(0), wcs), RMS, n_sigma=5).to_table()
     assert len(full) == 5 and full.colnames == table.colnames
     for name in full.colnames:
@@ -134,3 +134,30 @@ def test_input_not_modified_and_bad_arguments():
         find_islands(image, -1.0)
     with pytest.raises(ValueError, match="2-D"):
         find_islands(image[None], RMS)
+
+
+@pytest.mark.parametrize("unit, scale", [(u.Jy / u.beam, 1.0), (u.mJy / u.beam, 1e3)])
+def test_flux_of_a_point_source_equals_its_peak(unit, scale):
+    from radio_beam import Beam
+
+    # a bright point source (the beam itself): integrated flux density = peak brightness
+    fwhm = 12.0  # arcsec, 6 pixels of 2"
+    sigma_px = fwhm / 2.0 / np.sqrt(2 * np.log(2)) / 2.0
+    yy, xx = np.mgrid[:64, :64]
+    peak = 0.05 * scale
+    data = (peak * np.exp(-((xx - 32.3) ** 2 + (yy - 31.6) ** 2) / (2 * sigma_px**2))
+            ).astype(np.float32)
+    beam = Beam(major=fwhm * u.arcsec, minor=fwhm * u.arcsec, pa=0 * u.deg)
+    islands = find_islands(as_nddata(data, tan_wcs((64, 64)), unit=unit, beam=beam),
+                           1e-5 * scale, n_sigma=3)
+    assert islands.beam_pixels == pytest.approx(2 * np.pi * sigma_px**2, rel=1e-3)
+    table = islands.to_table()
+    assert table.colnames == list(ISLAND_COLUMNS)
+    assert table["flux"].unit == unit * u.beam
+    assert table["flux"][0].to_value(u.Jy) == pytest.approx(0.05, rel=2e-3)
+    # segment_flux is the plain sum of the pixels, beam_pixels times larger
+    assert table["segment_flux"][0].value == pytest.approx(
+        table["flux"][0].value * islands.beam_pixels)
+    empty = find_islands(as_nddata(data, tan_wcs((64, 64)), unit=unit, beam=beam), 1.0 * scale,
+                         n_sigma=1e3).to_table()
+    assert empty.colnames == table.colnames and empty["flux"].unit == table["flux"].unit

@@ -379,6 +379,12 @@ class SurveyRunner:
             raise TypeError(f"ir: expected the path of a FITS file, got {type(ir).__name__}")
         mosaic = Path(mosaic).resolve() if Path(mosaic).exists() else Path(mosaic)
         image = read_image(mosaic, memmap=True, plane=self._plane)  # header + WCS only
+        if image.unit is None or not u.Unit(image.unit).is_equivalent(_BRIGHTNESS):
+            bunit = image.meta.get("header", {}).get("BUNIT")
+            log.warning("the mosaic %s has %s, not a brightness per beam: galaxies are found "
+                        "(on signal-to-noise), but the catalogue's peak_flux, total_flux and "
+                        "local_rms will be NaN", mosaic,
+                        "no BUNIT" if bunit is None else f"BUNIT = {bunit!r}")
         if ir is not None:
             ir = Path(ir).resolve() if Path(ir).exists() else Path(ir)
             read_image(ir, memmap=True)

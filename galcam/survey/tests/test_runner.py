@@ -215,3 +215,21 @@ def test_without_dask_the_error_says_what_to_install(monkeypatch):
     with pytest.raises(ImportError, match=r'pip install "galcam\[distributed\]"'):
         SurveyRunner("m", n_workers=2)
     assert SurveyRunner("m", n_workers=0).mode == "synchronous"
+
+
+def test_mosaic_without_brightness_unit_is_warned_about_up_front(survey_model, mosaic,
+                                                                 tmp_path, caplog):
+    from astropy.io import fits
+
+    path = tmp_path / "nounit.fits"
+    with fits.open(mosaic["radio"]) as hdul:
+        header = hdul[0].header.copy()
+        del header["BUNIT"]
+        fits.writeto(path, hdul[0].data, header)
+    with caplog.at_level("WARNING", logger="galcam.survey"):
+        result = make_runner(survey_model).run(path, None, output_dir=tmp_path / "out",
+                                               progress=False, max_units=1)
+    warned = [r.getMessage() for r in caplog.records if "not a brightness per beam" in
+              r.getMessage()]
+    assert len(warned) == 1 and "no BUNIT" in warned[0] and "nounit.fits" in warned[0]
+    assert result is not None

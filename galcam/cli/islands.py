@@ -8,9 +8,7 @@ islands above ``n_sigma`` times the rms with at least ``n_pixels`` pixels.
 import logging
 from pathlib import Path
 
-import numpy as np
-
-from .main import GalcamCLIError
+from .main import GalcamCLIError, refuse_constant_image
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +81,7 @@ def run(args):
     outdir = check_outputs(args.output, OUTPUTS, args.overwrite)
     path = example_files()["radio"] if args.example else args.image
     image = read_image(path, plane=args.plane)
-    if np.nanmin(image.data) == np.nanmax(image.data):  # read_image refuses all-NaN images
-        raise GalcamCLIError(f"'{path}': the image is constant (every pixel is "
-                             f"{float(np.nanmin(image.data)) + 0.0:g}): there is no noise to "
-                             "measure and no island to find")
+    refuse_constant_image(image, f"'{path}'")
     try:
         noise = NoiseEstimator(method=args.method, box_size=args.box_size)(image)
     except ValueError as exc:

@@ -37,6 +37,21 @@ class GalcamCLIError(Exception):
     """A bad-input error that the CLI reports as one line and exit status 2."""
 
 
+def refuse_constant_image(image, label):
+    """Raise `GalcamCLIError` for an image whose finite pixels all have one value.
+
+    ``label`` names the input in the message (e.g. ``"RADIO 'x.fits'"``). `read_image`
+    already refuses images without a finite pixel.
+    """
+    import numpy as np
+
+    low = np.nanmin(image.data)
+    if low == np.nanmax(image.data):
+        raise GalcamCLIError(f"{label}: the image is constant (every pixel is "
+                             f"{float(low) + 0.0:g}): there is no noise to measure and no "
+                             "source to find")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="galcam",

@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .main import GalcamCLIError
+from .main import GalcamCLIError, refuse_constant_image
 
 log = logging.getLogger(__name__)
 
@@ -135,14 +135,9 @@ def _check_args(args):
 
 def _check_radio(image, radio):
     """Refuse, before the model runs, a constant radio image or one not in Jy/beam."""
-    import numpy as np
-
     from galcam.catalog.catalog import _BRIGHTNESS
 
-    low, high = np.nanmin(image.data), np.nanmax(image.data)  # read_image refuses all-NaN
-    if low == high:
-        raise GalcamCLIError(f"RADIO '{radio}': every pixel is {float(low) + 0.0:g}: an empty "
-                             "or blanked image has no noise and no sources to find")
+    refuse_constant_image(image, f"RADIO '{radio}'")
     if image.unit is not None and image.unit.is_equivalent(_BRIGHTNESS):
         return
     bunit = image.meta.get("header", {}).get("BUNIT")

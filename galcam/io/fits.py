@@ -355,6 +355,11 @@ def _pad_header_axes(header, ndim):
     return header
 
 
+#: Largest restoring beam (major axis, degrees) read from a header without complaint: larger
+#: values are almost always arcseconds written as degrees.
+_MAX_BEAM_DEG = 1.0
+
+
 def _beam_from_header(header, where):
     if "BMAJ" not in header or "BMIN" not in header:
         return _beam_from_history(header, where)
@@ -373,11 +378,6 @@ def _beam_from_header(header, where):
             f"and BMIN in degrees; if {bmaj:g} x {bmin:g} are arcseconds, the header should say "
             f"BMAJ = {bmaj / 3600:.6g}, BMIN = {bmin / 3600:.6g})")
     return Beam(major=bmaj * u.deg, minor=bmin * u.deg, pa=bpa * u.deg)
-
-
-#: Largest restoring beam (major axis, degrees) read from a header without complaint: larger
-#: values are almost always arcseconds written as degrees.
-_MAX_BEAM_DEG = 1.0
 
 
 def _beam_from_history(header, where):

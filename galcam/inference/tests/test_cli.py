@@ -106,7 +106,7 @@ def test_predict_radio_unit_checked_before_the_model_runs(main, model_dir, tmp_p
     zero = tmp_path / "zero.fits"
     fits.writeto(zero, np.zeros_like(fits.getdata(path)), fits.getheader(path))
     assert main(["predict", str(zero), *base]) == 2
-    assert "zero.fits': every pixel is 0" in _one_line_error(capsys)
+    assert "zero.fits': the image is constant (every pixel is 0)" in _one_line_error(capsys)
     for bad, said in (("furlong", "is not a unit"), ("Jy", "brightness per beam")):
         assert main(["predict", str(path), *base, "--unit", bad]) == 2
         assert said in _one_line_error(capsys)

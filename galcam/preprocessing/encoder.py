@@ -880,15 +880,27 @@ class CutoutEncoder:
         return self._iter_many(radio_img, ir_img, it, size, noise, ir_noise, errors)
 
     def _iter_many(self, radio_img, ir_img, it, size, noise, ir_noise, errors):
-        for index, pos in it:
-            try:
-                enc = self._encode(radio_img, ir_img, pos, size, noise, ir_noise, index=index)
-            except EmptyCutoutError as exc:
-                if errors == "raise":
-                    raise
-                log.warning("skipping position %d: %s", index, exc)
-                continue
-            yield enc
+        short = []  # (IR pixels, position) of cutouts the infrared image barely covers
+        n = 0
+        try:
+            for index, pos in it:
+                try:
+                    enc = self._encode(radio_img, ir_img, pos, size, noise, ir_noise,
+                                       index=index, ir_short=short)
+                except EmptyCutoutError as exc:
+                    if errors == "raise":
+                        raise
+                    log.warning("skipping position %d: %s", index, exc)
+                    continue
+                n += 1
+                yield enc
+        finally:
+            if short:
+                shown = "; ".join(f"{where} ({pixels} px)" for pixels, where in short[:3])
+                more = f" and {len(short) - 3} more" if len(short) > 3 else ""
+                log.warning("the infrared image covers fewer than %d pixels of %d of the %d "
+                            "cutouts, whose IR channel is zero: %s%s", _MIN_NOISE_PIXELS,
+                            len(short), n, shown, more)
 
     # --- implementation ---------------------------------------------------------------------
     def _check_call(self, position, size, noise, ir_noise, need_position=False):
@@ -927,7 +939,8 @@ class CutoutEncoder:
                 "give a NoiseResult with scalar rms and background"
             )
 
-    def _encode(self, radio_img, ir_img, position, size, noise, ir_noise, index=None):
+    def _encode(self, radio_img, ir_img, position, size, noise, ir_noise, index=None,
+                ir_short=None):
         parent_shape = radio_img.shape
         # ---- radio cutout
         if position is None:
@@ -1019,12 +1032,12 @@ class CutoutEncoder:
                     mask=None if ir_both.all() else ~ir_both,
                 )
             else:
-                log.warning(
-                    "the infrared image covers %d pixels of the cutout at %s; the IR channel "
-                    "is zero",
-                    int(ir_both.sum()),
-                    _describe_position(position),
-                )
+                short = (int(ir_both.sum()), _describe_position(position))
+                if ir_short is None:
+                    log.warning("the infrared image covers %d pixels of the cutout at %s; the "
+                                "IR channel is zero", *short)
+                else:  # encode_many: one summary for all its cutouts
+                    ir_short.append(short)
 
         # ---- channels
         options = self._options

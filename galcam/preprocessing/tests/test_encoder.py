@@ -287,6 +287,14 @@ def test_ir_not_covering_the_cutout(rng, radio, caplog):
     assert "the infrared image covers 0 pixels" in caplog.text
     assert cut.has_ir and not cut.ir_valid.any() and (cut["ir"] == 0).all()
     assert "ir_partial" in cut.flags and cut.ir_noise is None and cut.ir_coverage == 0.0
+    # many cutouts: one summary line instead of one warning per cutout
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="galcam.preprocessing.encoder"):
+        cuts = list(CutoutEncoder(size=32).encode_many(radio, far, [(40, 40), (80, 80),
+                                                                   (120, 80), (80, 120)]))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(cuts) == 4 and len(lines) == 1
+    assert "of 4 of the 4 cutouts" in lines[0] and "and 1 more" in lines[0]
     snr = CutoutEncoder(size=32, channels=("radio_snr",))(radio, far, position=(80, 80))
     radio01, ir01 = snr.paper_channels()
     assert (ir01 == 0).all() and radio01.max() == 1.0

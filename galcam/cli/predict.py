@@ -176,6 +176,12 @@ def run(args):
         image = read_image(radio, plane=args.plane, unit=args.unit)
         _check_radio(image, radio)
         ir_image = read_image(ir, plane=args.ir_plane) if ir is not None else None
+        if ir_image is not None and ir_image.unit is not None:
+            from galcam.catalog.catalog import _BRIGHTNESS
+
+            if ir_image.unit.is_equivalent(_BRIGHTNESS):
+                log.warning("--ir '%s' is in %s: is it a radio image? galcam expects an "
+                            "infrared (WISE W1-like) image there", ir, ir_image.unit)
     try:
         options = {"min_classes": args.min_classes}
         if args.beam_matching is not None:

@@ -119,6 +119,17 @@ def test_predict_radio_unit_checked_before_the_model_runs(main, model_dir, tmp_p
     assert len(table) and table["peak_flux"].unit == "mJy / beam"
 
 
+def test_predict_warns_when_the_infrared_image_looks_like_a_radio_image(main, model_dir, files,
+                                                                        tmp_path, capsys):
+    radio, ir = files
+    args = ["predict", str(radio), "--model", str(model_dir), "--device", "cpu",
+            "--no-progress", "--class-threshold", "0", "-q"]
+    assert main([*args, "--ir", str(radio), "-o", str(tmp_path / "a")]) == 0
+    assert "radio.fits' is in Jy / beam: is it a radio image?" in capsys.readouterr().err
+    assert main([*args, "--ir", str(ir), "-o", str(tmp_path / "b")]) == 0
+    assert "is it a radio image?" not in capsys.readouterr().err
+
+
 def test_predict_infrared_cube_plane(main, model_dir, files, tmp_path, capsys):
     import numpy as np
     from astropy.io import fits

@@ -23,6 +23,7 @@ from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 
 from galcam.io import atomic_write
+from galcam.io.fits import _beam_pixels, _pixel_solid_angle
 
 from .columns import CATALOG_COLUMNS, MATCH_COLUMNS, class_column_name, column_definition
 from .regions import class_color, mask_polygons, write_region_file
@@ -91,14 +92,6 @@ def _frame_name(wcs):
         return frame.name
     epoch = equinox.byear_str if frame.name == "fk4" else equinox.jyear_str
     return f"{frame.name} (equinox {epoch})"
-
-
-def _pixel_solid_angle(wcs):
-    from astropy.wcs.utils import proj_plane_pixel_area
-
-    cel = wcs.celestial
-    units = [u.Unit(cel.wcs.cunit[i]) if str(cel.wcs.cunit[i]) else u.deg for i in (0, 1)]
-    return (proj_plane_pixel_area(cel) * units[0] * units[1]).to(u.arcsec**2)
 
 
 def _chord_max(sky):
@@ -392,12 +385,10 @@ class GalaxyCatalog:
 
     @functools.cached_property
     def _beam_pixels(self):
-        """Beam solid angle in pixels, or None (with a warning) when there is no beam."""
+        """Beam solid angle in pixels, or None when there is no beam (warned about when the
+        catalogue was made)."""
         beam = (self._radio.meta or {}).get("beam")
-        if beam is None:  # warned about when the catalogue was made
-            return None
-        beam_sr = beam.sr.to(u.arcsec**2)
-        return float((beam_sr / _pixel_solid_angle(self._wcs)).decompose())
+        return None if beam is None else _beam_pixels(beam, self._wcs)
 
     @functools.cached_property
     def _group_photometry(self):

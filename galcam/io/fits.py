@@ -156,6 +156,20 @@ def pixel_scale(image_or_wcs):
     return (np.sqrt(scales[0] * scales[1]) * u.deg).to(u.arcsec)
 
 
+def _pixel_solid_angle(wcs):
+    """Solid angle of one pixel of a celestial WCS, in arcsec^2 (a Quantity)."""
+    from astropy.wcs.utils import proj_plane_pixel_area
+
+    cel = wcs.celestial
+    units = [u.Unit(cel.wcs.cunit[i]) if str(cel.wcs.cunit[i]) else u.deg for i in (0, 1)]
+    return (proj_plane_pixel_area(cel) * units[0] * units[1]).to(u.arcsec**2)
+
+
+def _beam_pixels(beam, wcs):
+    """Solid angle of a `radio_beam.Beam` in pixels of a celestial WCS (a float)."""
+    return float((beam.sr.to(u.arcsec**2) / _pixel_solid_angle(wcs)).decompose())
+
+
 def _select_plane(data_shape, wcs, plane, where):
     """Index tuple that picks the 2-D celestial plane out of an N-D array."""
     naxis = len(data_shape)

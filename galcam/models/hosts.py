@@ -291,12 +291,10 @@ def find_core_host(mask, ir, radio, *, max_distance=None, search_scale=1.25, min
             isinstance(max_distance, numbers.Real) and max_distance > 0)):
         raise ValueError(f"max_distance: expected a positive number of pixels (or inf) or "
                          f"None, got {max_distance!r}")
-    for name, value in (("search_scale", search_scale), ("min_search", min_search)):
+    for name, value in (("search_scale", search_scale), ("min_search", min_search),
+                        ("radio_weight", radio_weight)):
         if not (np.isfinite(value) and value >= 0):
             raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
-    if not (np.isfinite(radio_weight) and radio_weight >= 0):
-        raise ValueError(f"radio_weight: expected a non-negative finite number, got "
-                         f"{radio_weight!r}")
     cx, cy, rms = _centroid_and_rms(mask, radio)
     scale = max(float(min_search), float(search_scale) * rms)
     radius = scale if max_distance is None else float(max_distance)

@@ -119,10 +119,9 @@ class Islands:
         """Beam solid angle in pixels, or None without a beam or a celestial WCS."""
         if self._beam is None or self._wcs is None:
             return None
-        from astropy.wcs.utils import proj_plane_pixel_area
+        from galcam.io.fits import _beam_pixels
 
-        pixel = proj_plane_pixel_area(self._wcs.celestial) * u.deg**2
-        return float((self._beam.sr / pixel).decompose())
+        return _beam_pixels(self._beam, self._wcs)
 
     def _flux_unit(self):
         """Unit of ``flux`` (the image unit times beam, e.g. Jy), or None if not per beam."""

@@ -25,6 +25,7 @@ import numpy as np
 from astropy import units as u
 
 from galcam.io import atomic_write, read_image
+from galcam.io.fits import _beam_pixels
 
 from .manifest import (
     MANIFEST_NAME,
@@ -822,12 +823,7 @@ def _photometry(galaxies, image):
                 "local_rms": rms * _BRIGHTNESS}
     scale = unit.to(_BRIGHTNESS)
     beam = (image.meta or {}).get("beam")
-    beam_pix = None
-    if beam is not None:
-        from astropy.wcs.utils import proj_plane_pixel_area
-
-        pix = proj_plane_pixel_area(image.wcs.celestial) * u.deg**2
-        beam_pix = float((beam.sr / pix).decompose())
+    beam_pix = None if beam is None else _beam_pixels(beam, image.wcs)
     data = image.data
     for k, g in enumerate(galaxies):
         h, w = g.mask.shape

@@ -63,18 +63,14 @@ def main(argv=None):
         parser.error(f"--train: '{train_dir}' has no annotations.json")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
 
-    import torch
 
     from galcam.datasets import CocoDataset
     from galcam.inference import WeakSegmenter
     from galcam.inference.segmenter import resolve_model
-    from galcam.models import IRNet, load_model_folder, save_model_folder
-    from galcam.models.backbone import Backbone
+    from galcam.models import load_model_folder, save_model_folder
     from galcam.models.folder import _RESERVED
-    from galcam.models.irnet import AffinityDisplacementLoss, calibrate_mean_shift
     from galcam.training import DistContext, resolve_config, stages
     from galcam.training import data as tdata
-    from galcam.training.trainer import StageRun, run_stage
 
     model_dir = resolve_model(args.model)
     config_json, states, metrics = load_model_folder(model_dir)
@@ -94,29 +90,13 @@ def main(argv=None):
           f"({time.perf_counter() - t0:.0f} s)")
 
     t1 = time.perf_counter()
-    seed = args.seed
-    torch.manual_seed(seed * 7919 + stages._STAGE_KEYS["irnet"])
-    st = config.irnet
-    backbone = Backbone(config.arch, in_channels=train_set.n_channels)
-    backbone.load_state_dict(net.backbone.state_dict())
-    irnet = IRNet(backbone)
-    loss = AffinityDisplacementLoss(radius=config.irnet_radius)
-    groups = [{"params": irnet.edge_parameters(), "lr": st.lr, "weight_decay": st.weight_decay},
-              {"params": irnet.displacement_parameters(), "lr": st.head_lr,
-               "weight_decay": st.weight_decay}]
-    ds = tdata.AffinitySet(train_set, labels, st, config, seed=seed,
-                           key=stages._STAGE_KEYS["irnet"])
-    run = StageRun("irnet", irnet, groups, ds, st, stages._irnet_loss_fn(loss))
     work = out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
-    history = run_stage(run, ctx, seed=seed + stages._STAGE_KEYS["irnet"],
-                        checkpoint_path=work / "irnet.pt",
-                        run_fingerprint=json.dumps(config.to_dict(), sort_keys=True),
-                        progress=False, amp=config.amp, num_workers=0)
-    calib = tdata.PlainSet(train_set, config, size=st.crop_size)
-    loader = torch.utils.data.DataLoader(calib, batch_size=st.batch_size, shuffle=False)
-    shift = calibrate_mean_shift(irnet, loader, device=ctx.device)
-    irnet.mean_shift.running_mean.copy_(torch.as_tensor(shift))
+    irnet, history, shift = stages._train_irnet(
+        net, train_set, labels, config, ctx, init_state=None, seed=args.seed,
+        checkpoint_path=work / "irnet.pt",
+        run_fingerprint=json.dumps(config.to_dict(), sort_keys=True),
+        progress=False, amp=config.amp, num_workers=0)
     seconds = time.perf_counter() - t1
 
     dtype = config_json.get("weights_dtype", "float32")
@@ -129,7 +109,7 @@ def main(argv=None):
     config_json["backbone"]["irnet"]["radius"] = config.irnet_radius
     config_json["irnet_retrained"] = {
         "from": str(model_dir), "train": str(train_dir), "images": len(train_set),
-        "seed": seed, "overrides": overrides, "seconds": round(seconds, 1)}
+        "seed": args.seed, "overrides": overrides, "seconds": round(seconds, 1)}
     metrics = dict(metrics or {})
     metrics.setdefault("train", {})["irnet"] = {"final_loss": history[-1]["train_loss"],
                                                 "epochs": history}

@@ -524,6 +524,38 @@ def train_weak_model(dataset, *, preset="fast", output_dir, seed=0, device="auto
         ctx.close()
 
 
+def _train_irnet(net, train_set, labels, config, ctx, *, init_state, seed, checkpoint_path,
+                 run_fingerprint, **common):
+    """Stage 4: IRNet on a frozen backbone, then its mean-shift calibration.
+
+    The backbone is the classifier's (``irnet_backbone='cam'``) or the initial weights.
+    Returns ``(irnet, history, shift)``; ``common`` is passed on to `run_stage`.
+    """
+    torch.manual_seed(seed * 7919 + _STAGE_KEYS["irnet"])
+    st = config.irnet
+    backbone = Backbone(config.arch, in_channels=train_set.n_channels)
+    if config.irnet_backbone == "cam":
+        backbone.load_state_dict(net.backbone.state_dict())
+    elif init_state is not None:
+        backbone.load_state_dict(init_state)
+    irnet = IRNet(backbone)
+    loss_module = AffinityDisplacementLoss(radius=config.irnet_radius)
+    groups = [{"params": irnet.edge_parameters(), "lr": st.lr, "weight_decay": st.weight_decay},
+              {"params": irnet.displacement_parameters(), "lr": st.head_lr,
+               "weight_decay": st.weight_decay}]
+    ds = tdata.AffinitySet(train_set, labels, st, config, seed=seed, key=_STAGE_KEYS["irnet"])
+    run = StageRun("irnet", irnet, groups, ds, st, _irnet_loss_fn(loss_module))
+    history = run_stage(run, ctx, seed=seed + _STAGE_KEYS["irnet"],
+                        checkpoint_path=checkpoint_path, run_fingerprint=run_fingerprint,
+                        **common)
+    calib = tdata.PlainSet(train_set, config, size=st.crop_size)
+    loader = torch.utils.data.DataLoader(calib, batch_size=st.batch_size, shuffle=False)
+    shift = calibrate_mean_shift(irnet, loader, device=ctx.device) if ctx.is_main else None
+    shift = torch.as_tensor(ctx.broadcast_object(None if shift is None else shift.tolist()))
+    irnet.mean_shift.running_mean.copy_(shift)
+    return irnet, history, shift
+
+
 def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progress, t_start,
            weights_dtype):
     show = bool(progress) and ctx.is_main and sys.stderr.isatty()
@@ -631,28 +663,10 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
 
     # ---- 4. IRNet
     t0 = time.perf_counter()
-    torch.manual_seed(seed * 7919 + _STAGE_KEYS["irnet"])
-    st = config.irnet
-    backbone = Backbone(config.arch, in_channels=n_channels)
-    if config.irnet_backbone == "cam":
-        backbone.load_state_dict(net.backbone.state_dict())
-    elif init_state is not None:
-        backbone.load_state_dict(init_state)
-    irnet = IRNet(backbone)
-    loss_module = AffinityDisplacementLoss(radius=config.irnet_radius)
-    groups = [{"params": irnet.edge_parameters(), "lr": st.lr, "weight_decay": st.weight_decay},
-              {"params": irnet.displacement_parameters(), "lr": st.head_lr,
-               "weight_decay": st.weight_decay}]
-    ds = tdata.AffinitySet(train_set, labels, st, config, seed=seed, key=_STAGE_KEYS["irnet"])
-    run = StageRun("irnet", irnet, groups, ds, st, _irnet_loss_fn(loss_module))
-    history += run_stage(run, ctx, seed=seed + _STAGE_KEYS["irnet"],
-                         checkpoint_path=ckpt_dir / "irnet.pt", run_fingerprint=fps["irnet"],
-                         **common)
-    calib = tdata.PlainSet(train_set, config, size=st.crop_size)
-    loader = torch.utils.data.DataLoader(calib, batch_size=st.batch_size, shuffle=False)
-    shift = calibrate_mean_shift(irnet, loader, device=ctx.device) if ctx.is_main else None
-    shift = torch.as_tensor(ctx.broadcast_object(None if shift is None else shift.tolist()))
-    irnet.mean_shift.running_mean.copy_(shift)
+    irnet, irnet_history, shift = _train_irnet(
+        net, train_set, labels, config, ctx, init_state=init_state, seed=seed,
+        checkpoint_path=ckpt_dir / "irnet.pt", run_fingerprint=fps["irnet"], **common)
+    history += irnet_history
     timing["irnet"] = time.perf_counter() - t0
 
     # ---- metrics and model folder

@@ -12,7 +12,8 @@ more radio islands (each holding at least 15% of the mask), this script reports
   distance between the islands' centroids: near 0 the votes meet and the islands are
   grouped, near 1 each island points at itself.
 
-The truth masks are read for this diagnosis only; nothing here trains or predicts.
+The truth masks are read for this diagnosis only; nothing is trained and no catalogue
+is made.
 
     python benchmarks/diagnose_lobes.py --model default --data DIR [--max 50]
 """
@@ -68,7 +69,7 @@ def main(argv=None):
             break
         for ann in by_image.get(image_id, []):
             klass = names[ann["category_id"]]
-            if klass not in ("FR-II", "FR-X"):
+            if klass not in ("FR-II", "FR-X") or len(rows) >= args.max:
                 continue
             rle = dict(ann["segmentation"])
             if isinstance(rle["counts"], str):
@@ -81,9 +82,8 @@ def main(argv=None):
             if len(parts) < 2:
                 continue
             parts = sorted(parts, key=lambda k: -(labels == k).sum())
-            image = np.array(encoded.images[i], dtype=np.float32)
-            x = (image - seg._mean[:, None, None]) / seg._std[:, None, None]
-            xt = torch.from_numpy(x)
+            image = torch.from_numpy(np.array(encoded.images[i], dtype=np.float32))
+            xt = tdata.normalize(image, seg._mean, seg._std)
             c = list(seg.classes).index(klass)
             cam = multiscale_cams(seg._cam, xt, scales=seg._scales)["high_res"][c]
             fg = np.asarray(cam) > fg_threshold

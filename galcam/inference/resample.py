@@ -18,7 +18,6 @@ training pixel scale (with a warning from `check_beam`).
 
 import logging
 import math
-import numbers
 import warnings
 
 import numpy as np
@@ -27,6 +26,8 @@ from astropy.nddata import NDData
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 from astropy.wcs.utils import pixel_to_pixel, proj_plane_pixel_scales
+
+from .._validation import check_fraction
 
 __all__ = ["axis_pixel_scales", "working_wcs", "resample_image", "resample_noise",
            "map_crop_back", "check_beam", "beam_matched_pixel_scale", "BEAM_AREA_TOLERANCE",
@@ -283,9 +284,7 @@ def beam_matched_pixel_scale(beam, model_beam, pixel_scale, *, strength=1.0):
     matched : bool
         Whether ``scale`` differs from ``pixel_scale`` because of the beam.
     """
-    if isinstance(strength, bool) or not (isinstance(strength, numbers.Real)
-                                          and 0 <= strength <= 1):
-        raise ValueError(f"strength: expected a number in [0, 1], got {strength!r}")
+    strength = check_fraction(strength, "strength")
     ratio = _beam_area_ratio(beam, model_beam)
     if ratio is None or ratio <= BEAM_AREA_TOLERANCE or strength == 0:
         return float(pixel_scale), False

@@ -9,23 +9,17 @@ segmenter; arrays are indexed ``[y, x]``.
 
 import dataclasses
 import math
-import numbers
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from astropy import units as u
 
+from .._validation import check_fraction, is_integer, readonly
 from ..datasets.coco import normalize_class_name
 
 __all__ = ["Detection", "SegmentationResult", "mask_to_rle", "crop_to_rle", "rle_to_mask",
            "category_ids"]
-
-
-def _readonly(array):
-    array = np.ascontiguousarray(array)
-    array.flags.writeable = False
-    return array
 
 
 # ---------------------------------------------------------------------------------- RLE
@@ -132,7 +126,7 @@ def category_ids(classes, categories=None):
                              f"{{'id', 'name'}} dicts, got {categories!r}") from None
     by_key = {}
     for name, cid in pairs:
-        if isinstance(cid, bool) or not isinstance(cid, numbers.Integral):
+        if not is_integer(cid):
             raise ValueError(f"categories: the id of {name!r} must be an integer, got {cid!r}")
         try:
             by_key[normalize_class_name(name)] = int(cid)
@@ -181,7 +175,7 @@ class HostEvidence:
             raise ValueError(f"HostEvidence crops must have one shape, got {shapes}")
         for name in ("mask", "instance_map", "ir", "radio"):
             if getattr(self, name) is not None:
-                object.__setattr__(self, name, _readonly(getattr(self, name)))
+                object.__setattr__(self, name, readonly(np.ascontiguousarray(getattr(self, name))))
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compares by identity
@@ -253,7 +247,7 @@ class Detection:
         crop = np.asarray(self.mask_crop, dtype=bool)
         if crop.shape != (self.bbox[3], self.bbox[2]):
             raise ValueError(f"mask_crop shape {crop.shape} does not match bbox {self.bbox}")
-        object.__setattr__(self, "mask_crop", _readonly(crop))
+        object.__setattr__(self, "mask_crop", readonly(np.ascontiguousarray(crop)))
 
     @property
     def area(self):
@@ -388,9 +382,7 @@ class SegmentationResult:
 
     def select(self, *, score_threshold=0.0):
         """A copy holding only the detections with ``score >= score_threshold`` (ids kept)."""
-        if not isinstance(score_threshold, numbers.Real) or not 0 <= score_threshold <= 1:
-            raise ValueError(f"score_threshold: expected a number in [0, 1], "
-                             f"got {score_threshold!r}")
+        score_threshold = check_fraction(score_threshold, "score_threshold")
         keep = [d for d in self._detections if d.score >= score_threshold]
         return SegmentationResult(keep, classes=self._classes, shape=self._shape, wcs=self._wcs,
                                   meta=self._meta, work_wcs=self._work_wcs)
@@ -420,7 +412,7 @@ class SegmentationResult:
         ValueError
             A detected class has no category id.
         """
-        if isinstance(image_id, bool) or not isinstance(image_id, numbers.Integral):
+        if not is_integer(image_id):
             raise ValueError(f"image_id: expected an integer, got {image_id!r}")
         ids = category_ids(self._classes, categories)
         missing = sorted({d.class_name for d in self._detections} - set(ids))

@@ -18,10 +18,11 @@ all tiles into one list with the rule documented in the inference documentation:
 """
 
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
+
+from .._validation import check_fraction, check_pair, check_positive_int
 
 __all__ = ["Tile", "tile_grid", "tile_starts", "TileDetection", "MergedDetection",
            "merge_tile_detections", "touches_interior_border"]
@@ -77,24 +78,14 @@ def tile_grid(shape, tile_size, overlap):
     tiles : list of `Tile`
         Row-major order.
     """
-    th, tw = _pair(tile_size, "tile_size")
-    oy, ox = _pair(overlap, "overlap", allow_zero=True)
+    th, tw = check_pair(tile_size, "tile_size")
+    oy, ox = check_pair(overlap, "overlap", minimum=0)
     h, w = (int(v) for v in shape)
     tiles = []
     for y0 in tile_starts(h, th, oy):
         for x0 in tile_starts(w, tw, ox):
             tiles.append(Tile(len(tiles), x0, y0, tw, th))
     return tiles
-
-
-def _pair(value, name, allow_zero=False):
-    vals = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
-    if (len(vals) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
-                              for v in vals)
-            or any(v < (0 if allow_zero else 1) for v in vals)):
-        raise ValueError(f"{name}: expected a {'non-negative' if allow_zero else 'positive'} "
-                         f"integer or a pair of them, got {value!r}")
-    return int(vals[0]), int(vals[1])
 
 
 class TileDetection(NamedTuple):
@@ -196,10 +187,8 @@ def merge_tile_detections(detections, image_shape, *, iou_threshold=0.5, border=
     merged : list of `MergedDetection`
         One per galaxy, sorted by decreasing score of the best member.
     """
-    if not 0 < iou_threshold <= 1:
-        raise ValueError(f"iou_threshold: expected a value in (0, 1], got {iou_threshold!r}")
-    if isinstance(border, bool) or not isinstance(border, numbers.Integral) or border < 0:
-        raise ValueError(f"border: expected an integer >= 0, got {border!r}")
+    iou_threshold = check_fraction(iou_threshold, "iou_threshold", low_open=True)
+    border = check_positive_int(border, "border", minimum=0)
     dets = list(detections)
     h, w = (int(v) for v in image_shape)
     n = len(dets)

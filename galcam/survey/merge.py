@@ -33,12 +33,12 @@ Ties of score are broken by (unit index, detection index), and the inputs are so
 that key first, so the result does not depend on the order in which units finished.
 """
 
-import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
+
+from galcam._validation import check_fraction, check_positive_int
 
 __all__ = ["UnitDetection", "MergedGalaxy", "merge_unit_detections", "same_galaxy",
            "touches_unit_border"]
@@ -196,15 +196,6 @@ class _Grid:
         return list(found.values())
 
 
-def _check_fraction(value, name, low_open=True):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) \
-        and math.isfinite(value) and (value > 0 if low_open else value >= 0) and value <= 1
-    if not ok:
-        raise ValueError(f"{name}: expected a number in {'(' if low_open else '['}0, 1], "
-                         f"got {value!r}")
-    return float(value)
-
-
 def _union(dets):
     x0 = min(d.x0 for d in dets)
     y0 = min(d.y0 for d in dets)
@@ -266,13 +257,12 @@ def merge_unit_detections(detections, mosaic_shape, *, iou_threshold=0.3,
     galaxies : list of `MergedGalaxy`
         Sorted by decreasing score (ties by the best detection's key).
     """
-    iou_threshold = _check_fraction(iou_threshold, "iou_threshold")
-    containment_threshold = _check_fraction(containment_threshold, "containment_threshold")
-    min_kept_fraction = _check_fraction(min_kept_fraction, "min_kept_fraction",
-                                        low_open=False)
-    for name, value in (("border", border), ("min_area", min_area)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-            raise ValueError(f"{name}: expected an integer >= 0, got {value!r}")
+    iou_threshold = check_fraction(iou_threshold, "iou_threshold", low_open=True)
+    containment_threshold = check_fraction(containment_threshold, "containment_threshold",
+                                           low_open=True)
+    min_kept_fraction = check_fraction(min_kept_fraction, "min_kept_fraction")
+    border = check_positive_int(border, "border", minimum=0)
+    min_area = check_positive_int(min_area, "min_area", minimum=0)
     shape = tuple(int(v) for v in mosaic_shape)
 
     def same(a, b, shared=False):

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import logging
 import math
-import numbers
 import os
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from astropy import units as u
 
+from galcam._validation import check_bool, check_fraction, check_pair, check_positive_int
 from galcam.io import atomic_write, read_image
 from galcam.io.fits import _beam_pixels
 
@@ -75,37 +75,6 @@ def _import_distributed():
     except ImportError as exc:
         raise ImportError(DASK_MISSING) from exc
     return distributed
-
-
-def _positive_int(value, name, allow_none=True, allow_zero=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
-            or value < (0 if allow_zero else 1):
-        raise ValueError(f"{name}: expected {'a non-negative' if allow_zero else 'a positive'} "
-                         f"integer, got {value!r}")
-    return int(value)
-
-
-def _pair(value, name):
-    if value is None:
-        return None
-    vals = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
-    if len(vals) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
-                             or v < 16 for v in vals):
-        raise ValueError(f"{name}: expected a size of at least 16 pixels (an integer or a "
-                         f"(height, width) pair), got {value!r}")
-    return int(vals[0]), int(vals[1])
-
-
-def _fraction(value, name, high=1.0, high_open=False, low_open=False):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > 0 if low_open else value >= 0)
-    ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        raise ValueError(f"{name}: expected a number in {'(' if low_open else '['}0, {high}"
-                         f"{')' if high_open else ']'}, got {value!r}")
-    return float(value)
 
 
 class SurveyRunner:
@@ -178,8 +147,10 @@ class SurveyRunner:
             raise TypeError(f"model: expected a model folder or a registered name, got "
                             f"{type(model).__name__} (the workers load the model themselves)")
         self._model = model
-        self._tile_size = _pair(tile_size, "tile_size")
-        self._overlap = _fraction(overlap, "overlap", 0.9, high_open=True)
+        self._tile_size = check_pair(
+            tile_size, "tile_size", minimum=16, allow_none=True,
+            expected="a size of at least 16 pixels (an integer or a (height, width) pair)")
+        self._overlap = check_fraction(overlap, "overlap", 0, 0.9, high_open=True)
         if seeds is not None and not isinstance(seeds, (str, os.PathLike)):
             from astropy.table import Table
 
@@ -202,13 +173,14 @@ class SurveyRunner:
         self._seed_format = seed_format
         self._seed_columns = None if seed_columns is None else dict(seed_columns)
         if seed_separation is not None:
-            seed_separation = _fraction(seed_separation, "seed_separation", math.inf,
-                                        high_open=True)
+            seed_separation = check_fraction(seed_separation, "seed_separation", 0, math.inf,
+                                             high_open=True)
         self._seed_separation = seed_separation
         if scheduler is not None and not isinstance(scheduler, str):
             raise ValueError(f"scheduler: expected 'synchronous' or a scheduler address, got "
                              f"{scheduler!r}")
-        self._n_workers = _positive_int(n_workers, "n_workers", allow_zero=True)
+        self._n_workers = check_positive_int(n_workers, "n_workers", allow_zero=True,
+                                             allow_none=True)
         if scheduler is not None and scheduler != "synchronous" and self._n_workers:
             raise ValueError("give either n_workers (a local cluster) or scheduler (a running "
                              "cluster), not both")
@@ -217,14 +189,13 @@ class SurveyRunner:
             _import_distributed()  # explicit request for workers: fail now if dask is missing
         if scheduler not in (None, "synchronous"):
             _import_distributed()
-        self._threads_per_worker = _positive_int(threads_per_worker, "threads_per_worker",
-                                                 allow_none=False)
-        self._torch_threads = _positive_int(torch_threads, "torch_threads")
+        self._threads_per_worker = check_positive_int(threads_per_worker, "threads_per_worker")
+        self._torch_threads = check_positive_int(torch_threads, "torch_threads", allow_none=True)
         if not isinstance(device, str):
             raise ValueError(f"device: expected a string such as 'auto', 'cpu', 'cuda:0', "
                              f"got {device!r}")
         self._device = device
-        self._batch_size = _positive_int(batch_size, "batch_size", allow_none=False)
+        self._batch_size = check_positive_int(batch_size, "batch_size")
         options = dict(model_options or {})
         try:
             self._model_options = json.dumps(options, sort_keys=True)
@@ -232,16 +203,16 @@ class SurveyRunner:
             raise ValueError(f"model_options: values must be JSON-serialisable ({exc})") from exc
         self._plane = plane
         self._score_threshold = (None if score_threshold is None
-                                 else _fraction(score_threshold, "score_threshold"))
-        self._merge = {"iou_threshold": _fraction(iou_threshold, "iou_threshold", low_open=True),
-                       "containment_threshold": _fraction(containment_threshold,
-                                                          "containment_threshold",
-                                                          low_open=True),
-                       "border": _positive_int(border, "border", allow_none=False,
-                                               allow_zero=True),
-                       "min_area": _positive_int(min_area, "min_area", allow_none=False,
-                                                 allow_zero=True),
-                       "min_kept_fraction": _fraction(min_kept_fraction, "min_kept_fraction")}
+                                 else check_fraction(score_threshold, "score_threshold"))
+        self._merge = {"iou_threshold": check_fraction(iou_threshold, "iou_threshold",
+                                                       low_open=True),
+                       "containment_threshold": check_fraction(containment_threshold,
+                                                               "containment_threshold",
+                                                               low_open=True),
+                       "border": check_positive_int(border, "border", allow_zero=True),
+                       "min_area": check_positive_int(min_area, "min_area", allow_zero=True),
+                       "min_kept_fraction": check_fraction(min_kept_fraction,
+                                                           "min_kept_fraction")}
         formats = (table_formats,) if isinstance(table_formats, str) else tuple(table_formats)
         bad = [f for f in formats if f not in _TABLE_FORMATS]
         if bad:
@@ -369,10 +340,9 @@ class SurveyRunner:
             Every unit processed in this call failed (the first error is given).
         """
         t_start = time.perf_counter()
-        for name, value in (("resume", resume), ("overwrite", overwrite)):
-            if not isinstance(value, bool):
-                raise ValueError(f"{name}: expected True or False, got {value!r}")
-        max_units = _positive_int(max_units, "max_units")
+        resume = check_bool(resume, "resume")
+        overwrite = check_bool(overwrite, "overwrite")
+        max_units = check_positive_int(max_units, "max_units", allow_none=True)
         if not isinstance(mosaic, (str, os.PathLike)):
             raise TypeError("mosaic: expected the path of a FITS file (workers read it "
                             f"themselves), got {type(mosaic).__name__}")

@@ -31,6 +31,7 @@ __all__ = [
     "OptionTypeError",
     "check_bool",
     "check_fraction",
+    "check_number",
     "check_pair",
     "check_positive",
     "check_positive_int",
@@ -115,6 +116,41 @@ def check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise _fail(name, "True or False", value, wrong_type=True)
     return bool(value)
+
+
+def check_number(value, name, *, allow_inf=False, expected=None):
+    """Check a real number of any sign.
+
+    Parameters
+    ----------
+    value : object
+        The option's value.
+    name : str
+        The option's name, for the message.
+    allow_inf : bool, optional
+        Accept ``inf`` and ``-inf`` (NaN is always refused).
+    expected : str, optional
+        What the message says was expected, instead of ``"a finite number"``.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    OptionTypeError
+        For a value that is not a real number (a bool, a string, an array, a Quantity).
+    ValueError
+        For NaN, or an infinity not allowed.
+    """
+    if expected is None:
+        expected = "a number (inf allowed)" if allow_inf else "a finite number"
+    if not is_real(value):
+        raise _fail(name, expected, value, wrong_type=True)
+    x = float(value)
+    if math.isnan(x) or (math.isinf(x) and not allow_inf):
+        raise _fail(name, expected, value)
+    return x
 
 
 def check_positive(value, name, *, allow_zero=False, allow_inf=False, allow_none=False,

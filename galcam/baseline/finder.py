@@ -26,12 +26,21 @@ Its predictions have the same COCO results format as the deep model's, so
 """
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from astropy import units as u
 from scipy import ndimage
 from scipy.spatial import cKDTree
+
+from galcam._validation import (
+    check_fraction,
+    check_positive,
+    check_positive_int,
+    check_quantity,
+    readonly,
+)
 
 __all__ = ["ClassicalFinder", "ClassicalDetection", "detections_to_table", "RULES"]
 
@@ -41,32 +50,6 @@ log = logging.getLogger(__name__)
 RULES = ("touching", "double", "core")
 
 _FWHM_TO_SIGMA = 1.0 / np.sqrt(8.0 * np.log(2.0))
-
-
-def _readonly(array):
-    array.setflags(write=False)
-    return array
-
-
-def _positive(value, name, *, allow_zero=False):
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name} must be a finite {kind} number, got {value!r}")
-    return value
-
-
-def _angle(value, name):
-    if not isinstance(value, u.Quantity) or not value.unit.is_equivalent(u.arcsec):
-        raise TypeError(f"{name} must be an angle Quantity (e.g. 10 * u.arcsec), got {value!r}")
-    if not value.isscalar or not np.isfinite(value.value) or value.value <= 0:
-        raise ValueError(f"{name} must be a positive finite angle, got {value!r}")
-    return value.to(u.arcsec)
 
 
 @dataclass(frozen=True, eq=False)
@@ -331,37 +314,32 @@ class ClassicalFinder:
     ):
         from galcam.preprocessing.noise import METHODS
 
-        self.n_sigma = _positive(n_sigma, "n_sigma")
-        self.n_pixels = self._count(n_pixels, "n_pixels")
+        self.n_sigma = check_positive(n_sigma, "n_sigma")
+        self.n_pixels = check_positive_int(n_pixels, "n_pixels")
         if noise_method not in METHODS or noise_method == "paper-ir":
             raise ValueError(
                 f"noise_method must be one of 'sigma_clip', 'paper', 'mad'; got {noise_method!r}"
             )
         self.noise_method = noise_method
-        self.resolved_ratio = _positive(resolved_ratio, "resolved_ratio")
-        self.touch_distance = _positive(touch_distance, "touch_distance", allow_zero=True)
-        self.max_separation = _angle(max_separation, "max_separation")
-        self.pair_flux_ratio = _positive(pair_flux_ratio, "pair_flux_ratio")
-        if self.pair_flux_ratio < 1:
-            raise ValueError(f"pair_flux_ratio must be at least 1, got {pair_flux_ratio!r}")
-        if not isinstance(alignment_angle, u.Quantity) or not alignment_angle.unit.is_equivalent(
-            u.deg
-        ):
-            raise TypeError(f"alignment_angle must be an angle Quantity, got {alignment_angle!r}")
-        self.alignment_angle = alignment_angle.to(u.deg)
-        if not 0 < self.alignment_angle.value <= 90:
-            raise ValueError(f"alignment_angle must be in (0, 90] deg, got {alignment_angle!r}")
-        self.elongation = _positive(elongation, "elongation")
-        if self.elongation < 1:
-            raise ValueError(f"elongation must be at least 1, got {elongation!r}")
-        self.core_offset = _positive(core_offset, "core_offset")
-        self.snr_scale = _positive(snr_scale, "snr_scale")
-        self.extent_scale = _positive(extent_scale, "extent_scale")
-        self.morphology_n_sigma = _positive(morphology_n_sigma, "morphology_n_sigma")
-        self.peak_separation = _positive(peak_separation, "peak_separation")
-        self.host_radius = _angle(host_radius, "host_radius")
-        self.ir_n_sigma = _positive(ir_n_sigma, "ir_n_sigma")
-        self.ir_n_pixels = self._count(ir_n_pixels, "ir_n_pixels")
+        self.resolved_ratio = check_positive(resolved_ratio, "resolved_ratio")
+        self.touch_distance = check_positive(touch_distance, "touch_distance", allow_zero=True)
+        self.max_separation = check_quantity(max_separation, "max_separation", u.arcsec)
+        self.pair_flux_ratio = check_fraction(pair_flux_ratio, "pair_flux_ratio", 1, math.inf,
+                                              high_open=True, expected="a finite number >= 1")
+        self.alignment_angle = check_quantity(alignment_angle, "alignment_angle", u.deg)
+        if not self.alignment_angle.value <= 90:
+            raise ValueError(f"alignment_angle: expected an angle in (0, 90] deg, got "
+                             f"{alignment_angle!r}")
+        self.elongation = check_fraction(elongation, "elongation", 1, math.inf, high_open=True,
+                                         expected="a finite number >= 1")
+        self.core_offset = check_positive(core_offset, "core_offset")
+        self.snr_scale = check_positive(snr_scale, "snr_scale")
+        self.extent_scale = check_positive(extent_scale, "extent_scale")
+        self.morphology_n_sigma = check_positive(morphology_n_sigma, "morphology_n_sigma")
+        self.peak_separation = check_positive(peak_separation, "peak_separation")
+        self.host_radius = check_quantity(host_radius, "host_radius", u.arcsec)
+        self.ir_n_sigma = check_positive(ir_n_sigma, "ir_n_sigma")
+        self.ir_n_pixels = check_positive_int(ir_n_pixels, "ir_n_pixels")
         if isinstance(classes, str) or len(tuple(classes)) != 4:
             raise ValueError(
                 f"classes must name the four classes FR-I, FR-II, FR-X, R; got {classes!r}"
@@ -371,12 +349,6 @@ class ClassicalFinder:
             raise ValueError(f"rules must be a subset of {RULES}, got {rules!r}")
         self.rules = tuple(r for r in RULES if r in set(rules))
         self.progress = progress
-
-    @staticmethod
-    def _count(value, name):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        return int(value)
 
     def __repr__(self):
         keys = (
@@ -658,7 +630,7 @@ class ClassicalFinder:
         flux = float(values.sum()) / geom["beam_area"]
         flux_q = flux * (unit * u.beam if unit.is_equivalent(u.Jy / u.beam) else unit)
         return ClassicalDetection(
-            mask=_readonly(mask),
+            mask=readonly(mask),
             class_name=class_name,
             score=score,
             host=host,

@@ -22,7 +22,6 @@ whole image:
 """
 
 import logging
-import numbers
 import os
 import sys
 from copy import deepcopy
@@ -33,6 +32,13 @@ from astropy.coordinates import SkyCoord
 from astropy.nddata import Cutout2D, NDData, NoOverlapError
 from astropy.wcs.utils import pixel_to_pixel, proj_plane_pixel_scales, wcs_to_celestial_frame
 
+from .._validation import (
+    check_number,
+    check_positive,
+    check_positive_int,
+    is_integer,
+    readonly,
+)
 from ..io import read_image
 from .noise import NoiseEstimator, NoiseResult
 from .png import write_paper_png
@@ -60,10 +66,6 @@ class EmptyCutoutError(ValueError):
 # --------------------------------------------------------------------------------------------
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_size(size, name="size"):
     """Validate a cutout size; return it as (ny, nx) ints, or as a Quantity of angle/pixels."""
     if isinstance(size, u.Quantity):
@@ -77,12 +79,12 @@ def _check_size(size, name="size"):
         if not np.all(np.isfinite(size.value)) or np.any(size.value <= 0):
             raise ValueError(f"{name} must be positive and finite, got {size}")
         return u.Quantity([size.ravel()[0]] * 2) if size.size == 1 else size
-    if _is_int(size):
+    if is_integer(size):
         size = (size, size)
     if (
         isinstance(size, (tuple, list, np.ndarray))
         and len(size) == 2
-        and all(_is_int(s) for s in size)
+        and all(is_integer(s) for s in size)
     ):
         ny, nx = int(size[0]), int(size[1])
         if ny < 1 or nx < 1:
@@ -122,14 +124,6 @@ def _check_noise_estimator(value, name, default):
 # --------------------------------------------------------------------------------------------
 # the result
 # --------------------------------------------------------------------------------------------
-
-
-def _readonly(array):
-    if array is None:
-        return None
-    array = np.asarray(array)
-    array.flags.writeable = False
-    return array
 
 
 class EncodedCutout:
@@ -235,19 +229,19 @@ class EncodedCutout:
         options=None,
     ):
         set_ = object.__setattr__
-        set_(self, "_channels", _readonly(np.asarray(channels, dtype=np.float32)))
+        set_(self, "_channels", readonly(np.asarray(channels, dtype=np.float32)))
         set_(self, "_channel_names", tuple(channel_names))
         set_(self, "_wcs", wcs)
-        set_(self, "_radio", _readonly(radio))
+        set_(self, "_radio", readonly(np.asarray(radio)))
         set_(self, "_unit", unit)
-        set_(self, "_ir", _readonly(ir))
+        set_(self, "_ir", readonly(None if ir is None else np.asarray(ir)))
         set_(self, "_ir_unit", ir_unit)
         set_(self, "_radio_noise", radio_noise)
         set_(self, "_ir_noise", ir_noise)
         set_(self, "_beam", beam)
         set_(self, "_origin", (int(origin[0]), int(origin[1])))
-        set_(self, "_valid", _readonly(np.asarray(valid, dtype=bool)))
-        set_(self, "_ir_valid", _readonly(None if ir_valid is None else np.asarray(ir_valid, bool)))
+        set_(self, "_valid", readonly(np.asarray(valid, dtype=bool)))
+        set_(self, "_ir_valid", readonly(None if ir_valid is None else np.asarray(ir_valid, bool)))
         set_(self, "_partial", bool(partial))
         set_(self, "_position", position)
         set_(self, "_position_pixel", (float(position_pixel[0]), float(position_pixel[1])))
@@ -362,7 +356,7 @@ class EncodedCutout:
         0 outside `valid` and at non-finite pixels; negative values are kept.
         """
         snr = _snr_plane(self._radio, self._valid, self._radio_noise, self._unit)
-        return _readonly(np.asarray(snr, dtype=np.float32))
+        return readonly(np.asarray(snr, dtype=np.float32))
 
     def paper_channels(self):
         """The paper's pre-processed radio and IR channels, ``(radio01, ir01)``.
@@ -387,7 +381,7 @@ class EncodedCutout:
                     "ir",
                     self._options,
                 )
-        return _readonly(paper["radio"]), _readonly(paper["ir"])
+        return readonly(paper["radio"]), readonly(paper["ir"])
 
     def to_paper_png(self, path, *, overwrite=False):
         """Write the cutout as a 3-channel PNG in the paper's encoding.
@@ -728,31 +722,17 @@ class CutoutEncoder:
         self._ir_noise = _check_noise_estimator(
             ir_noise, "ir_noise", NoiseEstimator(method="paper-ir")
         )
-        if isinstance(n_sigma, bool) or not isinstance(n_sigma, numbers.Real):
-            raise ValueError(f"n_sigma must be a positive number, got {n_sigma!r}")
-        if not np.isfinite(n_sigma) or n_sigma <= 0:
-            raise ValueError(f"n_sigma must be positive and finite, got {n_sigma!r}")
-        self._n_sigma = float(n_sigma)
-        if not _is_int(n_pixels) or n_pixels < 1:
-            raise ValueError(f"n_pixels must be an int >= 1, got {n_pixels!r}")
-        self._n_pixels = int(n_pixels)
+        self._n_sigma = check_positive(n_sigma, "n_sigma")
+        self._n_pixels = check_positive_int(n_pixels, "n_pixels")
         if ir_reproject not in _REPROJECT_METHODS:
             raise ValueError(
                 f"ir_reproject must be one of {list(_REPROJECT_METHODS)}, got {ir_reproject!r}"
             )
         self._ir_reproject = ir_reproject
-        if isinstance(fill_value, bool) or not isinstance(fill_value, numbers.Real):
-            raise ValueError(f"fill_value must be a finite number, got {fill_value!r}")
-        if not np.isfinite(fill_value):
-            raise ValueError(
-                f"fill_value must be finite (the network needs finite inputs), got {fill_value!r}"
-            )
-        self._fill_value = float(fill_value)
-        if isinstance(snr_max, bool) or not isinstance(snr_max, numbers.Real):
-            raise ValueError(f"snr_max must be a number > 0, got {snr_max!r}")
-        if not np.isfinite(snr_max) or snr_max <= 0:
-            raise ValueError(f"snr_max must be positive and finite, got {snr_max!r}")
-        self._snr_max = float(snr_max)
+        self._fill_value = check_number(
+            fill_value, "fill_value", expected="a finite number (the network needs finite inputs)"
+        )
+        self._snr_max = check_positive(snr_max, "snr_max")
 
     # read-only configuration
     size = property(lambda self: self._size, doc="The default cutout size.")

@@ -18,7 +18,8 @@ from astropy.table import QTable
 from astropy.utils import lazyproperty
 from astropy.wcs.utils import wcs_to_celestial_frame
 
-from .noise import NoiseResult, _check_positive_number, image_arrays
+from .._validation import check_positive, check_positive_int
+from .noise import NoiseResult, image_arrays
 
 __all__ = ["Islands", "find_islands", "island_mask", "ISLAND_COLUMNS"]
 
@@ -80,7 +81,7 @@ def _threshold_value(noise, n_sigma, unit, shape):
     else:
         raise TypeError(f"noise must be a NoiseResult, a Quantity or a float rms; got "
                         f"{type(noise).__name__}")
-    rms = _check_positive_number(rms, "noise rms")
+    rms = check_positive(rms, "noise rms")
     return n_sigma * rms
 
 
@@ -263,9 +264,8 @@ def find_islands(image, noise, *, n_sigma=3.0, n_pixels=5, connectivity=8):
     from photutils.segmentation import detect_sources
     from photutils.utils.exceptions import NoDetectionsWarning
 
-    n_sigma = _check_positive_number(n_sigma, "n_sigma", allow_zero=True)
-    if isinstance(n_pixels, bool) or not isinstance(n_pixels, (int, np.integer)) or n_pixels < 1:
-        raise ValueError(f"n_pixels must be a positive integer, got {n_pixels!r}")
+    n_sigma = check_positive(n_sigma, "n_sigma", allow_zero=True)
+    n_pixels = check_positive_int(n_pixels, "n_pixels")
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}")
     data, unit, nd_mask, wcs, beam = image_arrays(image)

@@ -33,6 +33,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 from scipy.ndimage import map_coordinates, median_filter, spline_filter
 from scipy.special import erf
 
+from .._validation import check_positive, check_positive_int, readonly
+
 __all__ = ["NoiseEstimator", "NoiseResult", "METHODS"]
 
 log = logging.getLogger(__name__)
@@ -164,12 +166,6 @@ class _StripStats:
         return result
 
 
-def _readonly(quantity):
-    if quantity is not None:
-        quantity.flags.writeable = False
-    return quantity
-
-
 @dataclass(frozen=True, eq=False)
 class NoiseResult:
     """The background and noise of an image, as measured by `NoiseEstimator`.
@@ -209,8 +205,8 @@ class NoiseResult:
     n_pixels: int = 0
 
     def __post_init__(self):
-        _readonly(self.rms_map)
-        _readonly(self.background_map)
+        for name in ("rms_map", "background_map"):
+            object.__setattr__(self, name, readonly(getattr(self, name)))
 
     @property
     def unit(self):
@@ -243,7 +239,7 @@ class NoiseResult:
         threshold : `~astropy.units.Quantity`
             A scalar, or a 2-D map (float32) when the result has maps.
         """
-        n_sigma = _check_positive_number(n_sigma, "n_sigma", allow_zero=True)
+        n_sigma = check_positive(n_sigma, "n_sigma", allow_zero=True)
         if self.has_maps:
             value = self.background_map.value + np.float32(n_sigma) * self.rms_map.value
             return u.Quantity(value, self.unit, copy=False)
@@ -288,17 +284,6 @@ class NoiseResult:
             f"<NoiseResult method={self.method!r} background={self.background:.6g} "
             f"rms={self.rms:.6g}{maps}>"
         )
-
-
-def _check_positive_number(value, name, *, allow_zero=False):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a finite {'non-negative' if allow_zero else 'positive'} "
-                         f"number, got {value!r}")
-    return value
 
 
 def image_arrays(image, where="image"):
@@ -399,13 +384,10 @@ class NoiseEstimator:
             raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; "
                              f"got {method!r}")
         self.method = method
-        self.n_sigma = _check_positive_number(n_sigma, "n_sigma")
+        self.n_sigma = check_positive(n_sigma, "n_sigma")
         if maxiters is None:
             maxiters = _DEFAULT_MAXITERS[method]
-        elif isinstance(maxiters, bool) or not isinstance(maxiters, (int, np.integer)) \
-                or maxiters < 1:
-            raise ValueError(f"maxiters must be a positive integer or None, got {maxiters!r}")
-        self.maxiters = None if maxiters is None else int(maxiters)
+        self.maxiters = check_positive_int(maxiters, "maxiters", allow_none=True)
         if box_size is not None:
             if isinstance(box_size, u.Quantity):
                 if not box_size.isscalar:
@@ -421,10 +403,10 @@ class NoiseEstimator:
             elif box_size < 4:
                 raise ValueError(f"box_size must be at least 4 pixels, got {box_size}")
         self.box_size = box_size
-        if (isinstance(filter_size, bool) or not isinstance(filter_size, (int, np.integer))
-                or filter_size < 1 or filter_size % 2 == 0):
-            raise ValueError(f"filter_size must be a positive odd integer, got {filter_size!r}")
-        self.filter_size = int(filter_size)
+        self.filter_size = check_positive_int(filter_size, "filter_size",
+                                              expected="a positive odd integer")
+        if self.filter_size % 2 == 0:
+            raise ValueError(f"filter_size: expected a positive odd integer, got {filter_size!r}")
 
     def __repr__(self):
         return (f"NoiseEstimator(method={self.method!r}, n_sigma={self.n_sigma}, "

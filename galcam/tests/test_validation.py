@@ -11,6 +11,7 @@ from galcam._validation import (
     OptionTypeError,
     check_bool,
     check_fraction,
+    check_number,
     check_pair,
     check_positive,
     check_positive_int,
@@ -49,6 +50,19 @@ def test_check_bool():
     for value in (0, 1, "yes", None):
         with pytest.raises(OptionTypeError, match=r"^flag: expected True or False, got "):
             check_bool(value, "flag")
+
+
+def test_check_number():
+    assert check_number(-2, "v") == -2.0 and check_number(np.float32(0.5), "v") == 0.5
+    assert check_number(-INF, "v", allow_inf=True) == -INF
+    for value in (NAN, INF, -INF):
+        with pytest.raises(ValueError, match=r"^v: expected a finite number, got "):
+            check_number(value, "v")
+    with pytest.raises(ValueError, match="inf allowed"):
+        check_number(NAN, "v", allow_inf=True)
+    for value in (True, "1", None, [1.0]):
+        with pytest.raises(OptionTypeError, match="v: expected a finite number"):
+            check_number(value, "v")
 
 
 def test_check_positive():

@@ -193,7 +193,7 @@ def test_options_validated():
         ClassicalFinder(n_sigma=-1)
     with pytest.raises(ValueError, match="n_pixels"):
         ClassicalFinder(n_pixels=0)
-    with pytest.raises(TypeError, match="max_separation must be an angle"):
+    with pytest.raises(TypeError, match="max_separation: expected an angle"):
         ClassicalFinder(max_separation=30)
     with pytest.raises(TypeError, match="host_radius"):
         ClassicalFinder(host_radius=5 * u.m)

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision import models as tv_models
 
+from .._validation import check_bool, check_positive_int
+
 __all__ = ["ARCHITECTURES", "Backbone", "FixedBatchNorm2d"]
 
 log = logging.getLogger(__name__)
@@ -109,11 +111,8 @@ class Backbone(nn.Module):
             raise ValueError(f"arch: expected one of {sorted(ARCHITECTURES)}, got {arch!r}")
         if output_stride not in (16, 32):
             raise ValueError(f"output_stride: expected 16 or 32, got {output_stride!r}")
-        if (not isinstance(in_channels, int) or isinstance(in_channels, bool)
-                or in_channels < 1):
-            raise ValueError(f"in_channels: expected a positive integer, got {in_channels!r}")
-        if not isinstance(frozen_batchnorm, bool):
-            raise TypeError(f"frozen_batchnorm: expected a bool, got {frozen_batchnorm!r}")
+        in_channels = check_positive_int(in_channels, "in_channels")
+        frozen_batchnorm = check_bool(frozen_batchnorm, "frozen_batchnorm")
 
         builder, channels = ARCHITECTURES[arch]
         net = builder(weights=None, norm_layer=FixedBatchNorm2d)

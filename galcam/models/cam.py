@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validation import check_positive_int
 from .backbone import Backbone
 
 __all__ = ["CAMNet", "CAMOutput", "RECAM_LOSS_WEIGHT", "ReCAMHead", "cam_loss",
@@ -63,8 +64,7 @@ class CAMNet(nn.Module):
 
     def __init__(self, arch="resnet50", n_classes=4, *, weights=None, in_channels=3):
         super().__init__()
-        if not isinstance(n_classes, int) or isinstance(n_classes, bool) or n_classes < 1:
-            raise ValueError(f"n_classes: expected a positive integer, got {n_classes!r}")
+        n_classes = check_positive_int(n_classes, "n_classes")
         self.backbone = Backbone(arch, weights=weights, output_stride=16,
                                  frozen_batchnorm=True, in_channels=in_channels)
         self.n_classes = n_classes
@@ -150,9 +150,8 @@ class ReCAMHead(nn.Module):
 
     def __init__(self, n_classes, feature_dim):
         super().__init__()
-        for name, value in (("n_classes", n_classes), ("feature_dim", feature_dim)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        n_classes = check_positive_int(n_classes, "n_classes")
+        feature_dim = check_positive_int(feature_dim, "feature_dim")
         self.n_classes = n_classes
         self.feature_dim = feature_dim
         self.classifier = nn.Conv2d(feature_dim, n_classes, kernel_size=1, bias=False)

@@ -10,10 +10,11 @@ sub-pixel precision and falls back, with a flag, to the CAM peak when the infrar
 positive signal inside the mask.
 """
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
+
+from .._validation import check_positive
 
 __all__ = ["HostPeak", "find_host", "find_core_host", "infrared_sources", "radio_centroid",
            "radio_rms_radius"]
@@ -287,14 +288,11 @@ def find_core_host(mask, ir, radio, *, max_distance=None, search_scale=1.25, min
     ir = np.asarray(ir, dtype=np.float64)
     if ir.shape != mask.shape:
         raise ValueError(f"mask {mask.shape} and ir {ir.shape} must have the same shape")
-    if max_distance is not None and (isinstance(max_distance, bool) or not (
-            isinstance(max_distance, numbers.Real) and max_distance > 0)):
-        raise ValueError(f"max_distance: expected a positive number of pixels (or inf) or "
-                         f"None, got {max_distance!r}")
+    check_positive(max_distance, "max_distance", allow_inf=True, allow_none=True,
+                   expected="a positive number of pixels (or inf) or None")
     for name, value in (("search_scale", search_scale), ("min_search", min_search),
                         ("radio_weight", radio_weight)):
-        if not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
+        check_positive(value, name, allow_zero=True, expected="a non-negative finite number")
     cx, cy, rms = _centroid_and_rms(mask, radio)
     scale = max(float(min_search), float(search_scale) * rms)
     radius = scale if max_distance is None else float(max_distance)

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from skimage.measure import label as sk_label
 
+from .._validation import readonly
 from .random_walk import propagate
 
 __all__ = [
@@ -168,12 +169,6 @@ def instance_maps(clusters):
         return np.zeros((0, *clusters.shape), dtype=bool)
     n = int(clusters.max()) + 1
     return clusters[None] == np.arange(n)[:, None, None]
-
-
-def _readonly(arr):
-    arr = np.ascontiguousarray(arr)
-    arr.flags.writeable = False
-    return arr
 
 
 @dataclass(frozen=True)
@@ -480,10 +475,10 @@ class InstanceExtractor:
                 if cam_up is None:
                     cam_up = F.interpolate(inst_cam[key, cluster][None, None], scale_factor=4,
                                            mode="bilinear", align_corners=False)[0, 0, :H, :W]
-                    cam_up = _readonly(cam_up.numpy().astype(np.float32))
+                    cam_up = readonly(cam_up.numpy().astype(np.float32))
                 instances.append(
                     Instance(
-                        mask=_readonly(part),
+                        mask=readonly(np.ascontiguousarray(part)),
                         class_id=class_ids[key],
                         score=score,
                         class_index=key,
@@ -491,7 +486,7 @@ class InstanceExtractor:
                         plane=p,
                         class_score=float(class_scores[key]),
                         peak=peak,
-                        rw_map=_readonly(rw_p.astype(np.float32)),
+                        rw_map=readonly(rw_p.astype(np.float32)),
                         cam_map=cam_up,
                     )
                 )

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._validation import readonly
 from ..datasets.coco import CocoDataset, DatasetError, WeakLabelView
 from ..inference.resample import _GAUSS_AREA
 from ..io import atomic_write
@@ -217,11 +218,6 @@ def _encode_fits(record, encoder):
             scale, beam)
 
 
-def _readonly(a):
-    a.setflags(write=False)
-    return a
-
-
 def encode_view(view, encoder, *, cache_dir=None, progress=False, shard=None):
     """Encode every image of a weak-label view once.
 
@@ -292,8 +288,8 @@ def encode_view(view, encoder, *, cache_dir=None, progress=False, shard=None):
         if not np.isfinite(channels).all():
             raise DatasetError(f"image {rec.image_id} '{rec.path}': encoded channels are not "
                                "finite")
-        out.append((rec.image_id, _readonly(np.ascontiguousarray(channels, np.float32)),
-                    _readonly(np.ascontiguousarray(radio01, np.float32)), cached[2], cached[3]))
+        out.append((rec.image_id, readonly(np.ascontiguousarray(channels, np.float32)),
+                    readonly(np.ascontiguousarray(radio01, np.float32)), cached[2], cached[3]))
     if n_cached:
         log.info("read %d encoded images from the cache %s", n_cached, cache_dir)
     if shard is not None:

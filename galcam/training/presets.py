@@ -31,8 +31,15 @@ values (``cam_epochs=5``, ``irnet_crop_size=160``, ``arch="resnet34"``); see
 
 import dataclasses
 import math
-import numbers
 from dataclasses import dataclass, field
+
+from .._validation import (
+    check_bool,
+    check_fraction,
+    check_positive,
+    check_positive_int,
+    is_real,
+)
 
 __all__ = [
     "PRESETS",
@@ -124,33 +131,26 @@ class StageConfig:
     def validate(self, stage):
         """Check every value; raise `ValueError` naming ``<stage>_<field>``."""
         for name in ("epochs", "batch_size", "crop_size"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{stage}_{name}: expected a positive integer, got {value!r}")
+            check_positive_int(getattr(self, name), f"{stage}_{name}")
         for name in ("lr", "head_lr"):
-            _positive(f"{stage}_{name}", getattr(self, name))
+            check_positive(getattr(self, name), f"{stage}_{name}")
         if stage == "recam":
-            _positive("recam_predictor_lr", self.predictor_lr)
+            check_positive(self.predictor_lr, "recam_predictor_lr")
         elif self.predictor_lr is not None:
             raise ValueError(f"{stage}_predictor_lr: only the recam stage has a predictor")
-        for name in ("weight_decay", "momentum"):
-            value = getattr(self, name)
-            if not _is_real(value) or not 0 <= value < (math.inf if name == "weight_decay" else 1):
-                raise ValueError(f"{stage}_{name}: expected a number in "
-                                 f"{'[0, inf)' if name == 'weight_decay' else '[0, 1)'}, "
-                                 f"got {value!r}")
+        check_fraction(self.weight_decay, f"{stage}_weight_decay", 0, math.inf, high_open=True)
+        check_fraction(self.momentum, f"{stage}_momentum", 0, 1, high_open=True)
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"{stage}_optimizer: expected one of {_OPTIMIZERS}, "
                              f"got {self.optimizer!r}")
-        _positive(f"{stage}_poly_power", self.poly_power)
+        check_positive(self.poly_power, f"{stage}_poly_power")
         sr = self.scale_range
-        if (not isinstance(sr, (tuple, list)) or len(sr) != 2 or not all(_is_real(s) for s in sr)
+        if (not isinstance(sr, (tuple, list)) or len(sr) != 2 or not all(is_real(s) for s in sr)
                 or not 0 < sr[0] <= sr[1] or not math.isfinite(sr[1])):
             raise ValueError(f"{stage}_scale_range: expected (low, high) with 0 < low <= high, "
                              f"got {sr!r}")
         for name in ("hflip", "rotate"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{stage}_{name}: expected a bool, got {getattr(self, name)!r}")
+            check_bool(getattr(self, name), f"{stage}_{name}")
 
     def to_dict(self):
         """The values as a JSON-serialisable dict."""
@@ -266,7 +266,7 @@ class TrainingConfig:
         for name in ("mean", "std"):
             value = getattr(self, name)
             if (not isinstance(value, (tuple, list)) or not value
-                    or not all(_is_real(v) and math.isfinite(v) for v in value)):
+                    or not all(is_real(v) and math.isfinite(v) for v in value)):
                 raise ValueError(f"{name}: expected a sequence of numbers, got {value!r}")
         if len(self.mean) != len(self.std):
             raise ValueError(f"mean and std: expected the same length, got {len(self.mean)} "
@@ -275,29 +275,22 @@ class TrainingConfig:
             raise ValueError(f"std: expected positive values, got {self.std!r}")
         if self.fill not in _FILL:
             raise ValueError(f"fill: expected one of {_FILL}, got {self.fill!r}")
-        if not _is_real(self.recam_loss_weight) or self.recam_loss_weight < 0:
-            raise ValueError(f"recam_loss_weight: expected a number >= 0, "
-                             f"got {self.recam_loss_weight!r}")
+        check_positive(self.recam_loss_weight, "recam_loss_weight", allow_zero=True)
         if (not isinstance(self.cam_scales, (tuple, list)) or not self.cam_scales
-                or not all(_is_real(s) and 0 < s < math.inf for s in self.cam_scales)):
+                or not all(is_real(s) and 0 < s < math.inf for s in self.cam_scales)):
             raise ValueError(f"cam_scales: expected positive numbers, got {self.cam_scales!r}")
-        if not (_is_real(self.fg_threshold) and _is_real(self.bg_threshold)
+        if not (is_real(self.fg_threshold) and is_real(self.bg_threshold)
                 and 0 <= self.bg_threshold <= self.fg_threshold <= 1):
             raise ValueError("fg_threshold, bg_threshold: expected 0 <= bg_threshold <= "
                              f"fg_threshold <= 1, got {self.bg_threshold!r}, {self.fg_threshold!r}")
         if self.ir_refine not in _REFINE:
             raise ValueError(f"ir_refine: expected one of {_REFINE}, got {self.ir_refine!r}")
-        if not _is_int(self.ir_min_size) or self.ir_min_size < 0:
-            raise ValueError(f"ir_min_size: expected an integer >= 0, got {self.ir_min_size!r}")
-        if not _is_real(self.class_threshold) or not 0 <= self.class_threshold <= 1:
-            raise ValueError(f"class_threshold: expected a number in [0, 1], "
-                             f"got {self.class_threshold!r}")
+        check_positive_int(self.ir_min_size, "ir_min_size", minimum=0)
+        check_fraction(self.class_threshold, "class_threshold")
         if self.class_balance not in CLASS_BALANCES:
             raise ValueError(f"class_balance: expected one of {CLASS_BALANCES}, "
                              f"got {self.class_balance!r}")
-        if not _is_real(self.irnet_radius) or not 1 < self.irnet_radius <= 32:
-            raise ValueError(f"irnet_radius: expected a number in (1, 32], "
-                             f"got {self.irnet_radius!r}")
+        check_fraction(self.irnet_radius, "irnet_radius", 1, 32, low_open=True)
         rf = math.ceil(self.irnet_radius) - 1
         grid = (self.irnet.crop_size - 1) // 4 + 1
         if grid <= 2 * rf:
@@ -311,12 +304,9 @@ class TrainingConfig:
         if self.batchnorm not in _BATCHNORM:
             raise ValueError(f"batchnorm: expected one of {_BATCHNORM}, got {self.batchnorm!r}")
         for name in ("amp", "disk_cache"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
-        if self.num_workers is not None and (not _is_int(self.num_workers)
-                                             or self.num_workers < 0):
-            raise ValueError(f"num_workers: expected None or an integer >= 0, "
-                             f"got {self.num_workers!r}")
+            check_bool(getattr(self, name), name)
+        check_positive_int(self.num_workers, "num_workers", allow_zero=True, allow_none=True,
+                           expected="None or an integer >= 0")
         return self
 
     def to_dict(self):
@@ -337,19 +327,6 @@ class TrainingConfig:
         top = [f.name for f in dataclasses.fields(cls) if f.name not in STAGES + ("preset",)]
         per_stage = [f"{s}_{f.name}" for s in STAGES for f in dataclasses.fields(StageConfig)]
         return sorted(top + per_stage)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _positive(name, value):
-    if not _is_real(value) or not 0 < value < math.inf:
-        raise ValueError(f"{name}: expected a positive number, got {value!r}")
 
 
 # The reference's crops refer to its 450-pixel images; galcam's cutouts are 210 pixels.

@@ -22,6 +22,7 @@ from astropy.nddata import NDData
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 
+from galcam._validation import check_bool, check_quantity
 from galcam.io import atomic_write
 from galcam.io.fits import _beam_pixels, _pixel_solid_angle
 
@@ -67,16 +68,6 @@ def _check_image(image, name, *, shape=None):
                          f"on an image of shape {tuple(shape)}; pass the image the result was "
                          "computed on")
     return image
-
-
-def _angle(value, name):
-    if not isinstance(value, u.Quantity) or not value.isscalar \
-            or not value.unit.is_equivalent(u.deg):
-        raise ValueError(f"{name}: expected an angle Quantity such as 5 * u.arcsec, got "
-                         f"{value!r}")
-    if not np.isfinite(value.value) or value.value <= 0:
-        raise ValueError(f"{name}: must be a positive angle, got {value}")
-    return value.to(u.arcsec)
 
 
 def _frame_name(wcs):
@@ -222,7 +213,7 @@ class GalaxyCatalog:
                 raise u.UnitsError(f"noise: in {noise.unit}, the radio image in "
                                    f"{self._radio.unit}")
         self._noise_given = noise
-        self._match_radius = _angle(match_radius, "match_radius")
+        self._match_radius = check_quantity(match_radius, "match_radius", u.arcsec)
         self._ir_catalog = None
         self._ir_columns = ()
         self._ir_id_column = None
@@ -643,8 +634,7 @@ class GalaxyCatalog:
         from regions import PointSkyRegion, RegionMeta, Regions, RegionVisual
 
         self._require_wcs("to_regions")
-        if not isinstance(include_hosts, bool):
-            raise ValueError(f"include_hosts: expected True or False, got {include_hosts!r}")
+        include_hosts = check_bool(include_hosts, "include_hosts")
         _check_colors(colors)
         host = self._group_host
         out = []

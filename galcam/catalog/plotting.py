@@ -7,6 +7,7 @@ pyplot's global state (safe in scripts, notebooks and on machines without a disp
 import numpy as np
 from astropy.visualization import AsinhStretch
 
+from galcam._validation import check_bool
 from galcam.visualization import _label_sky_axes, radio_norm
 
 from .regions import CLASS_COLORS, class_color
@@ -110,8 +111,7 @@ def plot_catalog(catalog, *, ax=None, show_ir=True, colors=None, figsize=None):
     from matplotlib.figure import Figure
 
     catalog._require_wcs("plot")
-    if not isinstance(show_ir, bool):
-        raise ValueError(f"show_ir: expected True or False, got {show_ir!r}")
+    show_ir = check_bool(show_ir, "show_ir")
     wcs = catalog.wcs
     shape = catalog.result.shape
     radio = catalog.radio

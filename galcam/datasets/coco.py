@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from .._validation import is_integer, readonly
+
 __all__ = [
     "CocoDataset",
     "CocoImage",
@@ -96,11 +98,6 @@ def _listed(items):
     if len(items) > _MAX_LISTED:
         shown += f", ... ({len(items)} in all)"
     return shown
-
-
-def _readonly(array):
-    array.setflags(write=False)
-    return array
 
 
 @dataclass(frozen=True)
@@ -517,11 +514,11 @@ class CocoDataset:
             if missing:
                 raise DatasetError(f"{where}: images[{i}] lacks {', '.join(missing)}")
             iid = img["id"]
-            if not isinstance(iid, (int, np.integer)) or isinstance(iid, bool):
+            if not is_integer(iid):
                 raise DatasetError(f"{where}: images[{i}] has a non-integer id {iid!r}")
             for key in ("width", "height"):
                 v = img[key]
-                if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+                if not is_integer(v) or v <= 0:
                     raise DatasetError(
                         f"{where}: image {iid}: '{key}' must be a positive integer, got {v!r}"
                     )
@@ -641,7 +638,7 @@ class CocoDataset:
         labels = np.zeros(len(self._classes), dtype=np.float32)
         for ann in self._anns_by_image[iid]:
             labels[self._classes.index(self._cat_to_class[ann["category_id"]])] = 1.0
-        return _readonly(labels)
+        return readonly(labels)
 
     # ------------------------------------------------------------------ access
     @property
@@ -750,9 +747,9 @@ class CocoDataset:
             annotation_ids=tuple(ann.get("id", k) for k, ann in enumerate(anns)),
             classes=tuple(self._cat_to_class[a["category_id"]] for a in anns),
             category_ids=tuple(a["category_id"] for a in anns),
-            masks=_readonly(masks),
-            keypoints=_readonly(kps),
-            bboxes=_readonly(boxes),
+            masks=readonly(masks),
+            keypoints=readonly(kps),
+            bboxes=readonly(boxes),
             iscrowd=tuple(bool(a.get("iscrowd", 0)) for a in anns),
         )
 

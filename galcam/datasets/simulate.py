@@ -39,6 +39,7 @@ from astropy.table import QTable
 from astropy.wcs import WCS
 
 from .. import __version__
+from .._validation import check_positive, check_positive_int
 from ..io.fits import atomic_write
 from ..morphology import CLASS_NAMES
 from ._scene import (
@@ -95,12 +96,10 @@ def _validate_config(
         raise ValueError(
             f"profiles must be one of {', '.join(repr(p) for p in PROFILES)}, got {profiles!r}"
         )
-    if not (np.isfinite(pixel_scale) and pixel_scale > 0):
-        raise ValueError(f"pixel_scale must be a positive number of arcsec, got {pixel_scale!r}")
-    if not (np.isfinite(ir_pixel_scale) and ir_pixel_scale > 0):
-        raise ValueError(
-            f"ir_pixel_scale must be a positive number of arcsec, got {ir_pixel_scale!r}"
-        )
+    pixel_scale = check_positive(pixel_scale, "pixel_scale",
+                                 expected="a finite positive number of arcsec")
+    ir_pixel_scale = check_positive(ir_pixel_scale, "ir_pixel_scale",
+                                    expected="a finite positive number of arcsec")
     try:
         bmaj, bmin, bpa = beam
     except (TypeError, ValueError):
@@ -122,8 +121,7 @@ def _validate_config(
         raise ValueError(
             f"rms_range must be (low, high) in Jy/beam with 0 < low <= high, got {rms_range!r}"
         )
-    if int(max_tries) < 1:
-        raise ValueError(f"max_tries must be >= 1, got {max_tries}")
+    max_tries = check_positive_int(max_tries, "max_tries")
     if not (0 < snr_range[0] <= snr_range[1]):
         raise ValueError(f"snr_range must be (low, high) with 0 < low <= high, got {snr_range!r}")
     return SceneConfig(
@@ -154,7 +152,7 @@ def _seed_sequence(seed, index=None):
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)) and seed >= 0:
         if index is None:
             return np.random.SeedSequence(int(seed))
-        index = _check_size(index, "index", 0)
+        index = check_positive_int(index, "index", minimum=0)
         return np.random.SeedSequence([int(seed), index])
     raise TypeError(
         f"seed must be a non-negative int, a numpy SeedSequence or a Generator, got {seed!r}"
@@ -419,7 +417,7 @@ def simulate_cutout(
         snr_range=snr_range,
         profiles=profiles,
     )
-    size = _check_size(size, "size", 32)
+    size = check_positive_int(size, "size", minimum=32)
     realism = Realism.coerce(realism)
     seq = _seed_sequence(seed, index)
     scene = simulate_scene(seq, (size, size), cfg, realism, mode="cutout")
@@ -432,12 +430,6 @@ def _seq_info(seq):
         "entropy": [int(e) for e in np.atleast_1d(ent)],
         "spawn_key": [int(k) for k in seq.spawn_key],
     }
-
-
-def _check_size(size, name, minimum):
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {size!r}")
-    return int(size)
 
 
 # ------------------------------------------------------------------------------------------
@@ -808,10 +800,9 @@ def simulate_dataset(
     summary : dict
         The content of ``simulation.json``.
     """
-    n = _check_size(n, "n", 1)
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    n_workers = _check_size(n_workers, "n_workers", 1)
+    n = check_positive_int(n, "n", minimum=1)
+    seed = check_positive_int(seed, "seed", allow_zero=True)
+    n_workers = check_positive_int(n_workers, "n_workers", minimum=1)
     if radio_naxis not in (2, 4):
         raise ValueError(f"radio_naxis must be 2 or 4, got {radio_naxis!r}")
     cfg = _validate_config(
@@ -1001,10 +992,9 @@ def simulate_mosaic(
     record : dict
         The content of ``simulation.json``.
     """
-    size = _check_size(size, "size", 64)
-    n_galaxies = _check_size(n_galaxies, "n_galaxies", 1)
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    size = check_positive_int(size, "size", minimum=64)
+    n_galaxies = check_positive_int(n_galaxies, "n_galaxies", minimum=1)
+    seed = check_positive_int(seed, "seed", allow_zero=True)
     if radio_naxis not in (2, 4):
         raise ValueError(f"radio_naxis must be 2 or 4, got {radio_naxis!r}")
     cfg = _validate_config(

@@ -23,6 +23,8 @@ import numpy as np
 from astropy.table import Table
 from pycocotools import mask as mask_utils
 
+from .._validation import check_fraction, readonly
+
 __all__ = [
     "InstanceMatching",
     "match_instances",
@@ -82,11 +84,6 @@ class InstanceMatching:
         return int(np.count_nonzero(self.pred_match >= 0))
 
 
-def _readonly(*arrays):
-    for a in arrays:
-        a.setflags(write=False)
-
-
 def match_instances(truth, preds, *, iou_threshold=0.5):
     """Match predictions to true galaxies by mask IoU, ignoring classes.
 
@@ -112,9 +109,7 @@ def match_instances(truth, preds, *, iou_threshold=0.5):
     -------
     matching : `InstanceMatching`
     """
-    iou_threshold = float(iou_threshold)
-    if not 0.0 < iou_threshold <= 1.0:
-        raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+    iou_threshold = check_fraction(iou_threshold, "iou_threshold", low_open=True)
     gt_index = np.array(
         [i for i, a in enumerate(truth["annotations"]) if not a["iscrowd"]], dtype=int
     )
@@ -157,7 +152,9 @@ def match_instances(truth, preds, *, iou_threshold=0.5):
                 pred_match[j] = gps[best]
                 pred_iou[j] = ious[row, best]
                 gt_match[gps[best]] = j
-    _readonly(gt_index, gt_category, gt_match, pred_category, pred_score, pred_match, pred_iou)
+    gt_index, gt_category, gt_match, pred_category, pred_score, pred_match, pred_iou = (
+        readonly(a) for a in (gt_index, gt_category, gt_match, pred_category, pred_score,
+                              pred_match, pred_iou))
     return InstanceMatching(
         iou_threshold=iou_threshold,
         gt_index=gt_index,

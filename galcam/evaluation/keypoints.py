@@ -35,12 +35,12 @@ and ``sigma`` the keypoint sigma. Each variant sets ``sigma`` and rewrites the
 import copy
 import logging
 import math
-import numbers
 from pathlib import Path
 
 import numpy as np
 from astropy import units as u
 
+from .._validation import check_positive, check_quantity
 from .coco import build_coco, results_dataset, run_cocoeval
 
 __all__ = [
@@ -229,18 +229,15 @@ def keypoint_average_precision(
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz", ".fz")
 
 
-def _as_arcsec(value, what):
+def _as_arcsec(value, name, *, per_pixel=False):
+    """A positive angle in arcsec (float) from an angle Quantity or a number of arcsec."""
+    unit = "arcsec per pixel" if per_pixel else "arcsec"
     if isinstance(value, u.Quantity):
-        try:
-            value = value.to_value(u.arcsec)
-        except u.UnitConversionError as exc:
-            raise ValueError(f"{what} must be an angle per pixel, got {value}") from exc
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{what} must be a number (arcsec per pixel), got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be a finite positive number (arcsec/px), got {value!r}")
-    return value
+        kind = "an angle Quantity" + (" (per pixel)" if per_pixel else "")
+        return float(check_quantity(value, name, u.arcsec,
+                                    expected=f"{kind} or a number of {unit}").value)
+    return check_positive(value, name,
+                          expected=f"a finite positive number of {unit} or an angle Quantity")
 
 
 def resolve_pixel_scales(truth, image_ids, *, image_dir=None, pixel_scale=None):
@@ -278,14 +275,15 @@ def resolve_pixel_scales(truth, image_ids, *, image_dir=None, pixel_scale=None):
     FileNotFoundError
         If ``image_dir`` is given but an image's FITS file is missing.
     """
-    fallback = None if pixel_scale is None else _as_arcsec(pixel_scale, "pixel_scale")
+    fallback = (None if pixel_scale is None
+                else _as_arcsec(pixel_scale, "pixel_scale", per_pixel=True))
     images = {img["id"]: img for img in truth["images"]}
     scales, sources = {}, {}
     for iid in sorted(set(image_ids)):
         img = images[iid]
         if img.get("pixel_scale_arcsec") is not None:
             scales[iid] = _as_arcsec(
-                img["pixel_scale_arcsec"], f"images[id={iid}].pixel_scale_arcsec"
+                img["pixel_scale_arcsec"], f"images[id={iid}].pixel_scale_arcsec", per_pixel=True
             )
             sources[iid] = "json"
             continue

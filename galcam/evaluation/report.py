@@ -11,7 +11,6 @@ host offsets in arcsec.
 import json
 import logging
 import math
-import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from astropy import units as u
 from astropy.table import MaskedColumn, Table
 from astropy.utils.exceptions import AstropyUserWarning
 
+from .._validation import check_fraction
 from .coco import (
     COCO_IOU_THRESHOLDS,
     SEGM_MAX_DETS,
@@ -36,6 +36,7 @@ from .keypoints import (
     OKS_VARIANTS,
     PAPER_K,
     REFCODE_SIGMA,
+    _as_arcsec,
     keypoint_average_precision,
     resolve_pixel_scales,
 )
@@ -114,20 +115,6 @@ def _none_if_nan(x):
         return None
     x = float(x)
     return None if not math.isfinite(x) else x
-
-
-def _angle_arcsec(value, what):
-    if isinstance(value, u.Quantity):
-        try:
-            value = value.to_value(u.arcsec)
-        except u.UnitConversionError as exc:
-            raise ValueError(f"{what} must be an angle, got {value}") from exc
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{what} must be a number in arcsec, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be finite and positive (arcsec), got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -461,15 +448,11 @@ class Evaluator:
             if not image_dir.is_dir():
                 raise FileNotFoundError(f"image_dir '{image_dir}' is not an existing folder")
         if pixel_scale is not None:
-            pixel_scale = _angle_arcsec(pixel_scale, "pixel_scale")
-        if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, numbers.Real):
-            raise ValueError(f"iou_threshold must be a number in (0, 1], got {iou_threshold!r}")
-        if not 0.0 < float(iou_threshold) <= 1.0:
-            raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+            pixel_scale = _as_arcsec(pixel_scale, "pixel_scale", per_pixel=True)
         self.image_dir = image_dir
         self.pixel_scale = pixel_scale
-        self.iou_threshold = float(iou_threshold)
-        self.arcsec_sigma = _angle_arcsec(arcsec_sigma, "arcsec_sigma")
+        self.iou_threshold = check_fraction(iou_threshold, "iou_threshold", low_open=True)
+        self.arcsec_sigma = _as_arcsec(arcsec_sigma, "arcsec_sigma")
 
     def __repr__(self):
         return (

@@ -299,9 +299,9 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(FileExistsError, match="not empty"):
         simulate_dataset(tmp_path / "x", 1, seed=1)
     assert (tmp_path / "x" / "keep.txt").read_text() == "user file"
-    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+    with pytest.raises(ValueError, match="n: expected an integer >= 1"):
         simulate_dataset(tmp_path / "y", 0, seed=1)
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    with pytest.raises(ValueError, match="seed: expected a non-negative integer"):
         simulate_dataset(tmp_path / "y", 1, seed=-1)
     with pytest.raises(ValueError, match="radio_naxis must be 2 or 4"):
         simulate_dataset(tmp_path / "y", 1, seed=1, radio_naxis=3)

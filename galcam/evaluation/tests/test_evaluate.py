@@ -410,7 +410,7 @@ def test_bad_inputs_error_clearly(truth, tmp_path):
         Evaluator(iou_threshold=1.5)
     with pytest.raises(ValueError, match="arcsec_sigma"):
         Evaluator(arcsec_sigma=-1)
-    with pytest.raises(ValueError, match="pixel_scale must be an angle"):
+    with pytest.raises(ValueError, match="pixel_scale: expected an angle"):
         Evaluator(pixel_scale=2 * u.Jy)
     with pytest.raises(FileNotFoundError, match="image_dir"):
         Evaluator(image_dir=tmp_path / "missing")

@@ -3,7 +3,7 @@
 With ``mask_mode='grouped'`` (the default) the >3 sigma radio islands of a cutout are
 grouped into galaxies by where IRNet's displacement field sends their pixels: islands
 whose votes lie within ``link_radius`` pixels of each other are one galaxy
-(`galcam.inference.refine.group_islands`). A radius near 0 links no islands, so every
+(`galcam.inference.grouping.group_islands`). A radius near 0 links no islands, so every
 island is a galaxy of its own and IRNet's displacement field plays no part; larger radii
 link more. The script predicts each data set once per radius with the same model
 (nothing else changes) and scores every prediction with `galcam.evaluation`
@@ -48,19 +48,22 @@ def main(argv=None):
                 parser.error(f"--data: '{folder}' has no {name}")
     logging.basicConfig(level=logging.WARNING)
 
+    import astropy.units as u
     from astropy.utils.exceptions import AstropyUserWarning
     from bench_weak import print_metric_table
 
     from galcam.evaluation import evaluate
-    from galcam.inference import WeakSegmenter
+    from galcam.inference import GalaxyGrouper, WeakSegmenter
 
+    loaded = WeakSegmenter.load(args.model, device="cpu")
     for folder in folders:
         results = {}
         t = time.perf_counter()
         for radius in radii:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AstropyUserWarning)
-                segmenter = WeakSegmenter.load(args.model, device="cpu", link_radius=radius)
+                segmenter = loaded.with_options(
+                    grouper=GalaxyGrouper(link_radius=radius * u.pix))
                 pred = segmenter.predict_dataset(folder / "images.json", image_dir=folder,
                                                  progress=False)
                 results[f"r={radius:g}"] = evaluate(folder / "annotations.json", pred,

@@ -1,5 +1,7 @@
 """Calibrate a trained model folder and record how it scores (used for the bundled model).
 
+Steps 1 and 2 are `galcam.inference.calibrate` (also ``galcam train --calibrate``).
+
 1. Predicts a *validation* set with each class threshold of ``--class-thresholds``
    (the probability at which the classifier takes a class as present; see
    `galcam.inference.WeakSegmenter`) and keeps the one of highest segmentation mAP50
@@ -68,54 +70,36 @@ def main(argv=None):
                      f"{args.class_thresholds!r}")
     logging.basicConfig(level=logging.WARNING)
 
-    from galcam.inference import WeakSegmenter
+    from galcam.inference import WeakSegmenter, calibrate
     from galcam.io import atomic_write
 
     model = Path(args.model)
-    tried = {}
-    best = None
-    for ct in grid:  # highest first: a tie keeps the higher threshold
-        segmenter = WeakSegmenter.load(model, device="cpu", class_threshold=ct)
-        val, _ = _predict(segmenter, args.val)
-        tried[ct] = val
-        print(f"class threshold {ct}: validation segm_mAP50 {val.metrics['segm_mAP50']:.3f}, "
-              f"class accuracy {val.metrics['class_accuracy']:.3f}")
-        if best is None or val.metrics["segm_mAP50"] > tried[best].metrics["segm_mAP50"]:
-            best = ct
-    val = tried[best]
-    segmenter = WeakSegmenter.load(model, device="cpu", class_threshold=best)
-    threshold = round(float(val.metrics["f1_best"]["score_threshold"]), 3)
+    # steps 1 and 2: the library's calibration, recorded in config.json
+    cal = calibrate(model, Path(args.val) / "annotations.json", class_thresholds=grid,
+                    device="cpu")
+    for ct, row in cal.by_class_threshold.items():
+        print(f"class threshold {ct}: validation segm_mAP50 {row['segm_mAP50']:.3f}, "
+              f"class accuracy {row['class_accuracy']:.3f}")
+    best, threshold = cal.class_threshold, cal.score_threshold
+    segmenter = WeakSegmenter.load(model, device="cpu")  # with the recorded thresholds
     test, seconds = _predict(segmenter, args.test)
-
-    config = json.loads((model / "config.json").read_text())
-    config.setdefault("inference", {})
-    config["inference"]["class_threshold"] = best
-    # the score definition the thresholds were chosen with
-    config["inference"]["resolution_scale"] = segmenter.resolution_scale
-    config["inference"]["unresolved_ratio"] = segmenter.unresolved_ratio
-    config["inference"]["class_threshold_note"] = (
-        f"of {sorted(grid)}, the highest segmentation mAP50 on the validation set "
-        f"{_describe(args.val)}")
-    config["inference"]["score_threshold"] = threshold
-    config["inference"]["score_threshold_note"] = (
-        f"maximises F1 on the validation set {_describe(args.val)} (class threshold {best})")
+    val_f1 = cal.by_class_threshold[str(best)]["f1_best"]
     metrics = json.loads((model / "metrics.json").read_text())
     metrics["test"] = {
         "data": _describe(args.test),
         "metrics": {k: test.metrics.get(k) for k in KEYS},
         "definitions": test.metrics.get("definitions"),
         "inference_s_per_image_cpu": seconds / max(test.metrics["n_images"], 1),
-        "validation_f1_best": val.metrics["f1_best"],
+        "validation_f1_best": dict(val_f1),
         "class_threshold": best,
         "validation_by_class_threshold": {
-            str(ct): {k: r.metrics.get(k) for k in ("segm_mAP50", "class_accuracy")}
-            for ct, r in sorted(tried.items())},
+            ct: {k: row[k] for k in ("segm_mAP50", "class_accuracy")}
+            for ct, row in cal.by_class_threshold.items()},
     }
-    for name, content in (("config.json", config), ("metrics.json", metrics)):
-        text = json.dumps(content, indent=2) + "\n"
-        atomic_write(model / name, lambda tmp, text=text: Path(tmp).write_text(text))
+    text = json.dumps(metrics, indent=2) + "\n"
+    atomic_write(model / "metrics.json", lambda tmp: Path(tmp).write_text(text))
     print(f"recommended class threshold {best}, score threshold {threshold} (validation "
-          f"F1 {val.metrics['f1_best']['f1']:.3f})")
+          f"F1 {cal.f1:.3f})")
     for key in KEYS:
         value = test.metrics.get(key)
         if isinstance(value, float):

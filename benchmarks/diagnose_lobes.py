@@ -8,7 +8,7 @@ more radio islands (each holding at least 15% of the mask), this script reports
   as `galcam.training.train_weak_model` makes its labels) reaches both islands, and
   whether it joins them in one connected region;
 * **votes**: the distance between the displacement votes of the two largest islands
-  (`galcam.inference.refine.island_votes`, as ``mask_mode='grouped'`` uses them) over the
+  (`galcam.inference.grouping.island_votes`, as ``mask_mode='grouped'`` uses them) over the
   distance between the islands' centroids: near 0 the votes meet and the islands are
   grouped, near 1 each island points at itself.
 
@@ -45,9 +45,8 @@ def main(argv=None):
     from scipy import ndimage
 
     from galcam.datasets import CocoDataset
-    from galcam.inference import WeakSegmenter
-    from galcam.inference.refine import island_labels, island_votes
-    from galcam.inference.segmenter import _batch_forward, resolve_model
+    from galcam.inference import WeakSegmenter, resolve_model
+    from galcam.inference.grouping import island_labels, island_votes
     from galcam.models import multiscale_cams
     from galcam.training import data as tdata
 
@@ -62,7 +61,7 @@ def main(argv=None):
     dataset = CocoDataset(folder / "annotations.json", image_dir=folder)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyUserWarning)
-        encoded = tdata.encode_view(dataset.image_level(), seg._encoder)
+        encoded = tdata.encode_view(dataset.image_level(), seg.encoder)
     rows = []
     for i, image_id in enumerate(encoded.image_ids):
         if len(rows) >= args.max:
@@ -83,16 +82,15 @@ def main(argv=None):
                 continue
             parts = sorted(parts, key=lambda k: -(labels == k).sum())
             image = torch.from_numpy(np.array(encoded.images[i], dtype=np.float32))
-            xt = tdata.normalize(image, seg._mean, seg._std)
+            nets = seg.networks
+            xt = tdata.normalize(image, seg.spec.mean, seg.spec.std)
             c = list(seg.classes).index(klass)
-            cam = multiscale_cams(seg._cam, xt, scales=seg._scales)["high_res"][c]
+            cam = multiscale_cams(nets.cam_net, xt, scales=seg.spec.cam_scales)["high_res"][c]
             fg = np.asarray(cam) > fg_threshold
             reached = all((fg & (labels == k)).any() for k in parts)
             regions, _ = ndimage.label(fg)
             ids = {int(v) for k in parts for v in np.unique(regions[(labels == k) & fg]) if v}
-            with torch.no_grad():
-                _, _, _, dp = _batch_forward(seg._cam, seg._irnet, xt[None], seg._scales,
-                                             seg._flip, seg._shared)
+            dp = nets(np.asarray(encoded.images[i], dtype=np.float32)[None]).displacements
             votes = island_votes(labels, n, radio, dp[0])
             a, b = parts[:2]
             centre = [np.array(ndimage.center_of_mass(labels == k))[::-1] for k in (a, b)]
@@ -109,7 +107,7 @@ def main(argv=None):
     print(f"{len(rows)} multi-island FR-II/FR-X: labels reach both islands in "
           f"{sum(r[3] for r in rows)}, join them in {sum(r[4] for r in rows)}; vote/centroid "
           f"distance median {np.median(ratios):.2f} (range {ratios.min():.2f}-"
-          f"{ratios.max():.2f}); link radius {seg._link_radius:g} px")
+          f"{ratios.max():.2f}); link radius {seg.grouping.link_radius:g} px")
     return 0
 
 

@@ -77,13 +77,13 @@ def main(argv=None):
     hyper = config_json["preset"]["hyperparameters"]
     config = resolve_config(hyper["preset"], **{**_flat_hyperparameters(hyper), **overrides})
     segmenter = WeakSegmenter.load(model_dir, device="cpu")
-    net = segmenter._cam  # the classifier, unchanged
+    net = segmenter.networks.cam_net  # the classifier, unchanged
     ctx = DistContext.from_env("auto")
     net.to(ctx.device)
 
     t0 = time.perf_counter()
     view = CocoDataset(train_dir / "annotations.json", image_dir=train_dir).image_level()
-    train_set = tdata.encode_view(view, segmenter._encoder)
+    train_set = tdata.encode_view(view, segmenter.encoder)
     labels = stages._ir_labels(net, train_set, config, ctx, False)
     label_stats = stages._label_stats(labels)
     print(f"IRNet labels of {len(train_set)} images: {label_stats} "

@@ -105,13 +105,13 @@ def _check_args(args):
                                  "are read with their own BUNIT)")
         from astropy import units as u
 
-        from galcam.catalog.catalog import _BRIGHTNESS
+        from galcam.catalog import BRIGHTNESS_UNIT
 
         try:
             unit = u.Unit(args.unit)
         except ValueError as exc:
             raise GalcamCLIError(f"--unit: {args.unit!r} is not a unit ({exc})") from None
-        if not unit.is_equivalent(_BRIGHTNESS):
+        if not unit.is_equivalent(BRIGHTNESS_UNIT):
             raise GalcamCLIError(f"--unit: expected a brightness per beam such as 'Jy/beam' or "
                                  f"'mJy/beam', got {args.unit!r}")
     if args.image_dir and not args.coco:
@@ -135,10 +135,10 @@ def _check_args(args):
 
 def _check_radio(image, radio):
     """Refuse, before the model runs, a constant radio image or one not in Jy/beam."""
-    from galcam.catalog.catalog import _BRIGHTNESS
+    from galcam.catalog import BRIGHTNESS_UNIT
 
     refuse_constant_image(image, f"RADIO '{radio}'")
-    if image.unit is not None and image.unit.is_equivalent(_BRIGHTNESS):
+    if image.unit is not None and image.unit.is_equivalent(BRIGHTNESS_UNIT):
         return
     bunit = image.meta.get("header", {}).get("BUNIT")
     said = "has no BUNIT" if bunit is None else f"has BUNIT = {bunit!r}"
@@ -160,7 +160,7 @@ def run(args):
         raise FileExistsError(f"'{outdir}' already holds {', '.join(existing)}; use --overwrite "
                               "to replace")
 
-    from galcam.inference import WeakSegmenter
+    from galcam.inference import GalaxyGrouper, WeakSegmenter
     from galcam.io import atomic_write
 
     image = ir_image = None
@@ -177,18 +177,17 @@ def run(args):
         _check_radio(image, radio)
         ir_image = read_image(ir, plane=args.ir_plane) if ir is not None else None
         if ir_image is not None and ir_image.unit is not None:
-            from galcam.catalog.catalog import _BRIGHTNESS
+            from galcam.catalog import BRIGHTNESS_UNIT
 
-            if ir_image.unit.is_equivalent(_BRIGHTNESS):
+            if ir_image.unit.is_equivalent(BRIGHTNESS_UNIT):
                 log.warning("--ir '%s' is in %s: is it a radio image? galcam expects an "
                             "infrared (WISE W1-like) image there", ir, ir_image.unit)
     try:
-        options = {"min_classes": args.min_classes}
-        if args.beam_matching is not None:
-            options["beam_matching"] = args.beam_matching
-        if args.class_threshold is not None:
-            options["class_threshold"] = args.class_threshold
-        segmenter = WeakSegmenter.load(args.model, device=args.device, **options)
+        grouper = GalaxyGrouper(min_classes=args.min_classes,
+                                class_threshold=args.class_threshold)
+        options = {} if args.beam_matching is None else {"beam_matching": args.beam_matching}
+        segmenter = WeakSegmenter.load(args.model, device=args.device, grouper=grouper,
+                                       **options)
     except RuntimeError as exc:  # e.g. a GPU requested on a machine without one
         raise GalcamCLIError(str(exc)) from exc
     progress = not args.no_progress

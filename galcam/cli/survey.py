@@ -88,8 +88,9 @@ def add_parser(subparsers):
                        help="class probability from which a class is present (default: the "
                        "model's)")
     units.add_argument("--model-options", default=None, metavar="JSON",
-                       help="other WeakSegmenter.load overrides as a JSON object, e.g. "
-                       "'{\"mask_mode\": \"walk\"}'")
+                       help="other options of the segmenter as a JSON object, e.g. "
+                       "'{\"mask_mode\": \"walk\", \"link_radius\": \"30 arcsec\"}' "
+                       "(galcam.inference.segmenter.load_options lists them)")
     out = parser.add_argument_group("outputs")
     out.add_argument("--formats", default="ecsv", metavar="LIST",
                      help="catalogue formats, comma-separated among ecsv, fits, votable "
@@ -132,6 +133,12 @@ def _model_options(args):
             raise GalcamCLIError(f"--class-threshold must be in [0, 1], got "
                                  f"{args.class_threshold}")
         options["class_threshold"] = args.class_threshold
+    from galcam.inference.segmenter import load_options
+
+    try:  # checked now: a bad option is one line, not a traceback from a worker
+        load_options(options)
+    except (TypeError, ValueError) as exc:
+        raise GalcamCLIError(f"--model-options: {exc}") from exc
     return options
 
 

@@ -35,6 +35,11 @@ def add_parser(subparsers):
                         "(default: each JSON's folder)")
     parser.add_argument("--val", metavar="VAL.json",
                         help="validation set (classification loss and accuracy)")
+    parser.add_argument("--calibrate", metavar="LABELLED_VAL.json",
+                        help="after training, choose the class and score thresholds on this "
+                        "validation set with truth masks (galcam.inference.calibrate; its "
+                        "masks are read for scoring only, never for training) and record "
+                        "them in MODELDIR/config.json")
     parser.add_argument("--preset", default="fast", choices=["fast", "paper"],
                         help="hyper-parameters: 'paper' (ResNet-50, the paper's schedule) or "
                         "'fast' (ResNet-18, CPU friendly; default)")
@@ -80,7 +85,7 @@ def run(args):
     """Train and write the model folder; returns the exit status."""
     overrides = parse_overrides(args.overrides)
     for flag, value in (("--coco", args.coco), ("--val", args.val),
-                        ("--image-dir", args.image_dir)):
+                        ("--calibrate", args.calibrate), ("--image-dir", args.image_dir)):
         if value is not None and not Path(value).exists():
             raise FileNotFoundError(f"{flag} '{value}' does not exist")
     outdir = Path(args.output)
@@ -110,4 +115,11 @@ def run(args):
     if "top1_accuracy" in val_metrics:
         line += f" (validation top-1 accuracy {val_metrics['top1_accuracy']:.3f})"
     print(line)
+    if args.calibrate is not None:
+        from galcam.inference import calibrate
+
+        cal = calibrate(path, args.calibrate, image_dir=args.image_dir, device=args.device,
+                        progress=not args.no_progress)
+        print(f"calibrated on {args.calibrate}: class threshold {cal.class_threshold:g}, "
+              f"score threshold {cal.score_threshold:g} (validation F1 {cal.f1:.3f})")
     return 0

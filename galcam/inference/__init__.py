@@ -2,8 +2,10 @@
 
 `WeakSegmenter` (imports torch) finds, segments and classifies extended radio galaxies in
 images of any size and locates their infrared hosts (Gupta et al. 2023, PASA, section 3.2);
-`SegmentationResult`, `Detection`, `Hosts`, `HostFinder` and the tiling and resampling
-helpers are torch-free at import. Names are imported lazily, so that
+it combines a model's networks (`galcam.models.ModelNetworks`), the instance step
+(`GalaxyGrouper` and its strategies) and the host finder (`HostFinder`).
+`SegmentationResult`, `Detection`, `Hosts`, `HostFinder`, `GalaxyGrouper` and the tiling and
+resampling helpers are torch-free at import. Names are imported lazily, so that
 ``from galcam.inference import SegmentationResult`` does not load torch.
 """
 
@@ -11,9 +13,23 @@ from .._lazy import lazy_exports as _lazy_exports
 
 _LAZY = {
     "WeakSegmenter": "segmenter",
-    "MODEL_REGISTRY": "segmenter",
-    "ModelNotInstalledError": "segmenter",
-    "resolve_model": "segmenter",
+    "MODEL_REGISTRY": "registry",
+    "ModelNotInstalledError": "registry",
+    "resolve_model": "registry",
+    "models_dir": "registry",
+    "calibrate": "calibration",
+    "Calibration": "calibration",
+    "load_options": "segmenter",
+    "GalaxyGrouper": "grouping",
+    "GroupingSettings": "grouping",
+    "GroupingStrategy": "grouping",
+    "IslandVoteGrouping": "grouping",
+    "RandomWalkGrouping": "grouping",
+    "TileEvidence": "grouping",
+    "TileGalaxy": "grouping",
+    "GROUPING_STRATEGIES": "grouping",
+    "GROUPER_DEFAULTS": "grouping",
+    "register_strategy": "grouping",
     "HostFinder": "hosts",
     "Hosts": "hosts",
     "Detection": "result",

@@ -1,12 +1,22 @@
 """`WeakSegmenter`: radio galaxies, their masks, classes and hosts from a trained model.
 
 The segmenter applies the inference of Gupta et al. (2023, PASA, section 3.2) to images of
-any size: each image (or each overlapping tile of a large one) is encoded the way the model
-was trained (`~galcam.preprocessing.CutoutEncoder` with the settings recorded in the model
-folder), the CAM network gives class probabilities and multi-scale class activation maps,
-IRNet gives boundaries and displacements, `~galcam.models.InstanceExtractor` turns them into
-one mask per galaxy, tiles are merged (`~galcam.inference.merge_tile_detections`) and the
-infrared host of each galaxy is found (`~galcam.inference.HostFinder`).
+any size. It is the sum of four parts, each a tool of its own:
+
+- the model's description, `~galcam.models.ModelSpec` (classes, encoding, pixel scale,
+  beam, recommended thresholds), read from the model folder;
+- its networks, `~galcam.models.ModelNetworks` (class probabilities and multi-scale CAMs,
+  IRNet's boundaries and displacements, run once per batch of tiles);
+- the instance step, `~galcam.inference.GalaxyGrouper` (galaxies, masks, classes and
+  scores from the networks' outputs);
+- the host finder, `~galcam.inference.HostFinder`.
+
+What is left here is the engine: each image (or each overlapping tile of a large one,
+resampled to the model's pixel scale where needed) is encoded the way the model was
+trained, the tiles go through the networks in batches, each tile's outputs through the
+grouper, detections of overlapping tiles are merged
+(`~galcam.inference.merge_tile_detections`) and mapped back to the image's pixels, and the
+host of each galaxy is found.
 
 Unlike the authors' code, the classes come from the model's own classifier (never from
 labels), every detection is kept with a score, and an image without galaxies gives an empty
@@ -16,7 +26,6 @@ result.
 import json
 import logging
 import math
-import numbers
 import os
 import sys
 import time
@@ -25,40 +34,15 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from astropy.utils.exceptions import AstropyUserWarning
+from astropy.utils.exceptions import AstropyDeprecationWarning, AstropyUserWarning
 
+from .._validation import check_bool, check_fraction, check_positive_int
 from ..io import read_image
-from ..models import (
-    DEFAULT_SCALES,
-    Backbone,
-    CAMNet,
-    InstanceExtractor,
-    IRNet,
-    ModelFolderError,
-    load_model_folder,
-    resolve_device,
-    select_classes,
-)
-from ..models.cam import CAM_EPS
-from ..models.cam_inference import (
-    _N_VIEWS,
-    CLASS_VIEWS,
-    _check_scales,
-    _check_views,
-    _rescale,
-    view_logits,
-)
-from ..preprocessing import CutoutEncoder, EncodedCutout, NoiseEstimator
+from ..models import ModelNetworks, ModelSpec, load_model_folder
+from ..preprocessing import EncodedCutout
+from .grouping import GalaxyGrouper, TileEvidence
 from .hosts import HostFinder
-from .refine import (
-    group_islands,
-    island_labels,
-    island_resolution,
-    island_votes,
-    snap_to_islands,
-)
+from .registry import MODEL_REGISTRY, ModelNotInstalledError, models_dir, resolve_model
 from .resample import (
     PIXEL_SCALE_RTOL,
     axis_pixel_scales,
@@ -72,339 +56,112 @@ from .result import Detection, HostEvidence, SegmentationResult, category_ids
 from .tiling import Tile, TileDetection, merge_tile_detections, tile_grid
 
 __all__ = ["WeakSegmenter", "MODEL_REGISTRY", "ModelNotInstalledError", "resolve_model",
-           "models_dir"]
+           "models_dir", "load_options"]
 
 log = logging.getLogger(__name__)
 
-_DATA_MODELS = Path(__file__).resolve().parent.parent / "data" / "models"
-
-#: Registered model names. An entry is ``{"path": folder}`` for a model shipped with
-#: galcam, or ``{"url": ..., "sha256": ..., "description": ...}`` for one that must be
-#: fetched (galcam never downloads at prediction time; see `resolve_model`).
-MODEL_REGISTRY = {
-    "default": {
-        "path": _DATA_MODELS / "default",
-        "description": "bundled model trained by the galcam developers",
-    },
-}
-
 _PAPER_CHANNELS = ("ir", "radio", "zeros")
+#: The host finder of a segmenter unless told otherwise (immutable, shared).
+DEFAULT_HOST_FINDER = HostFinder()
 #: Margin (working-grid pixels) of the host evidence around a mask's bounding box.
 _HOST_MARGIN = 6
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Keywords of earlier galcam versions: options of the instance step (now GalaxyGrouper's)
+# and of the network pass (now ModelSpec's), with their new names.
+_LEGACY_GROUPER = {"class_threshold": "class_threshold", "min_classes": "min_classes",
+                   "extractor": "extractor", "radio_weight": "radio_weight",
+                   "mask_mode": "method", "island_overlap": "island_overlap",
+                   "link_radius": "link_radius", "area_scale": "area_scale",
+                   "resolution_scale": "resolution_scale",
+                   "unresolved_ratio": "unresolved_ratio"}
+_LEGACY_SPEC = {"scales": "cam_scales", "class_scales": "class_scales",
+                "class_views": "class_views"}
 
 
-class ModelNotInstalledError(FileNotFoundError):
-    """A registered model name whose files are not on this machine."""
+def _split_options(options, where):
+    """Grouper options, spec changes and ``flip`` from flat keywords (earlier versions, JSON).
+
+    The grouper options are `GalaxyGrouper` keywords (None for "switched off" becomes
+    ``'off'``, an `~galcam.models.InstanceExtractor` its options, a string such as
+    ``"20 arcsec"`` a Quantity, a plain number for ``link_radius``/``area_scale`` pixels);
+    the spec changes are `~galcam.models.ModelSpec` fields.
+    """
+    import astropy.units as u
+
+    grouper, spec, flip = {}, {}, None
+    for key, value in options.items():
+        if key in _LEGACY_GROUPER:
+            if key in ("resolution_scale", "unresolved_ratio") and value is None:
+                value = "off"
+            elif key == "radio_weight" and value is None:
+                value = "none"
+            elif key == "extractor" and value is not None and not isinstance(value, dict):
+                value = dict(vars(value))
+            elif key in ("link_radius", "area_scale") and isinstance(value, str):
+                try:
+                    value = u.Quantity(value)
+                except (TypeError, ValueError):
+                    raise ValueError(f"{key}: expected a quantity such as '20 arcsec', got "
+                                     f"{value!r}") from None
+            elif key in ("link_radius", "area_scale") and not isinstance(value, u.Quantity) \
+                    and isinstance(value, int | float) and not isinstance(value, bool):
+                value = value * (u.pix if key == "link_radius" else u.pix ** 2)
+            if value is not None:
+                grouper[_LEGACY_GROUPER[key]] = value
+        elif key in _LEGACY_SPEC:
+            if key == "scales" and not isinstance(value, list | tuple):
+                raise ValueError(f"scales: expected a sequence of positive numbers, got "
+                                 f"{value!r}")
+            spec[_LEGACY_SPEC[key]] = value
+        elif key == "flip":
+            flip = check_bool(value, "flip")
+        else:
+            valid = sorted([*_LEGACY_GROUPER, *_LEGACY_SPEC, "flip"])
+            raise TypeError(f"{where}: unknown option {key!r} (valid: {', '.join(valid)})")
+    return grouper, spec, flip
 
 
-def models_dir():
-    """Folder where fetched registered models live: ``$GALCAM_MODELS`` or
-    ``~/.cache/galcam/models``."""
-    env = os.environ.get("GALCAM_MODELS")
-    return Path(env) if env else Path.home() / ".cache" / "galcam" / "models"
+def load_options(options):
+    """`WeakSegmenter.load` keywords from a flat, JSON-serialisable dict of options.
 
-
-def resolve_model(model):
-    """The model folder for a path or a registered name.
+    What ``galcam survey --model-options`` and `~galcam.survey.SurveyRunner` take: the
+    segmenter's own options (``tile_overlap``, ``merge_iou``, ``beam_matching``), the
+    grouper's (``class_threshold``, ``min_classes``, ``mask_mode``, ``link_radius`` and
+    ``area_scale`` as strings such as ``"20 arcsec"`` or numbers of pixels,
+    ``resolution_scale``, ``unresolved_ratio``, ``island_overlap``, ``radio_weight``,
+    ``extractor``) and the CAM views (``scales``, ``class_scales``, ``class_views``,
+    ``flip``).
 
     Parameters
     ----------
-    model : str or path-like
-        A model folder, or a name in `MODEL_REGISTRY` (``"default"``).
+    options : dict
 
     Returns
     -------
-    path : `pathlib.Path`
+    kwargs : dict
+        For `WeakSegmenter.load`.
 
     Raises
     ------
-    ModelNotInstalledError
-        A registered name whose folder is not installed (nothing is downloaded).
-    FileNotFoundError
-        Neither an existing folder nor a registered name.
+    TypeError
+        An unknown option (the message lists the valid ones).
+    ValueError
+        An invalid value.
     """
-    if not isinstance(model, (str, os.PathLike)):
-        raise TypeError(f"model: expected a folder path or a registered name, got {model!r}")
-    path = Path(model)
-    if path.is_dir():
-        return path
-    name = str(model)
-    if name in MODEL_REGISTRY and not path.exists():
-        entry = MODEL_REGISTRY[name]
-        if "path" in entry:
-            folder = Path(entry["path"])
-            if folder.is_dir():
-                return folder
-            raise ModelNotInstalledError(
-                f"model {name!r}: no bundled model is installed (expected it in '{folder}'); "
-                "train one with `galcam train --coco TRAIN.json --image-dir DIR -o MODELDIR` "
-                "(or WeakSegmenter.train) and pass that folder instead")
-        folder = models_dir() / name
-        if folder.is_dir():
-            return folder
-        raise ModelNotInstalledError(
-            f"model {name!r} is not installed and galcam does not download models while "
-            f"predicting (offline use): fetch {entry.get('url', 'it')} on a machine with "
-            f"network access, unpack it to '{folder}' (or set GALCAM_MODELS), or pass a "
-            "model folder")
-    if path.exists():
-        raise FileNotFoundError(f"model '{path}' is not a folder (a model is a folder with "
-                                "config.json and weights)")
-    raise FileNotFoundError(
-        f"model {name!r}: no such model folder, and not a registered model name (registered: "
-        f"{', '.join(sorted(MODEL_REGISTRY))})")
-
-
-# ------------------------------------------------------------------------ model config
-def _bad(path, message):
-    return ModelFolderError(f"'{Path(path) / 'config.json'}': incompatible model: {message}")
-
-
-def _section(config, key, path):
-    value = config.get(key, {})
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        raise _bad(path, f"'{key}' must be an object, got {type(value).__name__}")
-    return value
-
-
-def _pair_size(value, path, key):
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = (value, value)
-    try:
-        h, w = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise _bad(path, f"{key} must be a size in pixels, got {value!r}") from None
-    if h < 16 or w < 16:
-        raise _bad(path, f"{key} {value!r} is too small (at least 16 pixels)")
-    return h, w
-
-
-def _noise_estimator(settings, default):
-    if not settings:
-        return default
-    keep = {k: v for k, v in settings.items()
-            if k in ("method", "n_sigma", "maxiters", "box_size", "filter_size")}
-    if isinstance(keep.get("box_size"), list):
-        keep["box_size"] = tuple(keep["box_size"])
-    return NoiseEstimator(**keep)
-
-
-def _spec_from_config(config, path):
-    """Everything inference needs from a model folder's config.json (validated)."""
-    classes = config.get("classes")
-    if (not isinstance(classes, list) or not classes
-            or not all(isinstance(c, str) and c for c in classes)):
-        raise _bad(path, f"'classes' must be a non-empty list of names, got {classes!r}")
-    enc = _section(config, "encoding", path)
-    if isinstance(config.get("backbone"), str):
-        backbone = {"arch": config["backbone"]}
-    else:
-        backbone = _section(config, "backbone", path)
-    thresholds = _section(config, "thresholds", path)
-    radio = _section(config, "radio", path)
-    inference = _section(config, "inference", path)
-    channels = tuple(enc.get("channels", ("ir", "radio", "radio")))
-    norm = enc.get("normalization", {}) or {}
-    mean = tuple(float(v) for v in norm.get("mean", _IMAGENET_MEAN))
-    std = tuple(float(v) for v in norm.get("std", _IMAGENET_STD))
-    if not (len(mean) == len(std) == len(channels)) or not all(s > 0 for s in std):
-        raise _bad(path, f"normalization mean {mean} / std {std} do not match the "
-                         f"{len(channels)} channels {channels}")
-    try:
-        encoder = CutoutEncoder(
-            size=210,
-            channels=channels,
-            radio_noise=_noise_estimator(enc.get("radio_noise"), None),
-            ir_noise=_noise_estimator(enc.get("ir_noise"), None),
-            n_sigma=enc.get("n_sigma", 3.0),
-            n_pixels=enc.get("n_pixels", 5),
-            ir_reproject=enc.get("ir_reproject", "interp"),
-            fill_value=enc.get("fill_value", 0.0),
-            snr_max=enc.get("snr_max", 1000.0),
-        )
-    except (TypeError, ValueError) as exc:
-        raise _bad(path, f"encoding settings: {exc}") from exc
-    size = enc.get("image_size", enc.get("size", 210))
-    tile = _pair_size(size, path, "encoding.image_size")
-    nets = {}
-    for net in ("cam", "irnet"):
-        b = backbone.get(net, backbone) if isinstance(backbone.get(net), dict) else backbone
-        arch = b.get("arch", config.get("arch", "resnet50"))
-        in_channels = int(b.get("in_channels", len(channels)))
-        if in_channels != len(channels):
-            raise _bad(path, f"backbone.{net}.in_channels {in_channels} != {len(channels)} "
-                             "encoded channels")
-        nets[net] = {"arch": arch, "in_channels": in_channels,
-                     "shared_backbone": b.get("shared_backbone")}
-    # the recommended inference value (chosen on a validation set by calibration) wins over
-    # the value recorded from the training preset
-    if "class_threshold" in inference:
-        class_threshold = _from_config(_check_fraction, inference["class_threshold"], path,
-                                       "inference.class_threshold", "a number in [0, 1]")
-    else:
-        class_threshold = _from_config(_check_fraction, thresholds.get("class_threshold", 0.5),
-                                       path, "thresholds.class_threshold", "a number in [0, 1]")
-    scales = tuple(thresholds.get("cam_scales", DEFAULT_SCALES))
-    # without class_scales/class_views: the CAM scales, mirrored
-    class_scales = thresholds.get("class_scales")
-    if class_scales is not None:
-        if (not isinstance(class_scales, list) or not class_scales
-                or not all(_positive_number(v) for v in class_scales)):
-            raise _bad(path, f"thresholds.class_scales must be a list of positive numbers, got "
-                             f"{class_scales!r}")
-        class_scales = tuple(float(v) for v in class_scales)
-    class_views = thresholds.get("class_views")
-    if class_views is not None and class_views not in CLASS_VIEWS:
-        raise _bad(path, f"thresholds.class_views must be one of {list(CLASS_VIEWS)}, got "
-                         f"{class_views!r}")
-    pixel_scale = radio.get("pixel_scale_arcsec")
-    beam = _beam_from_config(radio.get("beam"), path)
-    spec = {
-        "classes": tuple(classes), "encoder": encoder, "mean": mean, "std": std,
-        "tile_size": tile, "nets": nets, "class_threshold": class_threshold,
-        "scales": scales, "class_scales": class_scales, "class_views": class_views,
-        "pixel_scale": None if pixel_scale is None else float(pixel_scale),
-        "beam": beam,
-        "extractor": dict(inference.get("instances", {}) or {}),
-        "score_threshold": _from_config(_check_fraction, inference.get("score_threshold", 0.0),
-                                        path, "inference.score_threshold", "a number in [0, 1]"),
-    }
-    for key in ("resolution_scale", "unresolved_ratio"):
-        if key in inference:
-            spec[key] = _from_config(_positive_or_none, inference[key], path, f"inference.{key}",
-                                     "a positive number or null")
-    return spec
-
-
-def _positive_number(value):
-    """A finite real number > 0 (not a bool)."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value) and value > 0)
-
-
-def _beam_from_config(beam, path):
-    """``radio.beam`` of config.json checked (None when the training data had no beam)."""
-    if beam is None:
-        return None
-    if not isinstance(beam, dict):
-        raise _bad(path, f"radio.beam must be an object or null, got {beam!r}")
-    for key in ("major_arcsec", "minor_arcsec"):
-        if not _positive_number(beam.get(key)):
-            raise _bad(path, f"radio.beam.{key} must be a positive number of arcsec, got "
-                             f"{beam.get(key)!r}")
-    span = beam.get("area_range_arcsec2")
-    if span is not None and not (isinstance(span, list) and len(span) == 2
-                                 and all(_positive_number(v) for v in span)
-                                 and span[0] <= span[1]):
-        raise _bad(path, f"radio.beam.area_range_arcsec2 must be [smallest, largest] beam "
-                         f"area in arcsec^2, got {span!r}")
-    return dict(beam)
-
-
-def _from_config(check, value, path, key, expected):
-    """``check(value, key)``, its `ValueError` turned into a `ModelFolderError` for ``path``."""
-    try:
-        return check(value, key)
-    except ValueError:
-        raise _bad(path, f"{key} must be {expected}, got {value!r}") from None
-
-
-def _load_state(module, state, what, path):
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ModelFolderError(f"'{path}': the {what} weights do not fit the network described "
-                               f"in config.json ({first})") from exc
-
-
-# ------------------------------------------------------------------------ batched networks
-def shares_backbone(cam_net, irnet):
-    """True when IRNet's frozen backbone has exactly the CAM network's weights.
-
-    Models trained with ``irnet_backbone='cam'`` (the ``fast`` preset) have one backbone
-    for both networks; the segmenter then runs it once per image for the CAMs at scale 1
-    and for IRNet, which is how the stored model also keeps it only once.
-    """
-    a = cam_net.backbone.state_dict()
-    b = irnet.backbone.state_dict()
-    return a.keys() == b.keys() and all(
-        a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a)
-
-
-@torch.no_grad()
-def _batch_forward(cam_net, irnet, x, scales, flip, shared, class_scales=None,
-                   class_views=None):
-    """CAMs, class probabilities, boundaries and displacements of a batch.
-
-    CAMs as `galcam.models.multiscale_cams`: for each image, the CAMs of every scale in
-    ``scales`` and of its mirror image, resized to the stride-4 grid and summed, divided by
-    their per-class maximum (+1e-5). Probabilities as `galcam.models.predict_classes`: the
-    sigmoid of the logits averaged over the scales ``class_scales`` (default ``scales``)
-    and at each of them over the views ``class_views`` (`galcam.models.class_views`;
-    default: the mirror image when ``flip``); logits the CAM passes already made are
-    reused. Boundaries and displacements as `galcam.models.edge_and_displacement`
-    (mirror-averaged edge logits, unflipped displacements). With ``shared`` (see
-    `shares_backbone`) the backbone pass of scale 1 serves both networks.
-
-    Returns
-    -------
-    strided, probs, edge, dp : `numpy.ndarray`
-        (B, C, h4, w4), (B, C), (B, h4, w4), (B, 2, h4, w4).
-    """
-    b, _, h, w = x.shape
-    h4, w4 = (h - 1) // 4 + 1, (w - 1) // 4 + 1
-    both = torch.cat([x, x.flip(-1)])
-    strided = 0
-    logits = {}  # scale -> logits (views, B, C) of the first 1 or 2 class views
-    ir_out = None
-    for s in scales:
-        if shared and s == 1.0 and ir_out is None:
-            feats = cam_net.backbone.forward_stages(both)
-            ir_out = irnet.heads(feats)
-            out = cam_net.from_features(feats[-1] if flip else feats[-1][:b])
-        else:
-            xs = _rescale(x, s)
-            if flip:
-                xs = torch.cat([xs, xs.flip(-1)])
-            out = cam_net.forward_all(xs)
-        cam = out.cams[:b]
-        if flip:
-            cam = cam + out.cams[b:].flip(-1)
-        logits.setdefault(s, out.logits.reshape(-1, b, out.logits.shape[-1]))
-        strided = strided + F.interpolate(cam, size=(h4, w4), mode="bilinear",
-                                          align_corners=False)
-    strided = strided / (strided.amax(dim=(2, 3), keepdim=True) + CAM_EPS)
-    views = ("flip" if flip else "none") if class_views is None else class_views
-    n_views = _N_VIEWS[views]
-    parts = []
-    for s in (scales if class_scales is None else class_scales):
-        have = logits.get(s, x.new_zeros((0, b, cam_net.n_classes)))[:n_views]
-        parts.append(have)
-        if have.shape[0] < n_views:
-            parts.append(view_logits(cam_net, _rescale(x, s), views=views,
-                                     start=have.shape[0]))
-    prob = torch.sigmoid(torch.cat(parts).mean(dim=0))
-    if ir_out is None:
-        ir_out = irnet(both)
-    edge = torch.sigmoid(ir_out.edge[:b, 0] / 2 + ir_out.edge[b:, 0].flip(-1) / 2)
-    edge = edge[:, :h4, :w4]
-    dp = ir_out.displacement[:b, :, :h4, :w4]
-    return (strided.float().cpu().numpy(), prob.float().cpu().numpy(),
-            edge.float().cpu().numpy(), dp.float().cpu().numpy())
-
-
-class _Grouped:
-    """One galaxy of ``mask_mode='grouped'``: what `_tile_detection` reads of an instance."""
-
-    __slots__ = ("class_id", "score", "cam_map")
-
-    def __init__(self, class_id, score, cam_map):
-        self.class_id, self.score, self.cam_map = class_id, score, cam_map
+    if not isinstance(options, dict):
+        raise TypeError(f"model options: expected a JSON object, got {type(options).__name__}")
+    own = {k: v for k, v in options.items() if k in ("tile_overlap", "merge_iou",
+                                                     "beam_matching")}
+    rest = {k: v for k, v in options.items() if k not in own}
+    grouper, spec, flip = _split_options(rest, "model options")
+    kwargs = dict(own)
+    if grouper:
+        kwargs["grouper"] = GalaxyGrouper(**grouper)
+    if spec:
+        kwargs["spec_changes"] = spec
+    if flip is not None:
+        kwargs["flip"] = flip
+    return kwargs
 
 
 # ------------------------------------------------------------------------ work items
@@ -496,46 +253,6 @@ def _pad_slice(array, y0, x0, th, tw, fill=0):
     return out
 
 
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise ValueError(f"{name}: expected True or False, got {value!r}")
-    return value
-
-
-def _check_fraction(value, name, low=0.0, high=1.0, low_open=False, high_open=False):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low)
-    ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ValueError(f"{name}: expected a number in {lo}{low}, {high}{hi}, got {value!r}")
-    return float(value)
-
-
-def _check_positive(value, name, expected):
-    if not _positive_number(value):
-        raise ValueError(f"{name}: expected {expected}, got {value!r}")
-    return float(value)
-
-
-def _positive_or_none(value, name):
-    if value is None:
-        return None
-    return _check_positive(value, name, "a positive number or None")
-
-
-def _check_pixels(value, name):
-    return _check_positive(value, name, "a positive number of pixels")
-
-
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    return int(batch_size)
-
-
 def _show_progress(progress):
     if progress is None:
         progress = True
@@ -546,239 +263,78 @@ def _show_progress(progress):
 class WeakSegmenter:
     """Segment, classify and locate the hosts of extended radio galaxies with a trained model.
 
-    Use `WeakSegmenter.load` (a model folder or a registered name) or `WeakSegmenter.train`;
-    the constructor takes networks already built. Configured once, then called on images:
+    Use `WeakSegmenter.load` (a model folder or a registered name); the constructor takes
+    networks already built. Configured once, then called on images:
     ``result = segmenter(radio, ir, noise=noise)``.
 
     Parameters
     ----------
-    cam_net : `~galcam.models.CAMNet`
-        The (ReCAM-trained) classification network.
-    irnet : `~galcam.models.IRNet`
-        The boundary/displacement network.
-    classes : sequence of str
-        Class names of ``cam_net``'s outputs.
-    encoder : `~galcam.preprocessing.CutoutEncoder`
-        Encodes images as in training (its ``size`` is replaced by ``tile_size``).
-    tile_size : int or (int, int)
-        The model's input size (the size of its training images), in pixels.
-    mean, std : sequence of float
-        Per-channel normalisation of the encoded channels: ``(x - mean) / std``.
-    pixel_scale : float, optional
-        Pixel scale of the training images in arcsec; images with another scale are
-        resampled to it (None: never resample).
-    beam : dict, optional
-        Training beam ``{"major_arcsec", "minor_arcsec", "pa_deg"}``; images whose beam area
-        differs by more than a factor 1.5 give an `~astropy.utils.exceptions.AstropyUserWarning`
-        (unless ``beam_matching`` resamples them).
-    beam_matching : float, optional
-        In [0, 1]. An image whose beam (from its header) has more than 1.5 times the area
-        of the training beam is resampled onto pixels ``(area ratio) ** (beam_matching /
-        2)`` times ``pixel_scale``: 1 gives as many pixels per beam as in training, 0 keeps
-        the training pixel scale (`galcam.inference.beam_matched_pixel_scale`;
-        default 0.5, measured in the docs: inference, step 1). Results are mapped back to
-        the image's own pixels as for any resampled image.
-    class_threshold : float, optional
-        A class is present when the classifier's probability reaches it (0.5).
-        `WeakSegmenter.load` uses the model folder's recommended value
-        (``inference.class_threshold``, chosen on a validation set; 0 for the bundled
-        model: with ``mask_mode='grouped'`` every galaxy then chooses among all classes)
-        and otherwise the value recorded at training (``thresholds.class_threshold``).
-    min_classes : int, optional
-        Keep at least this many classes per tile even below the threshold (0: a tile may
-        hold no galaxy).
-    scales : sequence of float, optional
-        Image scales of the multi-scale CAMs.
-    flip : bool, optional
-        Add the CAMs of mirrored images (True).
-    class_scales : sequence of float, optional
-        Image scales at which the classifier's probabilities are computed (default:
-        ``scales``; a model folder may record others as ``thresholds.class_scales``).
-    class_views : {'none', 'flip', 'dihedral'}, optional
-        Symmetric views the probabilities are averaged over at each of ``class_scales``
-        (`galcam.models.class_views`; default ``'flip'`` with ``flip``, else ``'none'``).
-        ``'dihedral'`` (the 8 rotations by multiples of 90 degrees and their mirrors)
-        suits a classifier trained with random rotations; measured in the docs
-        (inference, step 4).
+    networks : `~galcam.models.ModelNetworks`
+        The model's networks (with its spec, device and CAM views).
+    grouper : `~galcam.inference.GalaxyGrouper`, optional
+        The instance step: how galaxies, masks, classes and scores are made from the
+        networks' outputs. Options it leaves unset take the model folder's recommended
+        values (``config.json`` -> ``inference``), else the grouper's defaults.
+    host_finder : `~galcam.inference.HostFinder` or None, optional
+        Finds the infrared host of every detection (default: ``HostFinder()``); None
+        finds no hosts.
     tile_overlap : float, optional
         Overlap of neighbouring tiles as a fraction of the tile size, in [1/3, 0.9)
         (default 1/3, rounded up to whole pixels).
     merge_iou : float, optional
         IoU (restricted to the area two tiles share) above which detections of different
-        tiles are the same galaxy.
-    extractor : `~galcam.models.InstanceExtractor` or dict, optional
-        Instance extraction settings (an object, or its keyword arguments).
-    radio_weight : {'radio', None}, optional
-        Weight of the instance CAMs before the random walk: the pre-processed radio
-        channel in [0, 1] (default; zero off the radio islands), or None.
-    mask_mode : {'grouped', 'islands', 'walk'}, optional
-        How galaxies and their masks are made (see Notes). ``'grouped'`` (default): the
-        radio islands (> 3 sigma, >= 5 pixels, the pixels the truth masks of the paper are
-        made of) are grouped by where IRNet's displacement field sends them, one galaxy per
-        group. ``'islands'``: IRNet's instance step with the random walk decides, every
-        island goes to the instance whose random-walk mask claims it most strongly
-        (`galcam.inference.refine.snap_to_islands`). ``'walk'``: the random-walk masks as
-        they are (the reference code's behaviour).
-    island_overlap : float, optional
-        With ``mask_mode='islands'``, the smallest fraction of an island that a mask must
-        cover to claim it (0.3).
-    link_radius : float, optional
-        With ``mask_mode='grouped'``, islands whose displacement votes lie within this
-        many pixels (of the model's grid) are one galaxy (10 pixels, 20" for the bundled
-        model).
-    area_scale : float, optional
-        With ``mask_mode='grouped'``, the area in pixels (of the model's grid) at which the
-        extent term of the score reaches 1 - 1/e (150 pixels, about 3.7 beams of the
-        training images).
-    resolution_scale : float or None, optional
-        With ``mask_mode='grouped'``, the scale of the resolution term of the score
-        (Notes, step 5): how many times its point-source area a galaxy must exceed to
-        reach 1 - 1/e (1.0). None leaves the term out (also done when the noise level or
-        the beam is unknown: a PNG input, an image without a beam and a model without
-        one).
-    unresolved_ratio : float or None, optional
-        With ``mask_mode='grouped'``, an island whose area is less than this many times
-        the area of a point source of its peak signal-to-noise is taken as an unresolved
-        source and never grouped with other islands (1.5; Notes, step 3). None groups
-        every island (also done when the noise level or the beam is unknown).
-    hosts : bool, optional
-        Find the host of every detection (default True).
-    host_finder : `~galcam.inference.HostFinder`, optional
-    device : str or `torch.device`, optional
-        ``'auto'`` (CUDA if available), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
+        tiles are the same galaxy (0.5).
+    beam_matching : float, optional
+        In [0, 1]. An image whose beam (from its header) has more than 1.5 times the area
+        of the training beam is resampled onto pixels ``(area ratio) ** (beam_matching /
+        2)`` times the model's pixel scale: 1 gives as many pixels per beam as in
+        training, 0 keeps the training pixel scale
+        (`galcam.inference.beam_matched_pixel_scale`; default 0.5, measured in the docs:
+        inference, step 1). Results are mapped back to the image's own pixels.
     name : str, optional
         A name for the model (recorded in results).
-    recommended_score_threshold : float, optional
-        The catalogue threshold the model folder recommends (`load` reads it from
-        ``inference.score_threshold`` of config.json); 0 by default.
 
     Notes
     -----
-    With ``mask_mode='grouped'`` (default), each tile is processed as follows:
-
-    1. islands: 8-connected components of the non-zero pixels of the pre-processed radio
-       channel (> 3 sigma, >= 5 pixels);
-    2. votes: IRNet's displacement field moves each pixel to the centre of its instance;
-       the vote of an island is the brightness-weighted mean of ``pixel + displacement``
-       (`galcam.inference.refine.island_votes`);
-    3. galaxies: islands whose votes lie within ``link_radius`` of each other, directly or
-       through a chain of islands, form one galaxy, whose mask is the union of its islands
-       (`galcam.inference.refine.group_islands`); a core and detached lobes that point at
-       the same centre are one galaxy, an unrelated source that points at itself is not.
-       An unresolved island (area less than ``unresolved_ratio`` times that of a point
-       source of its peak signal-to-noise, `galcam.inference.refine.island_resolution`)
-       is a group of its own: compact sources beside a galaxy stay out of its mask;
-    4. class: among the classes the classifier finds present (probability >=
-       ``class_threshold``, at least the most probable one), the one of largest ``p_c *
-       s_c``, with ``p_c`` the class probability and ``s_c`` the maximum of the class's
-       max-normalised multi-scale CAM over the galaxy's pixels (with ``class_threshold``
-       0, as the bundled model recommends, among all classes: the image-level
-       probability of a second galaxy's class may be low in a cutout that one galaxy
-       dominates);
-    5. score: ``(1 - exp(-A / area_scale)) * (1 - exp(-(R - 1) / resolution_scale)) *
-       (1 + p_c * m_c) / 2`` with ``A`` the mask area in pixels, ``m_c`` the mean of that
-       CAM over the galaxy's pixels and ``R`` the galaxy's area over the area its
-       islands would cover if each were a point source of its peak signal-to-noise (the
-       beam above the island threshold; `galcam.inference.refine.island_resolution`;
-       the resolution term is 0 for ``R <= 1``): extended emission the network
-       attributes to a class throughout scores high; a small island away from the CAMs,
-       one that only touches them, or unresolved sources (bright ones have large
-       islands too), low. Every group is reported (nothing is dropped), so COCO-style
-       evaluation sees every prediction with its score; a catalogue applies a score
-       threshold.
-
-    With ``'islands'`` and ``'walk'`` the score of a detection is ``class_score * peak``
-    (see `galcam.models.InstanceExtractor`).
+    The classes, tile size, normalisation, pixel scale, beam and the recommended
+    catalogue threshold are the spec's (`spec`); the grouping and the score of a galaxy
+    are the grouper's strategy (`~galcam.inference.IslandVoteGrouping` by default, whose
+    docstring gives the score).
     """
 
-    def __init__(self, cam_net, irnet, *, classes, encoder, tile_size, mean=_IMAGENET_MEAN,
-                 std=_IMAGENET_STD, pixel_scale=None, beam=None, class_threshold=0.5,
-                 min_classes=0, scales=DEFAULT_SCALES, flip=True, class_scales=None,
-                 class_views=None, tile_overlap=1 / 3,
-                 merge_iou=0.5, extractor=None, radio_weight="radio", mask_mode="grouped",
-                 island_overlap=0.3, link_radius=10.0, area_scale=150.0,
-                 resolution_scale=1.0, unresolved_ratio=1.5, beam_matching=0.5, hosts=True,
-                 host_finder=None, device="auto", name=None,
-                 recommended_score_threshold=0.0):
-        if not isinstance(cam_net, CAMNet):
-            raise TypeError(f"cam_net: expected a galcam.models.CAMNet, got "
-                            f"{type(cam_net).__name__}")
-        if not isinstance(irnet, IRNet):
-            raise TypeError(f"irnet: expected a galcam.models.IRNet, got {type(irnet).__name__}")
-        self._classes = tuple(classes)
-        if len(self._classes) != cam_net.n_classes:
-            raise ValueError(f"classes: {len(self._classes)} names for a network with "
-                             f"{cam_net.n_classes} outputs")
-        if not isinstance(encoder, CutoutEncoder):
-            raise TypeError(f"encoder: expected a CutoutEncoder, got {type(encoder).__name__}")
-        th, tw = (tile_size, tile_size) if isinstance(tile_size, numbers.Integral) \
-            else tuple(tile_size)
-        if min(th, tw) < 16:
-            raise ValueError(f"tile_size: expected at least 16 pixels, got {tile_size!r}")
-        self._tile = (int(th), int(tw))
-        self._mean = np.asarray(mean, dtype=np.float32)
-        self._std = np.asarray(std, dtype=np.float32)
-        if self._mean.shape != (len(encoder.channels),) or self._std.shape != self._mean.shape:
-            raise ValueError(f"mean/std: expected {len(encoder.channels)} values each")
-        self._pixel_scale = None if pixel_scale is None else float(pixel_scale)
-        self._beam = beam
-        self._beam_matching = _check_fraction(beam_matching, "beam_matching")
-        self._class_threshold = _check_fraction(class_threshold, "class_threshold")
-        if isinstance(min_classes, bool) or not isinstance(min_classes, numbers.Integral) \
-                or not 0 <= min_classes <= len(self._classes):
-            raise ValueError(f"min_classes: expected an integer in [0, {len(self._classes)}], "
-                             f"got {min_classes!r}")
-        self._min_classes = int(min_classes)
-        self._scales = _check_scales(scales, "scales")
-        self._flip = _check_bool(flip, "flip")
-        self._class_scales = (None if class_scales is None
-                              else _check_scales(class_scales, "class_scales"))
-        self._class_views = (None if class_views is None
-                             else _check_views(class_views, "class_views"))
-        self._overlap_fraction = _check_fraction(tile_overlap, "tile_overlap", 1 / 3 - 1e-9,
-                                                 0.9, high_open=True)
+    def __init__(self, networks, *, grouper=None, host_finder=DEFAULT_HOST_FINDER,
+                 tile_overlap=1 / 3, merge_iou=0.5, beam_matching=0.5, name=None):
+        if not isinstance(networks, ModelNetworks):
+            raise TypeError(f"networks: expected a galcam.models.ModelNetworks (use "
+                            f"WeakSegmenter.load for a model folder), got "
+                            f"{type(networks).__name__}")
+        if grouper is None:
+            grouper = GalaxyGrouper()
+        if not isinstance(grouper, GalaxyGrouper):
+            raise TypeError(f"grouper: expected a GalaxyGrouper, got {type(grouper).__name__}")
+        if host_finder is not None and not isinstance(host_finder, HostFinder):
+            raise TypeError(f"host_finder: expected a HostFinder or None, got "
+                            f"{type(host_finder).__name__}")
+        self._networks = networks
+        self._spec = spec = networks.spec
+        self._grouper = grouper
+        self._grouping = grouper.settings(spec)
+        self._host_finder = host_finder
+        self._tile = tuple(spec.image_size)
+        self._overlap_fraction = check_fraction(tile_overlap, "tile_overlap", 1 / 3 - 1e-9,
+                                                0.9, high_open=True)
         self._overlap = tuple(min(n - 1, math.ceil(self._overlap_fraction * n))
                               for n in self._tile)
-        self._merge_iou = _check_fraction(merge_iou, "merge_iou", 0.0, 1.0, low_open=True)
-        if extractor is None:
-            extractor = InstanceExtractor()
-        elif isinstance(extractor, dict):
-            extractor = InstanceExtractor(**extractor)
-        elif not isinstance(extractor, InstanceExtractor):
-            raise TypeError(f"extractor: expected an InstanceExtractor or a dict of its options, "
-                            f"got {type(extractor).__name__}")
-        self._extractor = extractor
-        if radio_weight not in ("radio", None):
-            raise ValueError(f"radio_weight: expected 'radio' or None, got {radio_weight!r}")
-        self._radio_weight = radio_weight
-        if mask_mode not in ("grouped", "islands", "walk"):
-            raise ValueError(f"mask_mode: expected 'grouped', 'islands' or 'walk', got "
-                             f"{mask_mode!r}")
-        self._mask_mode = mask_mode
-        self._link_radius = _check_pixels(link_radius, "link_radius")
-        self._area_scale = _check_pixels(area_scale, "area_scale")
-        self._resolution_scale = _positive_or_none(resolution_scale, "resolution_scale")
-        self._unresolved_ratio = _positive_or_none(unresolved_ratio, "unresolved_ratio")
-        self._island_overlap = _check_fraction(island_overlap, "island_overlap", 0.0, 1.0,
-                                               low_open=True)
-        self._hosts = _check_bool(hosts, "hosts")
-        if host_finder is None:
-            host_finder = HostFinder()
-        elif not isinstance(host_finder, HostFinder):
-            raise TypeError(f"host_finder: expected a HostFinder, got {type(host_finder).__name__}")
-        self._host_finder = host_finder
-        self._device = resolve_device(device)
-        self._cam = cam_net.to(self._device).eval()
-        self._irnet = irnet.to(self._device).eval()
-        self._shared = shares_backbone(self._cam, self._irnet)
-        self._encoder = encoder
+        self._merge_iou = check_fraction(merge_iou, "merge_iou", 0.0, 1.0, low_open=True)
+        self._beam_matching = check_fraction(beam_matching, "beam_matching")
+        self._encoder = spec.encoder()
         self._name = name
-        self._recommended = _check_fraction(recommended_score_threshold,
-                                            "recommended_score_threshold")
 
     # --- construction -----------------------------------------------------------------
     @classmethod
-    def load(cls, model="default", *, device="auto", **options):
+    def load(cls, model="default", *, device="auto", grouper=None, host_finder=DEFAULT_HOST_FINDER,
+             tile_overlap=1 / 3, merge_iou=0.5, beam_matching=0.5, spec_changes=None,
+             flip=True, **legacy):
         """Load a model folder or a registered model.
 
         Parameters
@@ -788,14 +344,20 @@ class WeakSegmenter:
             `MODEL_REGISTRY` (``"default"``: the bundled model).
         device : str or `torch.device`, optional
             ``'auto'`` (default), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
-        **options
-            Overrides of the segmenter's settings (``class_threshold``, ``min_classes``,
-            ``scales``, ``flip``, ``class_scales``, ``class_views``, ``tile_overlap``,
-            ``merge_iou``, ``extractor``, ``radio_weight``, ``mask_mode``,
-            ``island_overlap``, ``link_radius``, ``area_scale``, ``resolution_scale``,
-            ``unresolved_ratio``, ``beam_matching``, ``hosts``, ``host_finder``); by
-            default the values recorded in the model folder, else the defaults of the
-            class.
+        grouper, host_finder, tile_overlap, merge_iou, beam_matching
+            As for `WeakSegmenter`.
+        spec_changes : dict, optional
+            Fields of the model's `~galcam.models.ModelSpec` to change for this run, e.g.
+            ``{"cam_scales": [1.0]}`` (fewer CAM scales: faster, measured in the docs).
+        flip : bool, optional
+            Add the CAMs of mirrored images (default True).
+        **legacy
+            Keywords of earlier versions, deprecated: the grouping options
+            (``class_threshold``, ``min_classes``, ``mask_mode``, ``link_radius``,
+            ``area_scale``, ``resolution_scale``, ``unresolved_ratio``,
+            ``island_overlap``, ``radio_weight``, ``extractor``; now
+            `~galcam.inference.GalaxyGrouper`'s) and the CAM views (``scales``,
+            ``class_scales``, ``class_views``, ``flip``; now the spec's).
 
         Raises
         ------
@@ -805,60 +367,44 @@ class WeakSegmenter:
         galcam.models.ModelFolderError
             A truncated, corrupt or incompatible model folder.
         """
-        allowed = {"class_threshold", "min_classes", "scales", "flip", "class_scales",
-                   "class_views", "tile_overlap", "merge_iou", "extractor", "radio_weight",
-                   "mask_mode", "island_overlap", "link_radius", "area_scale",
-                   "resolution_scale", "unresolved_ratio", "beam_matching", "hosts",
-                   "host_finder"}
-        unknown = sorted(set(options) - allowed)
-        if unknown:
-            raise TypeError(f"WeakSegmenter.load: unknown option(s) {unknown}; valid: "
-                            f"{sorted(allowed)}")
+        if "hosts" in legacy:  # earlier versions: hosts=False for no host finder
+            if not check_bool(legacy.pop("hosts"), "hosts"):
+                host_finder = None
+            warnings.warn("WeakSegmenter.load: hosts=False is host_finder=None now; the "
+                          "keyword will be removed", AstropyDeprecationWarning, stacklevel=2)
+        given, changes, legacy_flip = _split_options(legacy, "WeakSegmenter.load")
+        if legacy:
+            warnings.warn(f"WeakSegmenter.load: {', '.join(sorted(legacy))}: options of the "
+                          "instance step now belong to GalaxyGrouper (grouper=GalaxyGrouper("
+                          "...)) and the CAM views to spec_changes/flip; these keywords will be "
+                          "removed", AstropyDeprecationWarning, stacklevel=2)
+        changes = {**changes, **(spec_changes or {})}
+        if legacy_flip is not None:
+            flip = legacy_flip
+        if given:
+            if grouper is not None:
+                raise TypeError(f"WeakSegmenter.load: give the grouping options "
+                                f"{sorted(legacy)} to the grouper, not beside it")
+            grouper = GalaxyGrouper(**given)
         path = resolve_model(model)
-        device = resolve_device(device)
         config, states, _ = load_model_folder(path, map_location="cpu")
-        spec = _spec_from_config(config, path)
-        for net in ("cam", "irnet"):
-            if net not in states:
-                raise ModelFolderError(f"'{path}': no '{net}' weights in the model folder "
-                                       f"(it has {sorted(states)})")
-        n_classes = len(spec["classes"])
-        cam_net = CAMNet(spec["nets"]["cam"]["arch"], n_classes,
-                         in_channels=spec["nets"]["cam"]["in_channels"])
-        _load_state(cam_net, states["cam"], "CAM", path)
-        irnet = IRNet(Backbone(spec["nets"]["irnet"]["arch"],
-                               in_channels=spec["nets"]["irnet"]["in_channels"]))
-        irnet_state = dict(states["irnet"])
-        if spec["nets"]["irnet"]["shared_backbone"] == "cam":
-            # stored once: IRNet's frozen backbone is the CAM network's
-            if any(k.startswith("backbone.") for k in irnet_state):
-                raise ModelFolderError(f"'{path}': config.json says IRNet shares the CAM "
-                                       "backbone, but irnet weights hold a backbone too")
-            irnet_state.update({k: v for k, v in states["cam"].items()
-                                if k.startswith("backbone.")})
-        _load_state(irnet, irnet_state, "IRNet", path)
-        settings = {"class_threshold": spec["class_threshold"], "scales": spec["scales"],
-                    "class_scales": spec["class_scales"], "class_views": spec["class_views"],
-                    "extractor": spec["extractor"] or None}
-        for key in ("resolution_scale", "unresolved_ratio"):
-            if key in spec:
-                settings[key] = spec[key]
-        settings.update(options)
+        spec = ModelSpec.from_dict(config, path=path)
+        if changes:
+            spec = spec.with_options(**changes)
+        networks = ModelNetworks.from_states(spec, states, path=path, device=device, flip=flip)
         log.info("loaded model %s: classes %s, input %dx%d, pixel scale %s arcsec", path,
-                 ", ".join(spec["classes"]), *spec["tile_size"], spec["pixel_scale"])
-        return cls(cam_net, irnet, classes=spec["classes"], encoder=spec["encoder"],
-                   tile_size=spec["tile_size"], mean=spec["mean"], std=spec["std"],
-                   pixel_scale=spec["pixel_scale"], beam=spec["beam"], device=device,
-                   name=str(model), recommended_score_threshold=spec["score_threshold"],
-                   **settings)
+                 ", ".join(spec.classes), *spec.image_size, spec.pixel_scale)
+        return cls(networks, grouper=grouper, host_finder=host_finder,
+                   tile_overlap=tile_overlap, merge_iou=merge_iou,
+                   beam_matching=beam_matching, name=str(model))
 
     @classmethod
     def train(cls, dataset, *, preset="fast", output_dir, device="auto", **kwargs):
-        """Train a model from image-level labels and load it.
+        """Train a model from image-level labels and load it (deprecated).
 
-        Delegates to `galcam.training.train_weak_model` (CAM -> ReCAM -> IRNet, Gupta et
-        al. 2023 sections 3.2-3.3; only image-level labels are read), then loads the model
-        folder it wrote.
+        Use `galcam.training.train_weak_model` (CAM -> ReCAM -> IRNet, Gupta et al. 2023
+        sections 3.2-3.3; only image-level labels are read), then `WeakSegmenter.load` on
+        the folder it wrote: training and inference are separate layers.
 
         Parameters
         ----------
@@ -868,50 +414,108 @@ class WeakSegmenter:
             The model folder to write.
         device : str, optional
         **kwargs
-            Passed to `~galcam.training.train_weak_model` (``seed``, ``val_dataset``,
-            ``resume``, ``overwrite``, hyper-parameter overrides ...).
+            Passed to `~galcam.training.train_weak_model`.
 
         Returns
         -------
         `WeakSegmenter`
         """
+        warnings.warn("WeakSegmenter.train is deprecated: call galcam.training."
+                      "train_weak_model, then WeakSegmenter.load(result.path)",
+                      AstropyDeprecationWarning, stacklevel=2)
+        # deprecated shim: the one import of training from inference (see test_layers)
         from ..training import train_weak_model
 
         result = train_weak_model(dataset, preset=preset, output_dir=output_dir, device=device,
                                   **kwargs)
-        path = getattr(result, "path", output_dir)
-        return cls.load(path, device=device)
+        return cls.load(getattr(result, "path", output_dir), device=device)
+
+    def with_options(self, **options):
+        """A copy with other options (``grouper``, ``host_finder``, ``tile_overlap``,
+        ``merge_iou``, ``beam_matching``, ``name``), sharing the loaded networks."""
+        current = {"grouper": self._grouper, "host_finder": self._host_finder,
+                   "tile_overlap": self._overlap_fraction, "merge_iou": self._merge_iou,
+                   "beam_matching": self._beam_matching, "name": self._name}
+        unknown = sorted(set(options) - set(current))
+        if unknown:
+            raise TypeError(f"with_options: unknown option(s) {unknown}; valid: "
+                            f"{sorted(current)}")
+        current.update(options)
+        return type(self)(self._networks, **current)
 
     # --- properties -------------------------------------------------------------------
-    classes = property(lambda self: self._classes, doc="Class names.")
+    spec = property(lambda self: self._spec, doc="The model's `~galcam.models.ModelSpec`.")
+    networks = property(lambda self: self._networks,
+                        doc="The model's `~galcam.models.ModelNetworks` (run them on encoded "
+                            "tiles to reuse their outputs).")
+    grouper = property(lambda self: self._grouper,
+                       doc="The instance step, a `~galcam.inference.GalaxyGrouper`.")
+    grouping = property(lambda self: self._grouping,
+                        doc="The grouper's options for this model, in pixels of its grid "
+                            "(`~galcam.inference.GroupingSettings`).")
+    classes = property(lambda self: self._spec.classes, doc="Class names.")
     tile_size = property(lambda self: self._tile, doc="``(height, width)`` of a tile.")
     tile_overlap = property(lambda self: self._overlap, doc="Tile overlap ``(y, x)`` in pixels.")
-    pixel_scale = property(lambda self: self._pixel_scale,
+    pixel_scale = property(lambda self: self._spec.pixel_scale,
                            doc="Training pixel scale in arcsec (None if unknown).")
-    beam = property(lambda self: self._beam, doc="Training beam (dict) or None.")
+    beam = property(lambda self: self._spec.beam_settings(),
+                    doc="Training beam (dict) or None.")
     beam_matching = property(lambda self: self._beam_matching,
                              doc="How far images with a much larger beam are resampled towards "
                                  "the training pixels per beam (0: not at all, 1: fully).")
-    class_threshold = property(lambda self: self._class_threshold,
+    class_threshold = property(lambda self: self._grouping.class_threshold,
                                doc="Class probability threshold.")
-    resolution_scale = property(lambda self: self._resolution_scale,
+    resolution_scale = property(lambda self: self._grouping.resolution_scale,
                                 doc="Scale of the score's resolution term (None: not used).")
-    unresolved_ratio = property(lambda self: self._unresolved_ratio,
+    unresolved_ratio = property(lambda self: self._grouping.unresolved_ratio,
                                 doc="Area ratio below which an island is not grouped (None: "
                                     "every island is grouped).")
-    device = property(lambda self: self._device, doc="The `torch.device` the networks run on.")
+    device = property(lambda self: self._networks.device,
+                      doc="The `torch.device` the networks run on.")
     encoder = property(lambda self: self._encoder, doc="The `CutoutEncoder` of the model.")
-    extractor = property(lambda self: self._extractor, doc="The `InstanceExtractor`.")
-    host_finder = property(lambda self: self._host_finder, doc="The `HostFinder`.")
+    host_finder = property(lambda self: self._host_finder,
+                           doc="The `HostFinder` (None: no hosts).")
     recommended_score_threshold = property(
-        lambda self: self._recommended,
+        lambda self: self._spec.score_threshold,
         doc="Score threshold recommended for catalogues by the model folder "
             "(``inference.score_threshold`` of config.json, e.g. the value that maximised "
             "F1 on a validation set); 0 when it records none.")
 
     def __repr__(self):
-        return (f"WeakSegmenter(model={self._name!r}, classes={self._classes}, "
-                f"tile_size={self._tile}, device='{self._device}')")
+        return (f"WeakSegmenter(model={self._name!r}, classes={self.classes}, "
+                f"tile_size={self._tile}, device='{self.device}')")
+
+    def tile_evidence(self, radio, ir=None, *, noise=None, ir_noise=None, batch_size=4):
+        """The networks' outputs on every tile of an image, for the instance step.
+
+        Run the networks once and group their outputs with several groupers
+        (``grouper(evidence, grouper.settings(segmenter.spec))``) without running them
+        again.
+
+        Parameters
+        ----------
+        radio, ir, noise, ir_noise
+            As for `__call__` (the image is resampled and tiled as there).
+        batch_size : int, optional
+
+        Returns
+        -------
+        tiles : list of (`~galcam.inference.Tile`, `~galcam.inference.TileEvidence`)
+            In the order of the tiles; ``tile.x0, tile.y0`` place a tile in the (working)
+            image.
+        """
+        batch_size = check_positive_int(batch_size, "batch_size")
+        _, items = self._prepare(radio, ir, noise, ir_noise, key=0)
+        out, batch = [], []
+        for tile, inp in list(items) + [(None, None)]:
+            if batch and (tile is None or len(batch) >= batch_size
+                          or inp.channels.shape != batch[0][1].channels.shape):
+                outputs = self._networks(np.stack([b.channels for _, b in batch]))
+                out.extend((t, self._evidence(outputs, k, b)) for k, (t, b) in enumerate(batch))
+                batch = []
+            if tile is not None:
+                batch.append((tile, inp))
+        return out
 
     # --- prediction -------------------------------------------------------------------
     def __call__(self, radio, ir=None, *, noise=None, ir_noise=None, batch_size=4,
@@ -942,8 +546,8 @@ class WeakSegmenter:
         `~galcam.inference.SegmentationResult`
             Never None; empty when no galaxy is found.
         """
-        batch_size = _check_batch_size(batch_size)
-        score_threshold = _check_fraction(score_threshold, "score_threshold")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        score_threshold = check_fraction(score_threshold, "score_threshold")
         job, items = self._prepare(radio, ir, noise, ir_noise, key=0)
         results = list(self._run([(job, items)], batch_size, progress, score_threshold,
                                  total=job.n_tiles))
@@ -979,11 +583,11 @@ class WeakSegmenter:
             COCO results (``image_id``, ``category_id``, ``score``, ``segmentation``,
             ``bbox``, ``keypoints``), ids from the data set.
         """
-        batch_size = _check_batch_size(batch_size)
-        score_threshold = _check_fraction(score_threshold, "score_threshold")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        score_threshold = check_fraction(score_threshold, "score_threshold")
         ds = self._open_dataset(dataset, image_dir)
-        categories = category_ids(self._classes, ds.categories)  # matched by name
-        missing = [c for c in self._classes if c not in categories]
+        categories = category_ids(self.classes, ds.categories)  # matched by name
+        missing = [c for c in self.classes if c not in categories]
         if missing:
             warnings.warn(f"{ds!r}: the data set has no category for the model's class(es) "
                           f"{missing}; detections of these classes are left out of the COCO "
@@ -1029,7 +633,7 @@ class WeakSegmenter:
         if isinstance(coco, dict):
             coco.pop("annotations", None)  # truth is never looked at
         return CocoDataset.from_dict(coco, image_dir=path.parent if image_dir is None
-                                     else image_dir, classes=self._classes,
+                                     else image_dir, classes=self.classes,
                                      load_annotations=False, source=str(path))
 
     # --- preparation ----------------------------------------------------------------
@@ -1075,14 +679,14 @@ class WeakSegmenter:
         if noise is not None and noise.has_maps and noise.shape != shape:
             raise ValueError(f"noise: maps of shape {noise.shape} do not match the radio image "
                              f"{shape}")
-        meta = {"model": self._name, "device": str(self._device),
+        meta = {"model": self._name, "device": str(self.device),
                 "input": str(image.meta.get("filename") or type(radio).__name__)}
         beam = image.meta.get("beam")
         target, matched = None, False  # the working pixel scale (None: the image's own)
-        if self._pixel_scale is not None:
-            target, matched = beam_matched_pixel_scale(beam, self._beam, self._pixel_scale,
+        if self.pixel_scale is not None:
+            target, matched = beam_matched_pixel_scale(beam, self.beam, self.pixel_scale,
                                                        strength=self._beam_matching)
-        meta["beam_area_ratio"] = check_beam(beam, self._beam, where=meta["input"],
+        meta["beam_area_ratio"] = check_beam(beam, self.beam, where=meta["input"],
                                              matched=matched)
         if matched:
             meta["beam_matched"] = True
@@ -1111,14 +715,14 @@ class WeakSegmenter:
         if tuple(cutout.channel_names) != tuple(self._encoder.channels):
             raise ValueError(f"radio: the EncodedCutout has channels {cutout.channel_names}, "
                              f"the model needs {self._encoder.channels}")
-        meta = {"model": self._name, "device": str(self._device), "input": repr(cutout)}
-        meta["beam_area_ratio"] = check_beam(cutout.beam, self._beam, where="cutout")
-        if self._pixel_scale is not None and cutout.wcs is not None:
+        meta = {"model": self._name, "device": str(self.device), "input": repr(cutout)}
+        meta["beam_area_ratio"] = check_beam(cutout.beam, self.beam, where="cutout")
+        if self.pixel_scale is not None and cutout.wcs is not None:
             scales = axis_pixel_scales(cutout.wcs)
-            if any(abs(s / self._pixel_scale - 1) > PIXEL_SCALE_RTOL for s in scales):
+            if any(abs(s / self.pixel_scale - 1) > PIXEL_SCALE_RTOL for s in scales):
                 warnings.warn(f"the EncodedCutout has pixels of {scales[0]:.3g}\" x "
                               f"{scales[1]:.3g}\", the model was trained at "
-                              f"{self._pixel_scale:.3g}\"; an encoded cutout cannot be "
+                              f"{self.pixel_scale:.3g}\"; an encoded cutout cannot be "
                               "resampled: pass the image itself to predict at the model's "
                               "pixel scale", AstropyUserWarning, stacklevel=4)
         radio01, ir01 = cutout.paper_channels()
@@ -1133,8 +737,7 @@ class WeakSegmenter:
     @property
     def _uses_resolution(self):
         """Whether galaxies are grouped and scored with the islands' resolution."""
-        return self._mask_mode == "grouped" and (self._resolution_scale is not None
-                                                 or self._unresolved_ratio is not None)
+        return self._grouping.uses_resolution
 
     def _job_beam(self, beam, wcs, where):
         """The beam's ``s_maj * s_min`` on ``wcs`` for the tiles of one image, or None.
@@ -1144,11 +747,11 @@ class WeakSegmenter:
         """
         if not self._uses_resolution:
             return None
-        if beam is None and not self._beam:
+        if beam is None and not self.beam:
             log.warning("%s: no beam in the header and none recorded by the model: galaxies "
                         "are grouped and scored without telling unresolved sources apart "
                         "(no resolution term)", where)
-        return _beam_sigma2(beam, self._beam, wcs)
+        return _beam_sigma2(beam, self.beam, wcs)
 
     def _array_items(self, job, channels, radio01, ir01, valid, snr=None, beam_sigma2=None):
         tiles = tile_grid(channels.shape[-2:], self._tile, self._overlap)
@@ -1227,87 +830,27 @@ class WeakSegmenter:
             job = order.popleft()
             yield job, self._finalize(job, score_threshold)
 
+    def _evidence(self, outputs, k, inp):
+        """The `TileEvidence` of tile ``k`` of a batch's `NetworkOutputs`."""
+        return TileEvidence(cams=outputs.cams[k], probabilities=outputs.probabilities[k],
+                            edge=outputs.edges[k], displacement=outputs.displacements[k],
+                            radio01=inp.radio01, snr=inp.snr, beam_sigma2=inp.beam_sigma2,
+                            n_sigma=self._encoder.n_sigma)
+
     def _process(self, batch, bar):
-        x = np.stack([inp.channels for _, _, inp in batch]).astype(np.float32)
-        x = (x - self._mean[None, :, None, None]) / self._std[None, :, None, None]
-        xt = torch.from_numpy(x).to(self._device)
-        strided, probs, edges, dps = _batch_forward(
-            self._cam, self._irnet, xt, self._scales, self._flip, self._shared,
-            class_scales=self._class_scales, class_views=self._class_views)
-        th, tw = x.shape[-2:]
+        outputs = self._networks(np.stack([inp.channels for _, _, inp in batch]))
         for k, (job, tile, inp) in enumerate(batch):
-            if self._mask_mode == "grouped":
-                found = self._grouped(strided[k], probs[k], dps[k], inp, (th, tw))
-            else:
-                found = self._walked(strided[k], probs[k], edges[k], dps[k], inp, (th, tw))
-            for inst, mask in found:
-                det = self._tile_detection(job, tile, inp, inst, probs[k], mask)
+            evidence = self._evidence(outputs, k, inp)
+            for galaxy in self._grouper(evidence, self._grouping):
+                det = self._tile_detection(job, tile, inp, galaxy, outputs.probabilities[k])
                 if det is not None:
                     job.detections.append(det)
             job.pending -= 1
             if bar is not None:
                 bar.update(1)
 
-    def _walked(self, strided, probs, edge, dp, inp, size):
-        """(instance, mask) pairs of IRNet's instance step (``mask_mode`` 'islands'/'walk')."""
-        keys = select_classes(probs, threshold=self._class_threshold,
-                              min_classes=self._min_classes)
-        if not len(keys):
-            return []
-        weight = inp.radio01 if self._radio_weight == "radio" else None
-        instances = self._extractor(strided[keys], keys, probs[keys], edge, dp, weight, size)
-        masks = [inst.mask for inst in instances]
-        if self._mask_mode == "islands" and instances:
-            labels, n_islands = island_labels(inp.radio01)
-            masks = snap_to_islands(masks, [inst.score for inst in instances], labels,
-                                    n_islands, min_overlap=self._island_overlap)
-        # an instance that claimed no emission above 3 sigma has mask None
-        return [(inst, mask) for inst, mask in zip(instances, masks) if mask is not None]
-
-    def _grouped(self, strided, probs, dp, inp, size):
-        """Galaxies as groups of radio islands (``mask_mode='grouped'``; see the class notes)."""
-        labels, n = island_labels(inp.radio01)
-        if n == 0:
-            return []
-        votes = island_votes(labels, n, inp.radio01, dp)
-        area = point = isolated = None
-        if self._uses_resolution and inp.snr is not None and inp.beam_sigma2 is not None:
-            # island areas against those of point sources of the same peak S/N
-            area, point = island_resolution(labels, n, inp.snr, inp.beam_sigma2,
-                                            n_sigma=self._encoder.n_sigma)
-            if self._unresolved_ratio is not None:
-                isolated = area < self._unresolved_ratio * np.maximum(point, 1.0)
-        groups = group_islands(votes, link_radius=self._link_radius, isolated=isolated)
-        th, tw = size
-        cam_up = F.interpolate(torch.from_numpy(np.ascontiguousarray(strided))[None],
-                               scale_factor=4, mode="bilinear",
-                               align_corners=False)[0, :, :th, :tw].numpy()
-        keys = select_classes(probs, threshold=self._class_threshold,
-                              min_classes=max(1, self._min_classes))
-        key_probs = np.asarray(probs, dtype=np.float64)[keys]
-        key_cams = cam_up[keys]
-        pixel_group = np.concatenate([[-1], groups])[labels]  # -1 outside the islands
-        resolved = None
-        if self._resolution_scale is not None and area is not None:
-            area_g = np.bincount(groups, weights=area)
-            point_g = np.bincount(groups, weights=point)
-            ratio = area_g / np.maximum(point_g, 1.0)
-            resolved = 1.0 - np.exp(-np.clip(ratio - 1.0, 0.0, None) / self._resolution_scale)
-        out = []
-        for g in range(int(groups.max()) + 1):
-            mask = pixel_group == g
-            cams = np.clip(key_cams[:, mask], 0, 1)
-            j = int(np.argmax(key_probs * cams.max(axis=1)))
-            extent = 1.0 - math.exp(-float(mask.sum()) / self._area_scale)
-            if resolved is not None:
-                extent *= float(resolved[g])
-            score = extent * (1.0 + float(key_probs[j] * cams[j].mean())) / 2.0
-            c = int(keys[j])
-            out.append((_Grouped(class_id=c, score=score, cam_map=cam_up[c]), mask))
-        return out
-
-    def _tile_detection(self, job, tile, inp, inst, probs, mask):
-        mask = mask & inp.valid
+    def _tile_detection(self, job, tile, inp, galaxy, probs):
+        mask = galaxy.mask & inp.valid
         ys, xs = np.nonzero(mask)
         if xs.size == 0:
             return None
@@ -1321,12 +864,12 @@ class WeakSegmenter:
         ex0, ex1 = max(mx0 - m, 0), min(mx1 + m, tw)
         evidence = HostEvidence(
             x0=inp.x0 + ex0, y0=inp.y0 + ey0, mask=mask[ey0:ey1, ex0:ex1],
-            instance_map=inst.cam_map[ey0:ey1, ex0:ex1], ir=inp.ir01[ey0:ey1, ex0:ex1],
+            instance_map=galaxy.cam_map[ey0:ey1, ex0:ex1], ir=inp.ir01[ey0:ey1, ex0:ex1],
             radio=inp.radio01[ey0:ey1, ex0:ex1])
-        payload = {"class_index": int(inst.class_id), "probabilities": probs.copy(),
+        payload = {"class_index": int(galaxy.class_index), "probabilities": probs.copy(),
                    "evidence": evidence}
         return TileDetection(tile, inp.x0 + int(mx0), inp.y0 + int(my0),
-                             mask[my0:my1, mx0:mx1].copy(), float(inst.score), payload)
+                             mask[my0:my1, mx0:mx1].copy(), float(galaxy.score), payload)
 
     def _finalize(self, job, score_threshold):
         merged = merge_tile_detections(job.detections, job.work_shape,
@@ -1347,7 +890,7 @@ class WeakSegmenter:
             sky = None if job.wcs is None else job.wcs.pixel_to_world(cx, cy)
             p = best.payload
             dets.append(Detection(
-                id=len(dets), class_name=self._classes[p["class_index"]],
+                id=len(dets), class_name=self.classes[p["class_index"]],
                 class_index=p["class_index"], score=float(best.score),
                 class_probabilities=tuple(float(v) for v in p["probabilities"]),
                 bbox=(int(x0), int(y0), int(crop.shape[1]), int(crop.shape[0])),
@@ -1355,14 +898,14 @@ class WeakSegmenter:
                 tiles=tuple(sorted({job.detections[i].tile.index for i in m.members})),
                 evidence=p["evidence"]))
         meta = dict(job.meta)
-        meta.update(classes=list(self._classes), class_threshold=self._class_threshold,
+        meta.update(classes=list(self.classes), class_threshold=self._grouping.class_threshold,
                     score_threshold=score_threshold,
                     n_tile_detections=len(job.detections),
                     time_s=round(time.perf_counter() - job.t0, 3))
-        result = SegmentationResult(dets, classes=self._classes, shape=job.shape, wcs=job.wcs,
+        result = SegmentationResult(dets, classes=self.classes, shape=job.shape, wcs=job.wcs,
                                     meta=meta, work_wcs=job.work_wcs)
         job.detections = []
-        if self._hosts:
+        if self._host_finder is not None:
             result = result.with_hosts(self._host_finder(result))
         log.info("image %s: %d galaxies from %d tiles", job.key, len(result), job.n_tiles)
         return result

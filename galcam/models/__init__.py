@@ -1,121 +1,76 @@
-"""Neural networks of galcam (imports torch).
+"""Neural networks of galcam and the model-folder format.
 
 Backbones, the CAM and ReCAM classification networks, multi-scale CAM inference,
-pseudo-labels for IRNet and the model-folder format. This subpackage, like
-`galcam.training` and `galcam.inference`, needs torch; the rest of galcam does not.
+pseudo-labels for IRNet, the model-folder format and its typed description
+(`ModelSpec`). The networks need torch; names are imported lazily, so that the torch-free
+parts (`ModelSpec`, the host rules of `galcam.models.hosts`, the IRNet labels of
+`galcam.models.ir_labels`) load without it.
 """
 
-from .backbone import ARCHITECTURES, Backbone, FixedBatchNorm2d
-from .cam import (
-    RECAM_LOSS_WEIGHT,
-    CAMNet,
-    CAMOutput,
-    ReCAMHead,
-    cam_loss,
-    normalize_cams,
-    recam_loss,
-)
-from .cam_inference import (
-    CLASS_VIEWS,
-    DEFAULT_SCALES,
-    class_views,
-    multiscale_cams,
-    predict_classes,
-    select_classes,
-    strided_size,
-    strided_up_size,
-    view_logits,
-)
-from .folder import (
-    SCHEMA_VERSION,
-    ModelFolderError,
-    load_model_folder,
-    resolve_device,
-    save_model_folder,
-)
-from .hosts import (
-    HostPeak,
-    find_core_host,
-    find_host,
-    infrared_sources,
-    radio_centroid,
-    radio_rms_radius,
-)
-from .instances import (
-    Instance,
-    InstanceExtractor,
-    cluster_centroids,
-    extract_instances,
-    find_centroids,
-    instance_maps,
-)
-from .ir_labels import IGNORE_INDEX, make_ir_labels
-from .irnet import (
-    AffinityDisplacementLoss,
-    AffinityLossTerms,
-    IRNet,
-    IRNetOutput,
-    MeanShift,
-    calibrate_mean_shift,
-    edge_and_displacement,
-    reduce_labels,
-)
-from .path_index import PathIndex
-from .random_walk import propagate, propagate_dense
-from .weights import WeightsError, imagenet_weights_path, load_imagenet_weights
+from .._lazy import lazy_exports as _lazy_exports
 
-__all__ = [
-    # IRNet, random walk, instances, hosts
-    "AffinityDisplacementLoss",
-    "AffinityLossTerms",
-    "HostPeak",
-    "IRNet",
-    "IRNetOutput",
-    "Instance",
-    "InstanceExtractor",
-    "MeanShift",
-    "PathIndex",
-    "calibrate_mean_shift",
-    "cluster_centroids",
-    "edge_and_displacement",
-    "extract_instances",
-    "find_centroids",
-    "find_host",
-    "find_core_host",
-    "infrared_sources",
-    "radio_centroid",
-    "radio_rms_radius",
-    "instance_maps",
-    "propagate",
-    "propagate_dense",
-    "reduce_labels",
-    "ARCHITECTURES",
-    "Backbone",
-    "CAMNet",
-    "CAMOutput",
-    "DEFAULT_SCALES",
-    "FixedBatchNorm2d",
-    "CLASS_VIEWS",
-    "IGNORE_INDEX",
-    "ModelFolderError",
-    "RECAM_LOSS_WEIGHT",
-    "ReCAMHead",
-    "SCHEMA_VERSION",
-    "WeightsError",
-    "cam_loss",
-    "class_views",
-    "imagenet_weights_path",
-    "load_imagenet_weights",
-    "load_model_folder",
-    "make_ir_labels",
-    "multiscale_cams",
-    "normalize_cams",
-    "predict_classes",
-    "recam_loss",
-    "resolve_device",
-    "save_model_folder",
-    "select_classes",
-    "strided_size",
-    "strided_up_size",
-    "view_logits",
-]
+# public name -> submodule that defines it
+_LAZY = {
+    "ARCHITECTURES": "backbone",
+    "Backbone": "backbone",
+    "FixedBatchNorm2d": "backbone",
+    "CAMNet": "cam",
+    "CAMOutput": "cam",
+    "RECAM_LOSS_WEIGHT": "cam",
+    "ReCAMHead": "cam",
+    "cam_loss": "cam",
+    "normalize_cams": "cam",
+    "recam_loss": "cam",
+    "class_views": "cam_inference",
+    "multiscale_cams": "cam_inference",
+    "predict_classes": "cam_inference",
+    "select_classes": "cam_inference",
+    "strided_size": "cam_inference",
+    "strided_up_size": "cam_inference",
+    "view_logits": "cam_inference",
+    "load_model_folder": "folder",
+    "resolve_device": "folder",
+    "save_model_folder": "folder",
+    "HostPeak": "hosts",
+    "find_core_host": "hosts",
+    "find_host": "hosts",
+    "infrared_sources": "hosts",
+    "radio_centroid": "hosts",
+    "radio_rms_radius": "hosts",
+    "Instance": "instances",
+    "InstanceExtractor": "instances",
+    "cluster_centroids": "instances",
+    "extract_instances": "instances",
+    "find_centroids": "instances",
+    "instance_maps": "instances",
+    "IGNORE_INDEX": "ir_labels",
+    "make_ir_labels": "ir_labels",
+    "AffinityDisplacementLoss": "irnet",
+    "AffinityLossTerms": "irnet",
+    "IRNet": "irnet",
+    "IRNetOutput": "irnet",
+    "MeanShift": "irnet",
+    "calibrate_mean_shift": "irnet",
+    "edge_and_displacement": "irnet",
+    "reduce_labels": "irnet",
+    "ModelNetworks": "networks",
+    "NetworkOutputs": "networks",
+    "shares_backbone": "networks",
+    "PathIndex": "path_index",
+    "propagate": "random_walk",
+    "propagate_dense": "random_walk",
+    "CLASS_VIEWS": "spec",
+    "DEFAULT_SCALES": "spec",
+    "ModelFolderError": "spec",
+    "ModelSpec": "spec",
+    "NetworkSpec": "spec",
+    "SCHEMA_VERSION": "spec",
+    "WeightsError": "weights",
+    "imagenet_weights_path": "weights",
+    "load_imagenet_weights": "weights",
+}
+
+__all__ = sorted(_LAZY)
+
+
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY)

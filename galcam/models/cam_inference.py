@@ -17,18 +17,17 @@ import torch.nn.functional as F
 
 from .cam import CAM_EPS
 from .folder import resolve_device
+from .spec import CLASS_VIEWS, DEFAULT_SCALES
 
 __all__ = ["CLASS_VIEWS", "DEFAULT_SCALES", "class_views", "multiscale_cams", "predict_classes",
            "select_classes", "strided_size", "strided_up_size", "view_logits"]
 
 log = logging.getLogger(__name__)
 
-#: Inference scales of the reference ``make_recam``.
-DEFAULT_SCALES = (1.0, 0.5, 1.5, 2.0)
+# DEFAULT_SCALES (the inference scales of the reference ``make_recam``) and CLASS_VIEWS (the
+# sets of views of an image that class probabilities are averaged over, see `class_views`)
+# are defined once, with the model spec.
 
-
-#: Sets of views of an image that class probabilities are averaged over (see `class_views`).
-CLASS_VIEWS = ("none", "flip", "dihedral")
 #: How many images each set of `CLASS_VIEWS` holds.
 _N_VIEWS = {"none": 1, "flip": 2, "dihedral": 8}
 

@@ -29,19 +29,15 @@ from pathlib import Path
 
 import torch
 
+from .spec import SCHEMA_VERSION, ModelFolderError
+
 __all__ = ["SCHEMA_VERSION", "ModelFolderError", "load_model_folder", "resolve_device",
            "save_model_folder"]
 
 log = logging.getLogger(__name__)
 
-#: Version of the model-folder layout written by this galcam.
-SCHEMA_VERSION = 1
 _RESERVED = ("schema_version", "galcam_version", "created", "weights")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-
-class ModelFolderError(ValueError):
-    """A model folder is incomplete, corrupt or written by an incompatible galcam."""
 
 
 def _sha256(path):

@@ -24,8 +24,8 @@ import numpy as np
 from astropy import units as u
 
 from galcam._validation import check_bool, check_fraction, check_pair, check_positive_int
-from galcam.io import atomic_write, read_image
-from galcam.io.fits import _beam_pixels
+from galcam.catalog.columns import BRIGHTNESS_UNIT
+from galcam.io import atomic_write, beam_pixels, read_image
 
 from .manifest import (
     MANIFEST_NAME,
@@ -61,7 +61,6 @@ _SURVEY_DESCRIPTIONS = {
                  "sigma clipping) of the window of the work unit in which it was found.",
 }
 _TABLE_FORMATS = {"ecsv": "table", "fits": "fits", "votable": "votable"}
-_BRIGHTNESS = u.mJy / u.beam
 
 #: Message of the ImportError raised when dask.distributed is needed but missing.
 DASK_MISSING = ('galcam.survey: running on dask workers needs dask.distributed, which is '
@@ -238,11 +237,12 @@ class SurveyRunner:
 
     # ------------------------------------------------------------------ planning
     def _load_model(self, mode):
-        from galcam.inference.segmenter import WeakSegmenter, resolve_model
+        from galcam.inference.segmenter import WeakSegmenter, load_options, resolve_model
 
         folder = resolve_model(self._model)
         device = self._device if mode == "synchronous" else "cpu"
-        seg = WeakSegmenter.load(folder, device=device, **json.loads(self._model_options))
+        seg = WeakSegmenter.load(folder, device=device,
+                                 **load_options(json.loads(self._model_options)))
         if mode == "synchronous":
             _put_segmenter(seg, str(folder), self._model_options, self._device)
         return folder, seg
@@ -350,7 +350,7 @@ class SurveyRunner:
             raise TypeError(f"ir: expected the path of a FITS file, got {type(ir).__name__}")
         mosaic = Path(mosaic).resolve() if Path(mosaic).exists() else Path(mosaic)
         image = read_image(mosaic, memmap=True, plane=self._plane)  # header + WCS only
-        if image.unit is None or not u.Unit(image.unit).is_equivalent(_BRIGHTNESS):
+        if image.unit is None or not u.Unit(image.unit).is_equivalent(BRIGHTNESS_UNIT):
             bunit = image.meta.get("header", {}).get("BUNIT")
             log.warning("the mosaic %s has %s, not a brightness per beam: galaxies are found "
                         "(on signal-to-noise), but the catalogue's peak_flux, total_flux and "
@@ -787,13 +787,13 @@ def _photometry(galaxies, image):
     total = np.full(n, np.nan)
     rms = np.full(n, np.nan)
     unit = u.Unit(image.unit) if image.unit is not None else None
-    if unit is None or not unit.is_equivalent(_BRIGHTNESS):
+    if unit is None or not unit.is_equivalent(BRIGHTNESS_UNIT):
         log.info("the mosaic is in %s, not Jy/beam: flux densities are NaN", unit)
-        return {"peak_flux": peak * _BRIGHTNESS, "total_flux": total * u.mJy,
-                "local_rms": rms * _BRIGHTNESS}
-    scale = unit.to(_BRIGHTNESS)
+        return {"peak_flux": peak * BRIGHTNESS_UNIT, "total_flux": total * u.mJy,
+                "local_rms": rms * BRIGHTNESS_UNIT}
+    scale = unit.to(BRIGHTNESS_UNIT)
     beam = (image.meta or {}).get("beam")
-    beam_pix = None if beam is None else _beam_pixels(beam, image.wcs)
+    beam_pix = None if beam is None else beam_pixels(beam, image.wcs)
     data = image.data
     for k, g in enumerate(galaxies):
         h, w = g.mask.shape
@@ -806,11 +806,11 @@ def _photometry(galaxies, image):
         p = g.best.payload
         if p.get("rms") is not None:
             try:
-                rms[k] = p["rms"] * u.Unit(p.get("rms_unit") or unit).to(_BRIGHTNESS)
+                rms[k] = p["rms"] * u.Unit(p.get("rms_unit") or unit).to(BRIGHTNESS_UNIT)
             except (ValueError, u.UnitConversionError):
                 rms[k] = np.nan
-    return {"peak_flux": peak * _BRIGHTNESS, "total_flux": total * u.mJy,
-            "local_rms": rms * _BRIGHTNESS}
+    return {"peak_flux": peak * BRIGHTNESS_UNIT, "total_flux": total * u.mJy,
+            "local_rms": rms * BRIGHTNESS_UNIT}
 
 
 def _write_fits(table, path):

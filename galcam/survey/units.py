@@ -254,10 +254,10 @@ def get_segmenter(model, model_options="{}", device="auto"):
     with _LOCK:
         seg = _CACHE.get(key)
         if seg is None:
-            from galcam.inference import WeakSegmenter
+            from galcam.inference.segmenter import WeakSegmenter, load_options
 
             seg = WeakSegmenter.load(model, device=_worker_device(device),
-                                     **json.loads(model_options))
+                                     **load_options(json.loads(model_options)))
             _LOADS[0] += 1
             if len(_CACHE) >= 2:  # a worker serves one run at a time: keep memory bounded
                 _CACHE.pop(next(iter(_CACHE)))

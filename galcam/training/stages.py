@@ -37,6 +37,8 @@ from torch import nn
 from ..models import (
     Backbone,
     CAMNet,
+    ModelSpec,
+    NetworkSpec,
     ReCAMHead,
     WeightsError,
     cam_loss,
@@ -696,10 +698,10 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
                                bn_mode)
     states = {"cam": net.state_dict(), "irnet": irnet.state_dict()}
     if config.irnet_backbone == "cam":
-        # IRNet's frozen backbone is the CAM network's: store it once (lossless)
+        # IRNet's frozen backbone is the CAM network's: store it once (lossless; the spec
+        # says so with irnet.shared_backbone)
         states["irnet"] = {k: v for k, v in states["irnet"].items()
                            if not k.startswith("backbone.")}
-        config_json["backbone"]["irnet"]["shared_backbone"] = "cam"
     if weights_dtype == "float16":
         states = {name: {k: v.half() if v.is_floating_point() else v for k, v in st.items()}
                   for name, st in states.items()}
@@ -715,40 +717,38 @@ def _train(view, val_view, config, encoder, output_dir, seed, ctx, resume, progr
 
 
 def _config_json(config, encoder, train_set, val_set, init_desc, seed, ctx, timing, bn_mode):
+    """The model folder's config.json: a `~galcam.models.ModelSpec` and the provenance."""
     from .. import __version__
 
     sizes = np.array(train_set.image_sizes())
-    return {
-        "classes": list(train_set.classes),
+    settings = tdata.encoder_settings(encoder)
+    radio = train_set.radio_summary()
+    n_channels = train_set.n_channels
+    provenance = {  # what the spec does not type: kept as written, read back as spec.extra
         "encoding": {
-            **tdata.encoder_settings(encoder),
+            "size": settings.pop("size"),
             "source": train_set.source,
-            "normalization": {"mean": list(config.mean), "std": list(config.std),
-                              "formula": "(x - mean) / std per channel, x in [0, 1]"},
-            "image_size": [int(np.median(sizes[:, 0])), int(np.median(sizes[:, 1]))],
+            "normalization": {"formula": "(x - mean) / std per channel, x in [0, 1]"},
             "train_scale": list(config.cam.scale_range),
             "train_crop": config.cam.crop_size,
             "irnet_crop": config.irnet.crop_size,
         },
         "backbone": {
-            "cam": {"arch": config.arch, "output_stride": 16, "in_channels": train_set.n_channels,
+            "cam": {"output_stride": 16,
                     "batchnorm": ("frozen (stored statistics)" if bn_mode == "frozen"
                                   else "trained (running statistics at inference)"),
                     "init": init_desc},
-            "irnet": {"arch": config.arch, "output_stride": 16,
-                      "in_channels": train_set.n_channels,
+            "irnet": {"output_stride": 16,
                       "init": ("cam-backbone" if config.irnet_backbone == "cam" else init_desc),
                       "frozen": True, "radius": config.irnet_radius},
         },
         "thresholds": {
             "cam_fg": config.fg_threshold,
             "cam_bg": config.bg_threshold,
-            "class_threshold": config.class_threshold,
-            "cam_scales": list(config.cam_scales),
             "ir_refine": config.ir_refine,
             "ir_min_size": config.ir_min_size,
         },
-        "radio": train_set.radio_summary(),
+        "radio": {k: v for k, v in radio.items() if k not in ("pixel_scale_arcsec", "beam")},
         "preset": {"name": config.preset, "hyperparameters": config.to_dict()},
         "training": {
             "seed": seed,
@@ -763,3 +763,15 @@ def _config_json(config, encoder, train_set, val_set, init_desc, seed, ctx, timi
             "image_level_labels_only": True,
         },
     }
+    spec = ModelSpec(
+        classes=tuple(train_set.classes), channels=tuple(settings.pop("channels")),
+        mean=tuple(config.mean), std=tuple(config.std),
+        image_size=(int(np.median(sizes[:, 0])), int(np.median(sizes[:, 1]))),
+        encoding=settings,
+        cam=NetworkSpec(config.arch, n_channels),
+        irnet=NetworkSpec(config.arch, n_channels,
+                          shared_backbone="cam" if config.irnet_backbone == "cam" else None),
+        pixel_scale=radio["pixel_scale_arcsec"], beam=radio["beam"],
+        cam_scales=tuple(config.cam_scales), class_threshold=config.class_threshold,
+        extra=provenance)
+    return spec.to_dict()

@@ -121,7 +121,8 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def segmenter(model_dir):
-    from galcam.inference import WeakSegmenter
+    from galcam.inference import GalaxyGrouper, WeakSegmenter
 
     # every class is "present" for a random classifier, so detections are produced
-    return WeakSegmenter.load(model_dir, device="cpu", class_threshold=0.0)
+    return WeakSegmenter.load(model_dir, device="cpu",
+                              grouper=GalaxyGrouper(class_threshold=0.0))

@@ -7,15 +7,14 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from astropy import units as u
-from astropy.utils.exceptions import AstropyUserWarning
+from astropy.utils.exceptions import AstropyDeprecationWarning, AstropyUserWarning
 
-from galcam.inference import SegmentationResult, WeakSegmenter
+from galcam.inference import GalaxyGrouper, SegmentationResult, WeakSegmenter
 from galcam.inference import segmenter as segmod
 from galcam.models import ModelFolderError
 
-from .conftest import CLASSES, build_model_folder, gaussian, make_ir, make_radio, write_fits
+from .conftest import CLASSES, build_model_folder, make_ir, make_radio, write_fits
 
 
 # ------------------------------------------------------------------ loading
@@ -83,8 +82,27 @@ def test_load_options_validated(model_dir):
         WeakSegmenter.load(model_dir, device="cpu", colour="red")
     with pytest.raises(ValueError, match="tile_overlap"):
         WeakSegmenter.load(model_dir, device="cpu", tile_overlap=0.1)
-    with pytest.raises(ValueError, match="class_threshold"):
+    with pytest.raises(TypeError, match="grouper: expected a GalaxyGrouper"):
+        WeakSegmenter.load(model_dir, device="cpu", grouper={"class_threshold": 0.2})
+
+
+def test_legacy_keywords_still_work_with_a_deprecation(model_dir):
+    """Keywords of earlier versions reach the grouper and the spec, with a warning."""
+    with pytest.warns(AstropyDeprecationWarning, match="GalaxyGrouper"):
+        seg = WeakSegmenter.load(model_dir, device="cpu", class_threshold=0.6,
+                                 resolution_scale=None, scales=(1.0,))
+    assert seg.class_threshold == 0.6 and seg.resolution_scale is None
+    assert seg.spec.cam_scales == (1.0,)
+    with pytest.warns(AstropyDeprecationWarning, match="GalaxyGrouper"):
+        seg = WeakSegmenter.load(model_dir, device="cpu", link_radius=12.0)
+    assert seg.grouping.link_radius == 12.0
+    with pytest.warns(AstropyDeprecationWarning), \
+            pytest.raises(ValueError, match="class_threshold"):
         WeakSegmenter.load(model_dir, device="cpu", class_threshold=2)
+    with pytest.warns(AstropyDeprecationWarning, match="host_finder=None"):
+        assert WeakSegmenter.load(model_dir, device="cpu", hosts=False).host_finder is None
+    with pytest.raises(TypeError, match="not beside it"), pytest.warns(AstropyDeprecationWarning):
+        WeakSegmenter.load(model_dir, device="cpu", grouper=GalaxyGrouper(), min_classes=1)
 
 
 def test_segmenter_reads_config(segmenter):
@@ -96,61 +114,19 @@ def test_segmenter_reads_config(segmenter):
     assert segmenter.device.type == "cpu"
 
 
-# ------------------------------------------------------------------ batched networks
-@pytest.mark.parametrize("shared", [False, True])
-def test_batched_networks_match_single_image_functions(segmenter, shared):
-    import copy
-
-    from galcam.models import edge_and_displacement, multiscale_cams
-
-    cam, irnet = segmenter._cam, segmenter._irnet
-    if shared:  # IRNet on the CAM network's backbone, as the fast preset trains it
-        irnet = copy.deepcopy(irnet)
-        irnet.backbone.load_state_dict(cam.backbone.state_dict())
-    assert segmod.shares_backbone(cam, irnet) is shared
-    torch.manual_seed(3)
-    x = torch.rand(2, 3, 40, 52)
-    strided, probs, edges, dps = segmod._batch_forward(cam, irnet, x, (1.0, 0.5), True, shared)
-    for k in range(2):
-        ref = multiscale_cams(cam, x[k], scales=(1.0, 0.5))
-        np.testing.assert_allclose(strided[k], ref["strided"], atol=2e-5)
-        np.testing.assert_allclose(probs[k], ref["probabilities"], atol=1e-6)
-        edge, dp = edge_and_displacement(irnet, x[k])
-        np.testing.assert_allclose(edges[k], edge.numpy(), atol=1e-5)
-        np.testing.assert_allclose(dps[k], dp.numpy(), atol=1e-4)
-
-
-def test_batched_class_probabilities_at_their_own_scales_and_views(segmenter):
-    from galcam.models import predict_classes
-
-    cam, irnet = segmenter._cam, segmenter._irnet
-    torch.manual_seed(4)
-    x = torch.rand(2, 3, 40, 40)
-    for class_scales, views in [((0.5,), "dihedral"), ((1.0, 0.75), "flip"), ((0.5,), "none")]:
-        strided, probs, _, _ = segmod._batch_forward(cam, irnet, x, (1.0, 0.5), True, False,
-                                                     class_scales=class_scales,
-                                                     class_views=views)
-        for k in range(2):
-            _, ref = predict_classes(cam, x[k], scales=class_scales, views=views)
-            np.testing.assert_allclose(probs[k], ref, atol=1e-6)
-    # the CAMs do not depend on how the classes are asked
-    base = segmod._batch_forward(cam, irnet, x, (1.0, 0.5), True, False)[0]
-    np.testing.assert_allclose(strided, base, atol=1e-6)
-
-
 def test_class_settings_read_from_the_model_folder(model_dir, tmp_path):
     def edit(c):
         c["thresholds"].update(class_scales=[0.6], class_views="dihedral")
 
     folder = _edit_config(model_dir, tmp_path, edit)
     seg = WeakSegmenter.load(folder, device="cpu")
-    assert seg._class_scales == (0.6,) and seg._class_views == "dihedral"
-    # a call-time override wins over the folder
-    assert WeakSegmenter.load(folder, device="cpu", class_views="none")._class_views == "none"
+    assert seg.spec.class_scales == (0.6,) and seg.spec.class_views == "dihedral"
+    # a changed spec wins over the folder
+    assert seg.spec.with_options(class_views="none").class_views == "none"
     shutil.rmtree(folder)
     # without the settings: CAM scales, mirrored (the default)
     old = WeakSegmenter.load(model_dir, device="cpu")
-    assert old._class_scales is None and old._class_views is None
+    assert old.spec.class_scales is None and old.spec.class_views is None
     for bad, match in [({"class_scales": [0.6, -1]}, "class_scales must be a list"),
                        ({"class_scales": 0.6}, "class_scales must be a list"),
                        ({"class_views": "all"}, "class_views must be one of")]:
@@ -158,47 +134,13 @@ def test_class_settings_read_from_the_model_folder(model_dir, tmp_path):
         with pytest.raises(ModelFolderError, match=match):
             WeakSegmenter.load(folder, device="cpu")
         shutil.rmtree(folder)
-    with pytest.raises(ValueError, match="class_views"):
-        WeakSegmenter.load(model_dir, device="cpu", class_views="eight")
+    with pytest.raises(ValueError, match="class_views must be one of"):
+        old.spec.with_options(class_views="eight")
     for bad in ([], 0.6, "0.6", [0.6, float("nan")], ["a"]):
-        with pytest.raises(ValueError, match="class_scales: expected a sequence of positive"):
-            WeakSegmenter.load(model_dir, device="cpu", class_scales=bad)
-    with pytest.raises(ValueError, match="scales: expected a sequence of positive"):
-        WeakSegmenter.load(model_dir, device="cpu", scales=1.0)
-
-
-def test_unresolved_islands_are_not_grouped(segmenter):
-    """A point source whose vote falls on a galaxy's stays a group of its own (score 0)."""
-    def gauss(x0, y0, sx, sy, peak):
-        return gaussian((64, 64), x0, y0, (sx, sy), peak)
-
-    # an extended source (3 x the beam) and a point source 30 px away; with a zero
-    # displacement field their votes are their centroids, within a 35-pixel link radius
-    snr = gauss(22, 32, 7.5, 6.0, 50.0) + gauss(52, 32, 2.5, 2.0, 80.0)
-    radio01 = np.where(snr > 3, np.log10(np.maximum(snr, 3)) / np.log10(80), 0).astype(np.float32)
-    inp = segmod._TileInput(np.zeros((3, 64, 64), np.float32), radio01, radio01,
-                            np.ones((64, 64), bool), 0, 0, snr=snr.astype(np.float32),
-                            beam_sigma2=2.5 * 2.0)
-    labels, n = segmod.island_labels(radio01)
-    assert n == 2
-    strided = np.full((len(CLASSES), 16, 16), 0.5, np.float32)
-    probs = np.array([0.9, 0.2, 0.1, 0.1], np.float32)
-    dp = np.zeros((2, 16, 16), np.float32)
-    kw = dict(classes=CLASSES, encoder=segmenter._encoder, tile_size=64, link_radius=35.0,
-              device="cpu")
-    apart = segmod.WeakSegmenter(segmenter._cam, segmenter._irnet, **kw)
-    assert apart.unresolved_ratio == 1.5
-    found = apart._grouped(strided, probs, dp, inp, (64, 64))
-    assert len(found) == 2
-    point = [inst for inst, mask in found if mask[32, 52]][0]
-    other = [inst for inst, mask in found if mask[32, 22]][0]
-    assert point.score < 0.1 * other.score  # unresolved: a resolution term near 0
-    together = segmod.WeakSegmenter(segmenter._cam, segmenter._irnet, unresolved_ratio=None,
-                                    **kw)
-    (one,) = together._grouped(strided, probs, dp, inp, (64, 64))
-    assert one[1][32, 52] and one[1][32, 22]
-    with pytest.raises(ValueError, match="unresolved_ratio: expected a positive number"):
-        segmod.WeakSegmenter(segmenter._cam, segmenter._irnet, unresolved_ratio=-1, **kw)
+        with pytest.raises(ValueError, match="class_scales must be a list of positive"):
+            old.spec.with_options(class_scales=bad)
+    with pytest.raises(ValueError, match="cam_scales must be a list of positive"):
+        old.spec.with_options(cam_scales=1.0)
 
 
 def test_tiles_carry_the_noise_level_and_the_beam(segmenter, model_dir, tmp_path, caplog):
@@ -207,22 +149,21 @@ def test_tiles_carry_the_noise_level_and_the_beam(segmenter, model_dir, tmp_path
 
     radio = make_radio(beam=(10.0, 8.0))
     sigma = 1 / (2 * math.sqrt(2 * math.log(2)))
-    job, items = segmenter._prepare(radio, None, None, None, key="x")
-    inputs = [inp for _, inp in items]
+    inputs = [ev for _, ev in segmenter.tile_evidence(radio)]
     assert inputs and all(inp.snr is not None for inp in inputs)
     # 10" x 8" at 2"/px
     assert inputs[0].beam_sigma2 == pytest.approx(5 * sigma * 4 * sigma, rel=1e-6)
     noise = float(np.std(radio.data[:8, :8]))
     assert inputs[0].snr.max() == pytest.approx(radio.data.max() / noise, rel=0.3)
     # no beam in the image: the model's training beam (10" x 8" as well in the test model)
-    job, items = segmenter._prepare(make_radio(beam=None), None, None, None, key="y")
-    assert [inp.beam_sigma2 for _, inp in items][0] == pytest.approx(20 * sigma ** 2, rel=1e-6)
+    evidence = segmenter.tile_evidence(make_radio(beam=None))
+    assert evidence[0][1].beam_sigma2 == pytest.approx(20 * sigma ** 2, rel=1e-6)
     # neither: no resolution term, and the log says so
     folder = _edit_config(model_dir, tmp_path, lambda c: c["radio"].update(beam=None))
-    seg = WeakSegmenter.load(folder, device="cpu", class_threshold=0.0)
+    seg = WeakSegmenter.load(folder, device="cpu", grouper=GalaxyGrouper(class_threshold=0.0))
     with caplog.at_level("WARNING", logger="galcam.inference.segmenter"):
-        job, items = seg._prepare(make_radio(beam=None), None, None, None, key="z")
-        assert all(inp.beam_sigma2 is None for _, inp in items)
+        evidence = seg.tile_evidence(make_radio(beam=None))
+        assert all(ev.beam_sigma2 is None for _, ev in evidence)
     assert "no resolution term" in caplog.text
     shutil.rmtree(folder)
 
@@ -251,7 +192,8 @@ def test_resolution_settings_read_from_the_model_folder(model_dir, tmp_path, key
         folder = _edit_config(model_dir, tmp_path, lambda c, v=value: c.setdefault(
             "inference", {}).update({key: v}))
         assert getattr(WeakSegmenter.load(folder, device="cpu"), key) == value
-        assert getattr(WeakSegmenter.load(folder, device="cpu", **{key: 0.5}), key) == 0.5
+        assert getattr(WeakSegmenter.load(folder, device="cpu",
+                                          grouper=GalaxyGrouper(**{key: 0.5})), key) == 0.5
         shutil.rmtree(folder)
     for bad in (0, -1, "1", True):
         folder = _edit_config(model_dir, tmp_path, lambda c, b=bad: c.setdefault(
@@ -271,7 +213,8 @@ def test_class_threshold_recommended_by_the_model_folder(model_dir, tmp_path):
     # the calibrated inference value wins over the one recorded from the training preset
     assert WeakSegmenter.load(folder, device="cpu").class_threshold == 0.0
     # a call-time override wins over both
-    assert WeakSegmenter.load(folder, device="cpu", class_threshold=0.6).class_threshold == 0.6
+    assert WeakSegmenter.load(folder, device="cpu", grouper=GalaxyGrouper(
+        class_threshold=0.6)).class_threshold == 0.6
     shutil.rmtree(folder)
     folder = _edit_config(model_dir, tmp_path, lambda c: (
         c["thresholds"].update(class_threshold=0.3), c.get("inference", {}).pop(
@@ -357,7 +300,8 @@ def test_predict_fits_files_and_no_ir(segmenter, tmp_path):
 
 
 def test_nothing_found_gives_empty_result(model_dir):
-    seg = WeakSegmenter.load(model_dir, device="cpu", class_threshold=1.0)
+    seg = WeakSegmenter.load(model_dir, device="cpu",
+                             grouper=GalaxyGrouper(class_threshold=1.0))
     radio = make_radio(sources=())
     result = seg(radio)
     assert isinstance(result, SegmentationResult) and len(result) == 0
@@ -444,9 +388,11 @@ def test_larger_beam_is_resampled_towards_the_training_pixels_per_beam(segmenter
     assert result.meta["beam_matched"] is True and result.resampled
     assert result.meta["resampled_to_arcsec"] == pytest.approx(2.0 * ratio ** 0.25)
     _check_result(result, (72, 72))  # mapped back to the image's own 2" pixels
-    full = WeakSegmenter.load(model_dir, device="cpu", class_threshold=0.0, beam_matching=1)
+    full = WeakSegmenter.load(model_dir, device="cpu", beam_matching=1,
+                              grouper=GalaxyGrouper(class_threshold=0.0))
     assert full(radio).meta["resampled_to_arcsec"] == pytest.approx(2.0 * ratio ** 0.5)
-    off = WeakSegmenter.load(model_dir, device="cpu", class_threshold=0.0, beam_matching=0)
+    off = WeakSegmenter.load(model_dir, device="cpu", beam_matching=0,
+                             grouper=GalaxyGrouper(class_threshold=0.0))
     with pytest.warns(AstropyUserWarning, match="training beam"):
         result = off(radio)
     assert not result.resampled and "beam_matched" not in result.meta
@@ -555,8 +501,9 @@ def test_train_delegates_to_training(monkeypatch, tmp_path):
         return Result()
 
     monkeypatch.setattr(training, "train_weak_model", fake_train)
-    seg = WeakSegmenter.train("DATA", preset="paper", output_dir=tmp_path / "m", device="cpu",
-                              seed=3)
+    with pytest.warns(AstropyDeprecationWarning, match="train_weak_model"):
+        seg = WeakSegmenter.train("DATA", preset="paper", output_dir=tmp_path / "m",
+                                  device="cpu", seed=3)
     assert isinstance(seg, WeakSegmenter)
     assert calls == {"dataset": "DATA", "preset": "paper", "device": "cpu", "seed": 3}
 
@@ -570,7 +517,7 @@ def test_no_warnings_for_matching_image(segmenter):
 
 def test_grouped_masks_are_whole_disjoint_islands(segmenter):
     """mask_mode='grouped': every radio island belongs to exactly one galaxy."""
-    from galcam.inference.refine import island_labels
+    from galcam.inference.grouping import island_labels
 
     radio = make_radio()
     cut = segmenter.encoder(radio, make_ir(radio))
@@ -589,91 +536,3 @@ def test_grouped_masks_are_whole_disjoint_islands(segmenter):
         owner[ids] += 1
     assert np.all(owner[1:] == 1)  # every island in exactly one galaxy
     assert all(0 <= d.score <= 1 for d in result)
-
-
-def test_grouped_options_validated(model_dir):
-    for key, bad in (("link_radius", 0), ("area_scale", -1.0), ("mask_mode", "pixels")):
-        with pytest.raises(ValueError, match=key):
-            WeakSegmenter.load(model_dir, device="cpu", **{key: bad})
-
-
-def test_grouped_score_uses_mean_cam_over_the_galaxy(segmenter):
-    """Score of mask_mode='grouped': extent x (1 + p_c x mean of the class CAM) / 2."""
-    import math
-
-    import torch.nn.functional as F
-
-    radio01 = np.zeros((32, 32), np.float32)
-    radio01[2:8, 2:8] = 1.0      # island of 36 pixels
-    radio01[22:26, 22:26] = 0.5  # island of 16 pixels, 28 px away: its own galaxy
-    strided = np.zeros((len(CLASSES), 8, 8), np.float32)
-    strided[0] = np.linspace(0.0, 1.0, 8)[None, :]  # a CAM rising from left to right
-    probs = np.array([0.9, 0.2, 0.1, 0.1], np.float32)
-    inp = segmod._TileInput(np.zeros((3, 32, 32), np.float32), radio01, radio01,
-                            np.ones((32, 32), bool), 0, 0)
-    found = segmenter._grouped(strided, probs, np.zeros((2, 8, 8), np.float32), inp, (32, 32))
-    cam = F.interpolate(torch.from_numpy(strided)[None], scale_factor=4, mode="bilinear",
-                        align_corners=False)[0, 0].numpy()
-    assert len(found) == 2
-    for inst, mask in found:
-        assert inst.class_id == 0
-        area = int(mask.sum())
-        assert area in (36, 16)
-        extent = 1 - math.exp(-area / 150.0)
-        values = np.clip(cam[mask], 0, 1)
-        assert inst.score == pytest.approx(extent * (1 + 0.9 * values.mean()) / 2, rel=1e-6)
-        assert inst.score < extent * (1 + 0.9 * values.max()) / 2  # the mean, not the peak
-
-
-def test_grouped_score_resolution_term(segmenter):
-    """An unresolved source scores 0; an extended one exp(-(R - 1)) below its old score."""
-    import math
-
-    import torch.nn.functional as F
-
-    beam_sigma2 = 2.5 * 2.0
-
-    def gauss(x0, y0, sx, sy, peak):
-        return gaussian((64, 64), x0, y0, (sx, sy), peak)
-
-    # a point source (the beam) at S/N 200 and a source 3 x the beam at S/N 50, far apart
-    snr = gauss(14, 14, 2.5, 2.0, 200.0) + gauss(46, 46, 7.5, 6.0, 50.0)
-    radio01 = np.where(snr > 3, np.log10(np.maximum(snr, 3)) / np.log10(200), 0).astype(np.float32)
-    strided = np.full((len(CLASSES), 16, 16), 0.5, np.float32)
-    probs = np.array([0.9, 0.2, 0.1, 0.1], np.float32)
-    dp = np.zeros((2, 16, 16), np.float32)
-    base = segmod._TileInput(np.zeros((3, 64, 64), np.float32), radio01, radio01,
-                             np.ones((64, 64), bool), 0, 0)
-    inp = segmod._TileInput(np.zeros((3, 64, 64), np.float32), radio01, radio01,
-                            np.ones((64, 64), bool), 0, 0, snr=snr.astype(np.float32),
-                            beam_sigma2=beam_sigma2)
-    old = {int(m.sum()): i.score for i, m in segmenter._grouped(strided, probs, dp, base, (64, 64))}
-    new = segmenter._grouped(strided, probs, dp, inp, (64, 64))
-    assert len(new) == 2 and len(old) == 2
-    cam = F.interpolate(torch.from_numpy(strided)[None], scale_factor=4, mode="bilinear",
-                        align_corners=False)[0, 0].numpy()
-    for inst, mask in new:
-        area = int(mask.sum())
-        point = 2 * math.pi * beam_sigma2 * math.log(snr[mask].max() / 3.0)
-        resolved = 1 - math.exp(-max(area / point - 1, 0.0))
-        extent = 1 - math.exp(-area / 150.0)
-        expected = extent * resolved * (1 + 0.9 * np.clip(cam[mask], 0, 1).mean()) / 2
-        assert inst.score == pytest.approx(expected, rel=1e-6)
-        assert inst.score == pytest.approx(old[area] * resolved, rel=1e-6)
-        if mask[14, 14]:  # the point source: its island is the beam above 3 sigma
-            assert area / point == pytest.approx(1.0, abs=0.1)
-            assert inst.score < 0.1 * old[area]
-        else:  # 9 beams of area: R ~ 9
-            assert area / point > 6
-            assert inst.score > 0.99 * old[area]
-    # the term can be switched off
-    off = segmod.WeakSegmenter(segmenter._cam, segmenter._irnet, classes=CLASSES,
-                               encoder=segmenter._encoder, tile_size=64, resolution_scale=None,
-                               device="cpu")
-    assert sorted(i.score for i, _ in off._grouped(strided, probs, dp, inp, (64, 64))) == \
-        pytest.approx(sorted(old.values()), rel=1e-9)
-    for bad in (0, -1.0, float("nan"), True, "1"):
-        with pytest.raises(ValueError, match="resolution_scale: expected a positive number"):
-            segmod.WeakSegmenter(segmenter._cam, segmenter._irnet, classes=CLASSES,
-                                 encoder=segmenter._encoder, tile_size=64,
-                                 resolution_scale=bad, device="cpu")

@@ -172,10 +172,10 @@ def test_shared_backbone_stored_once_and_float16(data, reference_run, tmp_path):
     full_bytes = sum(e["bytes"] for e in config["weights"].values())
     half_bytes = sum(e["bytes"] for e in hconfig["weights"].values())
     assert half_bytes < 0.6 * full_bytes
-    seg32 = WeakSegmenter.load(reference_run.path, device="cpu", class_threshold=0.0)
-    seg16 = WeakSegmenter.load(half_dir, device="cpu", class_threshold=0.0)
-    assert seg16._shared and seg32._shared
-    assert next(seg16._cam.parameters()).dtype == torch.float32
-    for a, b in zip(seg32._irnet.state_dict().values(), seg16._irnet.state_dict().values()):
+    n32 = WeakSegmenter.load(reference_run.path, device="cpu").networks
+    n16 = WeakSegmenter.load(half_dir, device="cpu").networks
+    assert n16.shared and n32.shared
+    assert next(n16.cam_net.parameters()).dtype == torch.float32
+    for a, b in zip(n32.irnet.state_dict().values(), n16.irnet.state_dict().values()):
         if a.is_floating_point():
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=2e-3, atol=1e-4)

@@ -12,7 +12,11 @@ This module does not import torch at import time; calling `HostFinder` imports
 `galcam.models` (whose package imports torch).
 """
 
+import warnings
+
+import astropy.units as u
 import numpy as np
+from astropy.utils.exceptions import AstropyDeprecationWarning
 
 __all__ = ["HostFinder", "Hosts"]
 
@@ -94,6 +98,26 @@ class Hosts:
         return t
 
 
+def _search_radius(value):
+    """``max_distance`` checked: None, inf, or a positive Quantity of angle or pixels."""
+    if value is None:
+        return None
+    if isinstance(value, u.Quantity):
+        ok = value.isscalar and (value.unit.is_equivalent(u.pix)
+                                 or value.unit.is_equivalent(u.arcsec))
+        if ok and not np.isnan(value.value) and value.value > 0:
+            return value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        if np.isinf(value):
+            return float(value)
+        warnings.warn(f"max_distance={value!r}: a plain number is taken as pixels of the "
+                      f"network's grid; give a Quantity ({value!r} * u.pix, or an angle such "
+                      "as 10 * u.arcsec)", AstropyDeprecationWarning, stacklevel=3)
+        return float(value) * u.pix
+    raise ValueError(f"max_distance: expected a positive angle or number of pixels (u.pix), "
+                     f"numpy.inf or None, got {value!r}")
+
+
 class HostFinder:
     """Find the infrared host of every galaxy of a segmentation result.
 
@@ -112,10 +136,12 @@ class HostFinder:
         ``'paper'`` only: sub-pixel refinement of the peak with separable 3-point
         (Gaussian, i.e. log-parabola, or parabola) fits along x and y (default True).
         False gives the peak pixel.
-    max_distance : float, optional
-        ``'core'`` only: a fixed search radius in pixels of the network's grid instead of
-        ``max(3, search_scale x`` the galaxy's brightness-weighted rms radius);
-        ``numpy.inf`` for no limit.
+    max_distance : `~astropy.units.Quantity`, optional
+        ``'core'`` only: a fixed search radius (an angle, or ``u.pix`` of the network's
+        grid) instead of ``max(3, search_scale x`` the galaxy's brightness-weighted rms
+        radius); ``numpy.inf`` for no limit. An angle is converted with the pixel scale of
+        the grid the result was made on (the working grid of a resampled image). A plain
+        number (pixels) is deprecated.
     search_scale : float, optional
         ``'core'`` only: the search radius in units of the rms radius (default 1.25).
     radio_weight : float, optional
@@ -136,17 +162,14 @@ class HostFinder:
             raise ValueError(f"method: expected one of {sorted(_METHODS)}, got {method!r}")
         if not isinstance(refine, bool):
             raise ValueError(f"refine: expected True or False, got {refine!r}")
-        if max_distance is not None and (isinstance(max_distance, bool) or not (
-                isinstance(max_distance, (int, float)) and max_distance > 0)):
-            raise ValueError(f"max_distance: expected a positive number of pixels (or inf) or "
-                             f"None, got {max_distance!r}")
+        max_distance = _search_radius(max_distance)
         for name, value in (("search_scale", search_scale), ("radio_weight", radio_weight)):
             if isinstance(value, bool) or not (isinstance(value, (int, float))
                                                and np.isfinite(value) and value >= 0):
                 raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
         self._method = method
         self._refine = refine
-        self._max_distance = None if max_distance is None else float(max_distance)
+        self._max_distance = max_distance
         self._search_scale = float(search_scale)
         self._radio_weight = float(radio_weight)
 
@@ -175,6 +198,19 @@ class HostFinder:
 
         if not isinstance(result, SegmentationResult):
             raise TypeError(f"HostFinder expects a SegmentationResult, got {type(result).__name__}")
+        max_distance = self._max_distance
+        if isinstance(max_distance, u.Quantity):
+            if max_distance.unit.is_equivalent(u.pix):
+                max_distance = float(max_distance.to_value(u.pix))
+            else:
+                wcs = result.work_wcs if result.work_wcs is not None else result.wcs
+                if wcs is None:
+                    raise ValueError(f"max_distance={max_distance}: the result has no WCS to "
+                                     "convert an angle to pixels; give it in u.pix")
+                from .resample import axis_pixel_scales
+
+                scale = float(np.mean(axis_pixel_scales(wcs)))
+                max_distance = float(max_distance.to_value(u.arcsec)) / scale
         xs, ys, scores, falls = [], [], [], []
         for d in result:
             ev = d.evidence
@@ -186,7 +222,7 @@ class HostFinder:
                 if ev.radio is None:
                     raise ValueError(f"detection {d.id}: method='core' needs the radio channel "
                                      "in the host evidence")
-                peak = find_core_host(ev.mask, ev.ir, ev.radio, max_distance=self._max_distance,
+                peak = find_core_host(ev.mask, ev.ir, ev.radio, max_distance=max_distance,
                                       search_scale=self._search_scale,
                                       radio_weight=self._radio_weight)
             else:

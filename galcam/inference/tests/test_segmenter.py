@@ -536,3 +536,21 @@ def test_grouped_masks_are_whole_disjoint_islands(segmenter):
         owner[ids] += 1
     assert np.all(owner[1:] == 1)  # every island in exactly one galaxy
     assert all(0 <= d.score <= 1 for d in result)
+
+
+def test_host_search_radius_in_sky_units(segmenter):
+    """HostFinder(max_distance) as an angle is converted with the result's pixel scale."""
+    from galcam.inference import HostFinder
+
+    radio = make_radio()  # 2"/px
+    result = segmenter(radio, make_ir(radio))
+    assert len(result)
+    sky = HostFinder(max_distance=6 * u.arcsec)(result)
+    pix = HostFinder(max_distance=3 * u.pix)(result)
+    np.testing.assert_array_equal(sky.x, pix.x)
+    np.testing.assert_array_equal(sky.fallback, pix.fallback)
+    with pytest.warns(AstropyDeprecationWarning, match="plain number is taken as pixels"):
+        old = HostFinder(max_distance=3.0)(result)
+    np.testing.assert_array_equal(old.x, pix.x)
+    with pytest.raises(ValueError, match="max_distance"):
+        HostFinder(max_distance=3 * u.Jy)

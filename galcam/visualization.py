@@ -7,7 +7,7 @@ so they are safe in scripts, notebooks, and on machines without a display.
 import numpy as np
 from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval
 
-__all__ = ["radio_norm", "plot_islands"]
+__all__ = ["radio_norm", "plot_islands", "label_sky_axes"]
 
 
 def radio_norm(data, *, percentile=99.5, stretch=None):
@@ -38,12 +38,17 @@ _AXIS_NAMES = {
 }
 
 
-def _label_sky_axes(ax):
+def label_sky_axes(ax):
     """Name the two sky axes of a WCSAxes plot after its WCS's coordinate system.
 
     Right Ascension / Declination for equatorial images (with the frame, e.g. ``(FK4)``,
     when it is not ICRS or FK5), Galactic, ecliptic or supergalactic longitude / latitude
     otherwise. Axes without a WCS are left alone.
+
+    Parameters
+    ----------
+    ax : `~astropy.visualization.wcsaxes.WCSAxes` or `~matplotlib.axes.Axes`
+        The axes to label (in place).
     """
     wcs = getattr(ax, "wcs", None)
     if wcs is None or not hasattr(ax, "coords"):
@@ -96,7 +101,7 @@ def plot_islands(image, islands, *, title=None, figsize=(7, 6.5), cmap="inferno"
                 ha="center",
                 va="center",
             )
-    _label_sky_axes(ax)
+    label_sky_axes(ax)
     unit = image.unit.to_string() if image.unit is not None else ""
     fig.colorbar(im, ax=ax, shrink=0.8, label=unit)
     if title:

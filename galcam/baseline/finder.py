@@ -680,7 +680,7 @@ class ClassicalFinder:
             )
 
     def _class_name(self, label):
-        from galcam.datasets.coco import normalize_class_name
+        from galcam.datasets.classes import normalize_class_name
 
         key = normalize_class_name(str(label))
         for name in self.classes:
@@ -792,7 +792,7 @@ class ClassicalFinder:
             ds = CocoDataset(
                 dataset, image_dir=image_dir, classes=self.classes, load_annotations=False
             )
-        from galcam.datasets.coco import normalize_class_name
+        from galcam.datasets.classes import normalize_class_name
 
         by_key = {normalize_class_name(k): v for k, v in ds.categories.items()}
         cats = {

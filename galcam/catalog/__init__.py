@@ -9,6 +9,7 @@ definitions are in `galcam.catalog.columns`. Torch-free.
 
 from .catalog import OUTPUT_FILES, TABLE_FORMATS, GalaxyCatalog
 from .columns import (
+    BRIGHTNESS_UNIT,
     CATALOG_COLUMNS,
     MATCH_COLUMNS,
     CatalogColumn,
@@ -27,6 +28,7 @@ from .regions import (
 )
 
 __all__ = [
+    "BRIGHTNESS_UNIT",
     "CATALOG_COLUMNS",
     "CLASS_COLORS",
     "CatalogColumn",

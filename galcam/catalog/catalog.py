@@ -11,6 +11,7 @@ import functools
 import logging
 import math
 import os
+import sys
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,10 +24,15 @@ from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 
 from galcam._validation import check_bool, check_quantity
-from galcam.io import atomic_write
-from galcam.io.fits import _beam_pixels, _pixel_solid_angle
+from galcam.io import atomic_write, beam_pixels, pixel_solid_angle
 
-from .columns import CATALOG_COLUMNS, MATCH_COLUMNS, class_column_name, column_definition
+from .columns import (
+    BRIGHTNESS_UNIT,
+    CATALOG_COLUMNS,
+    MATCH_COLUMNS,
+    class_column_name,
+    column_definition,
+)
 from .regions import class_color, mask_polygons, write_region_file
 
 __all__ = ["GalaxyCatalog", "TABLE_FORMATS"]
@@ -44,7 +50,6 @@ _FORMAT_ALIASES = {"ecsv": "ascii.ecsv", "ascii.ecsv": "ascii.ecsv", "fits": "fi
 OUTPUT_FILES = {"table": "catalog.ecsv", "ds9": "galaxies.reg", "crtf": "galaxies.crtf",
                 "figure": "overview.png"}
 
-_BRIGHTNESS = u.mJy / u.beam
 _ISLAND_SIGMA = 3.0
 _ISLAND_PIXELS = 5
 _ROUND_TOLERANCE = 1e-3  # relative difference of the second moments below which PA is NaN
@@ -68,6 +73,17 @@ def _check_image(image, name, *, shape=None):
                          f"on an image of shape {tuple(shape)}; pass the image the result was "
                          "computed on")
     return image
+
+
+def _is_segmentation_result(obj):
+    """Whether ``obj`` is a `~galcam.inference.SegmentationResult`, without importing it.
+
+    The catalogue sits below galcam.inference (design notes, section 2) and must not import
+    it. An instance exists only once its class's module has been imported, so the class is
+    looked up among the loaded modules.
+    """
+    module = sys.modules.get("galcam.inference.result")
+    return module is not None and isinstance(obj, module.SegmentationResult)
 
 
 def _frame_name(wcs):
@@ -174,9 +190,7 @@ class GalaxyCatalog:
     def __init__(self, result, *, radio=None, ir=None, noise=None, hosts=None, ir_catalog=None,
                  match_radius=5 * u.arcsec, ir_catalog_columns=None, ir_id_column=None,
                  meta=None):
-        from galcam.inference.result import SegmentationResult
-
-        if not isinstance(result, SegmentationResult):
+        if not _is_segmentation_result(result):
             raise TypeError(f"result: expected a SegmentationResult, got {type(result).__name__}")
         if hosts is not None:
             result = result.with_hosts(hosts)
@@ -187,7 +201,7 @@ class GalaxyCatalog:
             radio.wcs.celestial if radio is not None else None)
         if self._radio is not None:
             unit = self._radio.unit
-            if unit is None or not u.Unit(unit).is_equivalent(_BRIGHTNESS):
+            if unit is None or not u.Unit(unit).is_equivalent(BRIGHTNESS_UNIT):
                 raise u.UnitsError(f"radio: expected a brightness in Jy/beam (or mJy/beam), the "
                                    f"image is in {unit!r}; read it with "
                                    "galcam.io.read_image(..., unit='Jy/beam') if its header "
@@ -363,7 +377,7 @@ class GalaxyCatalog:
         las = np.full(n, np.nan)
         pa = np.full(n, np.nan)
         if self._wcs is not None:
-            pix_area = _pixel_solid_angle(self._wcs).to_value(u.arcsec**2)
+            pix_area = pixel_solid_angle(self._wcs).to_value(u.arcsec**2)
             for k, d in enumerate(dets):
                 x0, y0 = d.bbox[0], d.bbox[1]
                 area[k] = d.area * pix_area
@@ -379,7 +393,7 @@ class GalaxyCatalog:
         """Beam solid angle in pixels, or None when there is no beam (warned about when the
         catalogue was made)."""
         beam = (self._radio.meta or {}).get("beam")
-        return None if beam is None else _beam_pixels(beam, self._wcs)
+        return None if beam is None else beam_pixels(beam, self._wcs)
 
     @functools.cached_property
     def _group_photometry(self):
@@ -390,7 +404,7 @@ class GalaxyCatalog:
         rms = np.full(n, np.nan)
         if self._radio is not None:
             data = self._radio.data
-            scale = u.Unit(self._radio.unit).to(_BRIGHTNESS)  # image unit -> mJy/beam
+            scale = u.Unit(self._radio.unit).to(BRIGHTNESS_UNIT)  # image unit -> mJy/beam
             beam_pix = self._beam_pixels if n else None
             noise = self.noise
             xc = self._group_detection["xcentroid"]
@@ -407,8 +421,8 @@ class GalaxyCatalog:
                 rms[k] = float(local[k]) * scale
         else:
             log.info("no radio image: peak_flux, total_flux and local_rms are NaN")
-        return {"peak_flux": peak * _BRIGHTNESS, "total_flux": total * u.mJy,
-                "local_rms": rms * _BRIGHTNESS}
+        return {"peak_flux": peak * BRIGHTNESS_UNIT, "total_flux": total * u.mJy,
+                "local_rms": rms * BRIGHTNESS_UNIT}
 
     @functools.cached_property
     def _group_components(self):

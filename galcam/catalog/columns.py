@@ -19,8 +19,13 @@ from dataclasses import dataclass
 
 from astropy import units as u
 
-__all__ = ["CatalogColumn", "CATALOG_COLUMNS", "MATCH_COLUMNS", "column_definition",
-           "class_column_name", "columns_rst"]
+__all__ = ["CatalogColumn", "CATALOG_COLUMNS", "MATCH_COLUMNS", "BRIGHTNESS_UNIT",
+           "column_definition", "class_column_name", "columns_rst"]
+
+#: Unit of the catalogue's brightnesses (``peak_flux``, ``local_rms``). A radio image must
+#: be in a unit equivalent to it (a brightness per beam, such as Jy/beam) for fluxes to be
+#: measured.
+BRIGHTNESS_UNIT = u.mJy / u.beam
 
 
 @dataclass(frozen=True)
@@ -192,7 +197,7 @@ def column_definition(name):
 def _unit_text(column):
     if column.unit is None:
         return ""
-    return column.unit.to_string("generic") if column.unit != u.mJy / u.beam else "mJy / beam"
+    return column.unit.to_string("generic") if column.unit != BRIGHTNESS_UNIT else "mJy / beam"
 
 
 def columns_rst(columns=CATALOG_COLUMNS + MATCH_COLUMNS):

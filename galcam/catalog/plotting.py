@@ -8,7 +8,7 @@ import numpy as np
 from astropy.visualization import AsinhStretch
 
 from galcam._validation import check_bool
-from galcam.visualization import _label_sky_axes, radio_norm
+from galcam.visualization import label_sky_axes, radio_norm
 
 from .regions import CLASS_COLORS, class_color
 
@@ -39,7 +39,7 @@ def _panel(fig, position, wcs, shape, image, norm, cmap, title):
         ax.imshow(data, origin="lower", cmap=cmap, norm=norm(data), interpolation="nearest")
     ax.set_xlim(-0.5, shape[1] - 0.5)
     ax.set_ylim(-0.5, shape[0] - 0.5)
-    _label_sky_axes(ax)
+    label_sky_axes(ax)
     ax.set_title(title, fontsize=10)
     return ax
 

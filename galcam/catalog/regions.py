@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from astropy.coordinates import ICRS, SkyCoord
 
-from galcam.evaluation.coco import normalize_class_name
+from galcam.datasets.classes import normalize_class_name
 from galcam.io import atomic_write
 
 __all__ = ["CLASS_COLORS", "class_color", "mask_polygons", "serialize_regions",

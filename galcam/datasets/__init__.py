@@ -1,13 +1,13 @@
 """Data sets: the COCO data set reader and the simulator of EMU-like data."""
 
+from .classes import DEFAULT_CLASSES, normalize_class_name
 from .coco import (
-    DEFAULT_CLASSES,
     CocoDataset,
     CocoImage,
     DatasetError,
     ImageAnnotations,
     WeakLabelView,
-    normalize_class_name,
+    decode_rle,
 )
 from .simulate import (
     Realism,
@@ -26,6 +26,7 @@ __all__ = [
     "ImageAnnotations",
     "WeakLabelView",
     "normalize_class_name",
+    "decode_rle",
     "Realism",
     "SimulatedCutout",
     "SimulatedGalaxy",

@@ -19,7 +19,6 @@ labels and has no way of reaching masks, boxes or keypoints.
 import copy
 import json
 import logging
-import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import numpy as np
 from astropy.io import fits
 
 from .._validation import is_integer, readonly
+from .classes import DEFAULT_CLASSES, normalize_class_name
 
 __all__ = [
     "CocoDataset",
@@ -43,53 +43,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The four morphological classes of Gupta et al. (2023), in galcam's canonical order.
-DEFAULT_CLASSES = ("FR-I", "FR-II", "FR-X", "R")
-
 _PNG_SUFFIXES = (".png",)
 _MAX_LISTED = 5  # how many offending items an error message lists
 _LNG_PREFIXES = ("RA", "GLON", "ELON", "SLON", "HLON")
 _LAT_NAMES = ("DEC", "GLAT", "ELAT", "SLAT", "HLAT")
-_NAME_SEPARATORS = re.compile(r"[\s\-_]+")
 
 
 class DatasetError(ValueError):
     """A data set that galcam cannot use; the message names the file and the problem."""
-
-
-def normalize_class_name(name):
-    """Canonical form of a class name, used wherever galcam matches classes by name.
-
-    Case, white space, hyphens and underscores are ignored, so ``"FR-I"``, ``"fr_i"``,
-    ``"FR I"`` and ``"FRI"`` are the same class (``"FRI"``) while ``"FR-I"`` and
-    ``"FR-II"`` stay different. Data sets, the evaluation and the COCO output of the
-    segmenter all use this one function (`galcam.evaluation.normalize_class_name` is the
-    same object).
-
-    Parameters
-    ----------
-    name : str
-        A category name.
-
-    Returns
-    -------
-    key : str
-        The upper-case name without separators.
-
-    Raises
-    ------
-    TypeError
-        ``name`` is not a string.
-    ValueError
-        ``name`` is empty once the separators are removed.
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"a class name must be a string, got {type(name).__name__} {name!r}")
-    key = _NAME_SEPARATORS.sub("", name).upper()
-    if not key:
-        raise ValueError(f"class name {name!r} is empty once spaces, hyphens and underscores "
-                         "are removed")
-    return key
 
 
 def _listed(items):
@@ -841,11 +802,23 @@ def _decode_segmentation(ann, rec, where):
 
 
 def decode_rle(rle):
-    """Decode one COCO RLE (compressed, ``counts`` as bytes or str) into a boolean mask.
+    """Decode one COCO compressed RLE into a boolean mask.
 
-    A thin wrapper of `pycocotools.mask.decode` that silences the ``__array__ ... copy``
-    DeprecationWarning that pycocotools 2.0 emits under numpy 2 (a harmless, known issue of
-    its Cython code) and returns a 2-D ``bool`` array indexed ``[y, x]``.
+    galcam's one RLE decoder, used by the data sets, the evaluation, the survey and
+    `galcam.inference.rle_to_mask` (the same function). A thin wrapper of
+    `pycocotools.mask.decode` that silences the ``__array__ ... copy`` DeprecationWarning
+    that pycocotools 2.0 emits under numpy 2 (a harmless, known issue of its Cython code).
+
+    Parameters
+    ----------
+    rle : dict
+        ``{"size": [height, width], "counts": ...}`` with compressed ``counts`` as a str
+        (the form in JSON files) or bytes.
+
+    Returns
+    -------
+    mask : `numpy.ndarray`
+        2-D ``bool`` array of shape ``(height, width)``, indexed ``[y, x]``.
     """
     from pycocotools import mask as mask_utils
 

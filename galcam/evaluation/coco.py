@@ -28,7 +28,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 # one RLE decoder and one class-name rule for the whole package
-from ..datasets.coco import decode_rle, normalize_class_name
+from ..datasets.classes import normalize_class_name
+from ..datasets.coco import decode_rle
 
 __all__ = [
     "normalize_class_name",

@@ -28,6 +28,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import pixel_to_pixel, proj_plane_pixel_scales
 
 from .._validation import check_fraction
+from ..io import GAUSS_AREA
 
 __all__ = ["axis_pixel_scales", "working_wcs", "resample_image", "resample_noise",
            "map_crop_back", "check_beam", "beam_matched_pixel_scale", "BEAM_AREA_TOLERANCE",
@@ -40,8 +41,6 @@ PIXEL_SCALE_RTOL = 0.02
 #: Ratio of beam areas (either way) above which a warning is issued, and (image beam over
 #: training beam) above which `beam_matched_pixel_scale` coarsens the working pixels.
 BEAM_AREA_TOLERANCE = 1.5
-#: Solid angle of a Gaussian beam over ``major * minor`` (FWHMs): pi / (4 ln 2).
-_GAUSS_AREA = math.pi / (4 * math.log(2))
 
 _LINEAR_KEYS = ("CDELT", "PC", "CD", "CROTA")
 
@@ -216,7 +215,7 @@ def _training_areas(model_beam):
         minor = float(model_beam["minor_arcsec"])
     except (KeyError, TypeError, ValueError):
         return None
-    area = _GAUSS_AREA * major * minor
+    area = GAUSS_AREA * major * minor
     lo, hi = area, area
     span = model_beam.get("area_range_arcsec2")
     if span is not None:
@@ -242,7 +241,7 @@ def _area_ratio(beam, areas):
     """`_beam_area_ratio` given the training areas ``(lo, hi)`` (None: unknown)."""
     if beam is None or areas is None:
         return None
-    area = _GAUSS_AREA * beam.major.to_value(u.arcsec) * beam.minor.to_value(u.arcsec)
+    area = GAUSS_AREA * beam.major.to_value(u.arcsec) * beam.minor.to_value(u.arcsec)
     if not (math.isfinite(area) and area > 0):
         return None
     lo, hi = areas

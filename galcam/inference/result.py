@@ -9,14 +9,14 @@ segmenter; arrays are indexed ``[y, x]``.
 
 import dataclasses
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from astropy import units as u
 
 from .._validation import check_fraction, is_integer, readonly
-from ..datasets.coco import normalize_class_name
+from ..datasets.classes import normalize_class_name
+from ..datasets.coco import decode_rle
 
 __all__ = ["Detection", "SegmentationResult", "mask_to_rle", "crop_to_rle", "rle_to_mask",
            "category_ids"]
@@ -84,17 +84,9 @@ def mask_to_rle(mask):
     return crop_to_rle(mask, 0, 0, mask.shape)
 
 
-def rle_to_mask(rle):
-    """Decode a COCO compressed RLE (counts as str or bytes) to a boolean array ``[y, x]``."""
-    from pycocotools import mask as mask_utils
-
-    counts = rle["counts"]
-    rle = {"size": list(rle["size"]),
-           "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="__array__ implementation",
-                                category=DeprecationWarning)
-        return mask_utils.decode([rle])[:, :, 0].astype(bool)
+#: Decode a COCO compressed RLE to a boolean array ``[y, x]``: the same function as
+#: `galcam.datasets.decode_rle` (galcam's one RLE decoder), kept under this name.
+rle_to_mask = decode_rle
 
 
 def category_ids(classes, categories=None):

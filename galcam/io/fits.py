@@ -10,6 +10,7 @@ and some archives distribute tile-compressed ``.fits.fz`` files.
 """
 
 import logging
+import math
 import os
 import tempfile
 import warnings
@@ -23,7 +24,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 from radio_beam import Beam
 
-__all__ = ["read_image", "write_image", "Beam", "ImageReadError", "image_beam", "pixel_scale"]
+__all__ = ["read_image", "write_image", "Beam", "ImageReadError", "image_beam", "pixel_scale",
+           "pixel_solid_angle", "beam_pixels", "GAUSS_AREA"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,11 @@ _UNIT_ALIASES = {
 
 
 _NON_WCS_CARDS = frozenset({"HISTORY", "COMMENT", ""})
+
+#: Solid angle of an elliptical Gaussian beam in units of the product of its FWHMs,
+#: ``pi / (4 ln 2)`` (about 1.1331): a beam of FWHMs ``major`` and ``minor`` covers
+#: ``GAUSS_AREA * major * minor``.
+GAUSS_AREA = math.pi / (4 * math.log(2))
 
 
 class ImageReadError(ValueError):
@@ -156,8 +163,20 @@ def pixel_scale(image_or_wcs):
     return (np.sqrt(scales[0] * scales[1]) * u.deg).to(u.arcsec)
 
 
-def _pixel_solid_angle(wcs):
-    """Solid angle of one pixel of a celestial WCS, in arcsec^2 (a Quantity)."""
+def pixel_solid_angle(wcs):
+    """Solid angle of one pixel of a celestial WCS.
+
+    Parameters
+    ----------
+    wcs : `~astropy.wcs.WCS`
+        A WCS with celestial axes (other axes are ignored). Axes without a ``CUNIT`` are
+        taken to be in degrees, as the FITS standard says.
+
+    Returns
+    -------
+    area : `~astropy.units.Quantity`
+        In arcsec^2, at the reference pixel.
+    """
     from astropy.wcs.utils import proj_plane_pixel_area
 
     cel = wcs.celestial
@@ -165,9 +184,24 @@ def _pixel_solid_angle(wcs):
     return (proj_plane_pixel_area(cel) * units[0] * units[1]).to(u.arcsec**2)
 
 
-def _beam_pixels(beam, wcs):
-    """Solid angle of a `radio_beam.Beam` in pixels of a celestial WCS (a float)."""
-    return float((beam.sr.to(u.arcsec**2) / _pixel_solid_angle(wcs)).decompose())
+def beam_pixels(beam, wcs):
+    """Solid angle of a beam in pixels of a celestial WCS: the pixels per beam.
+
+    A flux density is the sum of an image in Jy/beam over a source divided by this
+    number.
+
+    Parameters
+    ----------
+    beam : `radio_beam.Beam`
+        The restoring beam.
+    wcs : `~astropy.wcs.WCS`
+        The image's WCS (see `pixel_solid_angle`).
+
+    Returns
+    -------
+    n_pixels : float
+    """
+    return float((beam.sr.to(u.arcsec**2) / pixel_solid_angle(wcs)).decompose())
 
 
 def _select_plane(data_shape, wcs, plane, where):

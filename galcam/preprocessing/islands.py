@@ -120,9 +120,9 @@ class Islands:
         """Beam solid angle in pixels, or None without a beam or a celestial WCS."""
         if self._beam is None or self._wcs is None:
             return None
-        from galcam.io.fits import _beam_pixels
+        from galcam.io import beam_pixels
 
-        return _beam_pixels(self._beam, self._wcs)
+        return beam_pixels(self._beam, self._wcs)
 
     def _flux_unit(self):
         """Unit of ``flux`` (the image unit times beam, e.g. Jy), or None if not per beam."""

@@ -27,8 +27,7 @@ import torch
 
 from .._validation import readonly
 from ..datasets.coco import CocoDataset, DatasetError, WeakLabelView
-from ..inference.resample import _GAUSS_AREA
-from ..io import atomic_write
+from ..io import GAUSS_AREA, atomic_write
 from . import augment
 
 __all__ = [
@@ -136,7 +135,7 @@ class EncodedSet:
                             min(scales), max(scales))
         if beams:
             arr = np.array(beams, dtype=float)
-            area = _GAUSS_AREA * arr[:, 0] * arr[:, 1]
+            area = GAUSS_AREA * arr[:, 0] * arr[:, 1]
             out["beam"] = {"major_arcsec": float(np.median(arr[:, 0])),
                            "minor_arcsec": float(np.median(arr[:, 1])),
                            "pa_deg": float(np.median(arr[:, 2])),

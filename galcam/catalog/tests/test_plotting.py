@@ -109,12 +109,12 @@ def test_write_without_wcs_writes_the_table_only(tmp_path):
 def test_sky_axes_are_named_after_the_image_frame(ctype, radesys, labels):
     import matplotlib.pyplot as plt
 
-    from galcam.visualization import _label_sky_axes
+    from galcam.visualization import label_sky_axes
 
     wcs = make_wcs(SHAPE)
     wcs.wcs.ctype = list(ctype)
     wcs.wcs.radesys = radesys
     ax = plt.figure().add_subplot(projection=wcs)
-    _label_sky_axes(ax)
+    label_sky_axes(ax)
     assert (ax.coords[0].get_axislabel(), ax.coords[1].get_axislabel()) == labels
     plt.close(ax.figure)

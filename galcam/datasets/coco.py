@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from .._validation import is_integer, readonly
+from .._validation import readonly
 from .classes import DEFAULT_CLASSES, normalize_class_name
+from .contract import DatasetError, check_categories, check_coco_structure, check_images
 
 __all__ = [
     "CocoDataset",
@@ -47,10 +48,6 @@ _PNG_SUFFIXES = (".png",)
 _MAX_LISTED = 5  # how many offending items an error message lists
 _LNG_PREFIXES = ("RA", "GLON", "ELON", "SLON", "HLON")
 _LAT_NAMES = ("DEC", "GLAT", "ELAT", "SLAT", "HLAT")
-
-
-class DatasetError(ValueError):
-    """A data set that galcam cannot use; the message names the file and the problem."""
 
 
 def _listed(items):
@@ -392,25 +389,18 @@ class CocoDataset:
         self._image_dir = Path(image_dir)
         self._load_annotations = bool(load_annotations)
         self._classes = self._check_classes(classes)
-        if not isinstance(coco, dict):
-            raise DatasetError(f"{where}: expected a JSON object with 'images' and 'categories'")
-        for key in ("images", "categories"):
-            if key not in coco:
-                raise DatasetError(f"{where}: the JSON has no '{key}' list")
-            if not isinstance(coco[key], list):
-                raise DatasetError(f"{where}: '{key}' must be a list")
+        # the checks of the contract shared with the evaluation (galcam.datasets.contract)
+        check_coco_structure(coco, where, keys=("images", "categories"))
         skip = ("images", "annotations", "categories")
         self._info = {k: v for k, v in coco.items() if k not in skip}
         self._categories_raw = coco["categories"]
+        check_categories(coco["categories"], where, allow_empty=True)
         self._cat_to_class = self._match_categories(coco["categories"])
-        self._images_raw = self._check_images(coco["images"])
-        if not self._images_raw:
-            raise DatasetError(f"{where}: the data set holds no images")
+        self._images_raw = check_images(coco["images"], where, file_names=True)
         if self._load_annotations:
-            anns = coco.get("annotations", [])
-            if not isinstance(anns, list):
-                raise DatasetError(f"{where}: 'annotations' must be a list")
-            self._anns_by_image = self._check_annotations(anns)
+            if "annotations" in coco:
+                check_coco_structure(coco, where, keys=("annotations",))
+            self._anns_by_image = self._check_annotations(coco.get("annotations", []))
         else:
             self._anns_by_image = None
         if check_files:
@@ -433,30 +423,16 @@ class CocoDataset:
         return classes
 
     def _match_categories(self, categories):
+        """Category id -> class name (categories checked by `check_categories` first)."""
         where = self._where
         cat_to_class = {}
-        seen_class = {}
         unknown = []
-        for i, cat in enumerate(categories):
-            if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
-                raise DatasetError(f"{where}: categories[{i}] must have an 'id' and a 'name'")
-            cid, name = cat["id"], cat["name"]
-            if not isinstance(name, str):
-                raise DatasetError(f"{where}: categories[{i}] has a non-string name {name!r}")
-            if cid in cat_to_class:
-                raise DatasetError(f"{where}: category id {cid!r} appears twice")
-            key = normalize_class_name(name)
+        for cat in categories:
+            key = normalize_class_name(cat["name"])
             if key not in self._class_keys:
-                unknown.append(name)
+                unknown.append(cat["name"])
                 continue
-            cls_name = self._class_keys[key]
-            if cls_name in seen_class:
-                raise DatasetError(
-                    f"{where}: categories {seen_class[cls_name]!r} and {name!r} both name the "
-                    f"class {cls_name}"
-                )
-            seen_class[cls_name] = name
-            cat_to_class[cid] = cls_name
+            cat_to_class[cat["id"]] = self._class_keys[key]
         if unknown:
             raise DatasetError(
                 f"{where}: unknown categor{'y' if len(unknown) == 1 else 'ies'} "
@@ -464,34 +440,6 @@ class CocoDataset:
                 f"{', '.join(self._classes)} (case, spaces, hyphens and underscores ignored)"
             )
         return cat_to_class
-
-    def _check_images(self, images):
-        where = self._where
-        out = {}
-        for i, img in enumerate(images):
-            if not isinstance(img, dict):
-                raise DatasetError(f"{where}: images[{i}] is not an object")
-            missing = [k for k in ("id", "file_name", "width", "height") if k not in img]
-            if missing:
-                raise DatasetError(f"{where}: images[{i}] lacks {', '.join(missing)}")
-            iid = img["id"]
-            if not is_integer(iid):
-                raise DatasetError(f"{where}: images[{i}] has a non-integer id {iid!r}")
-            for key in ("width", "height"):
-                v = img[key]
-                if not is_integer(v) or v <= 0:
-                    raise DatasetError(
-                        f"{where}: image {iid}: '{key}' must be a positive integer, got {v!r}"
-                    )
-            if not isinstance(img["file_name"], str) or not img["file_name"]:
-                raise DatasetError(f"{where}: image {iid}: 'file_name' must be a non-empty string")
-            ir = img.get("ir_file_name")
-            if ir is not None and (not isinstance(ir, str) or not ir):
-                raise DatasetError(f"{where}: image {iid}: 'ir_file_name' must be a string")
-            if iid in out:
-                raise DatasetError(f"{where}: duplicate image id {iid}")
-            out[int(iid)] = img
-        return out
 
     def _check_annotations(self, anns):
         where = self._where

@@ -27,9 +27,17 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-# one RLE decoder and one class-name rule for the whole package
+# one RLE decoder, one class-name rule and one COCO validator for the whole package
 from ..datasets.classes import normalize_class_name
 from ..datasets.coco import decode_rle
+from ..datasets.contract import (
+    check_bbox,
+    check_keypoints,
+    check_truth,
+    coco_id,
+    rle_counts,
+    segmentation_to_rle,
+)
 
 __all__ = [
     "normalize_class_name",
@@ -64,156 +72,6 @@ def _read_json(path, what):
         raise ValueError(f"{what} file '{path}' is not valid JSON ({exc})") from exc
 
 
-# ----------------------------------------------------------------------------- RLE checks
-
-
-def rle_counts(counts):
-    """Decode the compressed (LEB128-like) counts string of a COCO RLE.
-
-    pycocotools' C decoder does not check that the run lengths add up to the
-    image size; this pure-Python decoder lets galcam validate an RLE before
-    handing it to pycocotools.
-
-    Parameters
-    ----------
-    counts : str or bytes
-        The ``counts`` entry of a compressed RLE.
-
-    Returns
-    -------
-    runs : list of int
-        Alternating run lengths, starting with a run of zeros.
-
-    Raises
-    ------
-    ValueError
-        If the string contains characters outside the RLE alphabet or ends in
-        the middle of a number.
-    """
-    if isinstance(counts, bytes):
-        try:
-            counts = counts.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise ValueError("RLE counts are not ASCII") from exc
-    runs = []
-    pos = 0
-    n = len(counts)
-    while pos < n:
-        value = 0
-        shift = 0
-        more = True
-        while more:
-            if pos >= n:
-                raise ValueError("RLE counts string ends in the middle of a number")
-            c = ord(counts[pos]) - 48
-            if not 0 <= c < 64:
-                raise ValueError(f"RLE counts contain the invalid character {counts[pos]!r}")
-            value |= (c & 0x1F) << (5 * shift)
-            more = bool(c & 0x20)
-            pos += 1
-            shift += 1
-            if not more and (c & 0x10):
-                value |= -1 << (5 * shift)
-        if len(runs) > 2:
-            value += runs[-2]
-        runs.append(value)
-    return runs
-
-
-def _to_rle(segmentation, height, width, where):
-    """Any COCO segmentation -> one compressed RLE dict (counts as str), validated."""
-    if isinstance(segmentation, dict):
-        size = segmentation.get("size")
-        counts = segmentation.get("counts")
-        if counts is None or size is None:
-            raise ValueError(f"{where}: an RLE segmentation needs 'size' and 'counts'")
-        if (
-            not isinstance(size, (list, tuple))
-            or len(size) != 2
-            or [int(s) for s in size] != [height, width]
-        ):
-            raise ValueError(
-                f"{where}: RLE size {size!r} does not match the image's [height, width] = "
-                f"[{height}, {width}]"
-            )
-        if isinstance(counts, list):  # uncompressed RLE
-            runs = counts
-            if not all(isinstance(c, numbers.Integral) and c >= 0 for c in runs):
-                raise ValueError(f"{where}: uncompressed RLE counts must be non-negative integers")
-            if sum(runs) != height * width:
-                raise ValueError(
-                    f"{where}: RLE run lengths add up to {sum(runs)} pixels, expected "
-                    f"{height}x{width} = {height * width}"
-                )
-            rle = mask_utils.frPyObjects({"size": [height, width], "counts": runs}, height, width)
-        elif isinstance(counts, (str, bytes)):
-            try:
-                runs = rle_counts(counts)
-            except ValueError as exc:
-                raise ValueError(f"{where}: bad RLE ({exc})") from exc
-            if any(r < 0 for r in runs) or sum(runs) != height * width:
-                raise ValueError(
-                    f"{where}: bad RLE: run lengths add up to {sum(runs)} pixels, expected "
-                    f"{height}x{width} = {height * width}"
-                )
-            rle = {"size": [height, width], "counts": counts}
-        else:
-            raise ValueError(f"{where}: RLE counts must be a string or a list of integers")
-    elif isinstance(segmentation, list):
-        if not segmentation:
-            raise ValueError(f"{where}: empty polygon list")
-        try:
-            polys = [np.asarray(p, dtype=float) for p in segmentation]
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: polygons must be lists of numbers") from exc
-        for p in polys:
-            if p.ndim != 1 or p.size < 6 or p.size % 2 or not np.all(np.isfinite(p)):
-                raise ValueError(
-                    f"{where}: each polygon must be a flat list [x0, y0, x1, y1, ...] of at "
-                    "least 3 finite points"
-                )
-        rles = mask_utils.frPyObjects([p.tolist() for p in polys], height, width)
-        rle = mask_utils.merge(rles)
-    else:
-        raise ValueError(f"{where}: segmentation must be an RLE dict or a list of polygons")
-    counts = rle["counts"]
-    if isinstance(counts, bytes):
-        counts = counts.decode("ascii")
-    return {"size": [int(height), int(width)], "counts": counts}
-
-
-def _check_keypoints(kp, where):
-    if not isinstance(kp, (list, tuple)) or len(kp) != 3:
-        raise ValueError(f"{where}: keypoints must be [x, y, v] (one host per galaxy), got {kp!r}")
-    try:
-        x, y, v = (float(k) for k in kp)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: keypoints must be numbers, got {kp!r}") from exc
-    if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(v)):
-        raise ValueError(f"{where}: keypoints must be finite, got {kp!r}")
-    return [x, y, int(v)]
-
-
-def _check_bbox(bbox, where):
-    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
-        raise ValueError(f"{where}: bbox must be [x, y, width, height], got {bbox!r}")
-    try:
-        vals = [float(b) for b in bbox]
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: bbox must be numbers, got {bbox!r}") from exc
-    if not all(math.isfinite(b) for b in vals) or vals[2] < 0 or vals[3] < 0:
-        raise ValueError(f"{where}: bbox must be finite with non-negative size, got {bbox!r}")
-    return vals
-
-
-def _int_id(value, where):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ValueError(f"{where} must be an integer, got {value!r}")
-    return int(value)
-
-
 # ----------------------------------------------------------------------------- truth
 
 
@@ -239,7 +97,9 @@ def load_truth(truth):
     ------
     FileNotFoundError, ValueError
         For a missing file, invalid JSON or content that breaks the contract;
-        the message names the file and the offending entry.
+        the message names the file and the offending entry. The content is
+        checked by `galcam.datasets.contract.check_truth`, with the checks of
+        images and categories that `~galcam.datasets.CocoDataset` uses too.
     """
     where = _describe(truth)
     if isinstance(truth, (str, os.PathLike)):
@@ -248,107 +108,7 @@ def load_truth(truth):
         data = copy.deepcopy(truth)
     else:
         raise ValueError(f"truth must be a COCO JSON path or dict, got {type(truth).__name__}")
-    if not isinstance(data, dict):
-        raise ValueError(f"truth {where}: expected a COCO JSON object, got {type(data).__name__}")
-    for key in ("images", "categories", "annotations"):
-        if not isinstance(data.get(key), list):
-            raise ValueError(f"truth {where}: missing or non-list '{key}'")
-    if not data["images"]:
-        raise ValueError(f"truth {where}: 'images' is empty")
-    if not data["categories"]:
-        raise ValueError(f"truth {where}: 'categories' is empty")
-
-    images = {}
-    for i, img in enumerate(data["images"]):
-        w = f"truth {where}: images[{i}]"
-        if not isinstance(img, dict):
-            raise ValueError(f"{w} is not an object")
-        iid = _int_id(img.get("id"), f"{w}.id")
-        if iid in images:
-            raise ValueError(f"{w}: duplicate image id {iid}")
-        for dim in ("width", "height"):
-            val = img.get(dim)
-            if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val <= 0:
-                raise ValueError(f"{w}: '{dim}' must be a positive integer, got {val!r}")
-        img["id"] = iid
-        images[iid] = img
-
-    cats = {}
-    names = {}
-    for i, cat in enumerate(data["categories"]):
-        w = f"truth {where}: categories[{i}]"
-        if not isinstance(cat, dict):
-            raise ValueError(f"{w} is not an object")
-        cid = _int_id(cat.get("id"), f"{w}.id")
-        try:
-            key = normalize_class_name(cat.get("name"))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{w}.name: {exc}") from None
-        if cid in cats:
-            raise ValueError(f"{w}: duplicate category id {cid}")
-        if key in names:
-            raise ValueError(
-                f"{w}: category name {cat['name']!r} duplicates {names[key]!r} "
-                "(names are compared ignoring case, spaces and hyphens)"
-            )
-        cat["id"] = cid
-        cats[cid] = cat
-        names[key] = cat["name"]
-
-    used_ids = {a.get("id") for a in data["annotations"] if isinstance(a, dict)}
-    next_id = max([a for a in used_ids if isinstance(a, numbers.Integral)] + [0]) + 1
-    seen_ids = set()
-    for i, ann in enumerate(data["annotations"]):
-        w = f"truth {where}: annotations[{i}]"
-        if not isinstance(ann, dict):
-            raise ValueError(f"{w} is not an object")
-        iid = _int_id(ann.get("image_id"), f"{w}.image_id")
-        if iid not in images:
-            raise ValueError(f"{w}: image_id {iid} is not in 'images'")
-        cid = _int_id(ann.get("category_id"), f"{w}.category_id")
-        if cid not in cats:
-            raise ValueError(f"{w}: category_id {cid} is not in 'categories'")
-        ann["image_id"], ann["category_id"] = iid, cid
-        if "id" in ann:
-            aid = _int_id(ann["id"], f"{w}.id")
-        else:
-            aid = next_id
-            next_id += 1
-        if aid in seen_ids:
-            raise ValueError(f"{w}: duplicate annotation id {aid}")
-        seen_ids.add(aid)
-        ann["id"] = aid
-        img = images[iid]
-        if "segmentation" not in ann:
-            raise ValueError(f"{w}: missing 'segmentation'")
-        ann["segmentation"] = _to_rle(ann["segmentation"], img["height"], img["width"], w)
-        if "area" in ann:
-            area = ann["area"]
-            if (
-                isinstance(area, bool)
-                or not isinstance(area, numbers.Real)
-                or not math.isfinite(area)
-                or area < 0
-            ):
-                raise ValueError(f"{w}: 'area' must be a finite number >= 0, got {area!r}")
-            ann["area"] = float(area)
-        else:
-            ann["area"] = float(mask_utils.area(ann["segmentation"]))
-            log.debug("%s: no 'area'; using the mask area %.0f px^2", w, ann["area"])
-        if "bbox" in ann:
-            ann["bbox"] = _check_bbox(ann["bbox"], w)
-        else:
-            ann["bbox"] = [float(b) for b in mask_utils.toBbox(ann["segmentation"])]
-        ann["iscrowd"] = int(bool(ann.get("iscrowd", 0)))
-        if ann.get("keypoints") is not None:
-            ann["keypoints"] = _check_keypoints(ann["keypoints"], w)
-            ann["num_keypoints"] = int(ann["keypoints"][2] > 0)
-        else:
-            ann.pop("keypoints", None)
-            ann["num_keypoints"] = 0
-    if not any(not a["iscrowd"] for a in data["annotations"]):
-        raise ValueError(f"truth {where}: there are no (non-crowd) annotations to evaluate against")
-    return data
+    return check_truth(data, f"truth {where}")
 
 
 # ----------------------------------------------------------------------------- predictions
@@ -387,7 +147,7 @@ def remap_categories(predictions, pred_categories, truth_categories):
     for i, cat in enumerate(pred_categories):
         if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
             raise ValueError(f"prediction categories[{i}] must be an object with 'id' and 'name'")
-        cid = _int_id(cat["id"], f"prediction categories[{i}].id")
+        cid = coco_id(cat["id"], f"prediction categories[{i}].id")
         key = normalize_class_name(cat["name"])
         if key in names:
             raise ValueError(
@@ -401,7 +161,7 @@ def remap_categories(predictions, pred_categories, truth_categories):
             log.debug("predicted class %r is not in the truth", cat["name"])
     out = []
     for i, pred in enumerate(predictions):
-        cid = _int_id(pred.get("category_id"), f"predictions[{i}].category_id")
+        cid = coco_id(pred.get("category_id"), f"predictions[{i}].category_id")
         if cid not in mapping:
             raise ValueError(
                 f"predictions[{i}]: category_id {cid} is not in the prediction categories "
@@ -493,10 +253,10 @@ def load_predictions(predictions, truth, *, pred_categories=None):
     n_kp = 0
     for i, pred in enumerate(data):
         w = f"predictions {where}: entry {i}"
-        iid = _int_id(pred.get("image_id"), f"{w}: image_id")
+        iid = coco_id(pred.get("image_id"), f"{w}: image_id")
         if iid not in images:
             raise ValueError(f"{w}: image_id {iid} is not in the truth's images")
-        cid = _int_id(pred.get("category_id"), f"{w}: category_id")
+        cid = coco_id(pred.get("category_id"), f"{w}: category_id")
         if cid not in cat_ids:
             raise ValueError(
                 f"{w}: category_id {cid} is not a truth category id {sorted(cat_ids)}; give the "
@@ -510,7 +270,7 @@ def load_predictions(predictions, truth, *, pred_categories=None):
         if "segmentation" not in pred:
             raise ValueError(f"{w}: missing 'segmentation' (compressed RLE)")
         img = images[iid]
-        rle = _to_rle(pred["segmentation"], img["height"], img["width"], w)
+        rle = segmentation_to_rle(pred["segmentation"], img["height"], img["width"], w)
         entry = {
             "image_id": iid,
             "category_id": cid,
@@ -519,11 +279,11 @@ def load_predictions(predictions, truth, *, pred_categories=None):
             "area": float(mask_utils.area(rle)),
         }
         if pred.get("bbox") not in (None, []):
-            entry["bbox"] = _check_bbox(pred["bbox"], w)
+            entry["bbox"] = check_bbox(pred["bbox"], w)
         else:
             entry["bbox"] = [float(b) for b in mask_utils.toBbox(rle)]
         if pred.get("keypoints") is not None:
-            entry["keypoints"] = _check_keypoints(pred["keypoints"], w)
+            entry["keypoints"] = check_keypoints(pred["keypoints"], w)
             n_kp += 1
         out.append(entry)
     if 0 < n_kp < len(out):

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._validation import check_fraction, check_positive_int
 from .cam import CAM_EPS
 from .folder import resolve_device
 from .spec import CLASS_VIEWS, DEFAULT_SCALES
@@ -254,13 +255,10 @@ def multiscale_cams(model, image, *, scales=DEFAULT_SCALES, flip=True, device=No
 
 
 def _check_selection(threshold, min_classes, n_classes):
-    if (not isinstance(threshold, (int, float, np.floating, np.integer))
-            or isinstance(threshold, bool) or not 0 <= threshold <= 1):
-        raise ValueError(f"threshold: expected a value in [0, 1], got {threshold!r}")
-    if (not isinstance(min_classes, int) or isinstance(min_classes, bool)
-            or not 0 <= min_classes <= n_classes):
-        raise ValueError(f"min_classes: expected an integer in [0, {n_classes}], "
-                         f"got {min_classes!r}")
+    check_fraction(threshold, "threshold", expected="a value in [0, 1]")
+    expected = f"an integer in [0, {n_classes}]"
+    if check_positive_int(min_classes, "min_classes", minimum=0, expected=expected) > n_classes:
+        raise ValueError(f"min_classes: expected {expected}, got {min_classes!r}")
 
 
 def select_classes(probabilities, *, threshold=0.5, min_classes=0):

@@ -1,4 +1,7 @@
-"""Lazy public names for galcam's packages (so that importing them never loads torch)."""
+"""Lazy public names for galcam's packages (so that importing them never loads torch).
+
+A shared helper at the bottom of galcam's layers: it imports no other galcam module.
+"""
 
 import importlib
 import sys

@@ -27,6 +27,9 @@ baseline finder can apply it to real images:
   axis of the brightness-weighted emission;
 * ``b`` is the extent of the emission along the major axis (pixel centres, plus one pixel),
   ``c`` the extent across it: the sides of the paper's rotated box.
+
+A shared helper at the bottom of galcam's layers (see ``galcam/tests/test_layers.py``): it
+imports no other galcam module, so that the simulator (datasets) and the baseline may use it.
 """
 
 import math

@@ -2,6 +2,10 @@
 
 The functions build a `matplotlib.figure.Figure` without touching pyplot's global state,
 so they are safe in scripts, notebooks, and on machines without a display.
+
+A shared helper at the bottom of galcam's layers (see ``galcam/tests/test_layers.py``): it
+imports no other galcam module, so that every layer (the catalogue's and the survey's
+figures, the CLI) may use it.
 """
 
 import numpy as np

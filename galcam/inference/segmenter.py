@@ -303,7 +303,7 @@ class WeakSegmenter:
     """
 
     def __init__(self, networks, *, grouper=None, host_finder=DEFAULT_HOST_FINDER,
-                 tile_overlap=1 / 3, merge_iou=0.5, beam_matching=0.5, name=None):
+                 tile_overlap=1 / 3, merge_iou=0.3, beam_matching=0.5, name=None):
         if not isinstance(networks, ModelNetworks):
             raise TypeError(f"networks: expected a galcam.models.ModelNetworks (use "
                             f"WeakSegmenter.load for a model folder), got "
@@ -333,7 +333,7 @@ class WeakSegmenter:
     # --- construction -----------------------------------------------------------------
     @classmethod
     def load(cls, model="default", *, device="auto", grouper=None, host_finder=DEFAULT_HOST_FINDER,
-             tile_overlap=1 / 3, merge_iou=0.5, beam_matching=0.5, spec_changes=None,
+             tile_overlap=1 / 3, merge_iou=0.3, beam_matching=0.5, spec_changes=None,
              flip=True, **legacy):
         """Load a model folder or a registered model.
 

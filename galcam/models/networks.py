@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._validation import check_bool
 from .backbone import Backbone
 from .cam import CAM_EPS, CAMNet
 from .cam_inference import _N_VIEWS, _rescale, view_logits
@@ -96,10 +97,8 @@ class ModelNetworks:
         if spec.n_classes != cam_net.n_classes:
             raise ValueError(f"classes: {spec.n_classes} names for a network with "
                              f"{cam_net.n_classes} outputs")
-        if not isinstance(flip, bool):
-            raise ValueError(f"flip: expected True or False, got {flip!r}")
         self.spec = spec
-        self.flip = flip
+        self.flip = check_bool(flip, "flip")
         self.device = resolve_device(device)
         self.cam_net = cam_net.to(self.device).eval()
         self.irnet = irnet.to(self.device).eval()

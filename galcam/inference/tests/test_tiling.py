@@ -85,15 +85,21 @@ def test_distinct_galaxies_are_not_merged():
     dets = [TileDetection(A, 0, 0, g1[:, :60], 0.5), TileDetection(B, 40, 0, g2[:, 40:], 0.8),
             TileDetection(A, 0, 0, g2[:, :60], 0.3)]
     merged = merge_tile_detections(dets, SHAPE)
-    # g2 seen by A and B (both complete) is one galaxy; g1 stays alone
+    # g2 seen by A and B (both complete) is one galaxy, the more confident view; g1 alone
     assert len(merged) == 2
-    assert merged[0].best == 1 and merged[0].members == (1, 2)
+    assert merged[0].best == 1 and merged[0].members == (1,) and merged[0].group == (1, 2)
     assert merged[1].best == 0 and merged[1].members == (0,)
 
 
-def test_same_tile_detections_never_merge():
+def test_duplicates_keep_the_most_confident_view():
+    """The shared rule: two views of one galaxy, even of one tile, give one detection."""
     g = _disk(20, 20, 5, 0, 0, 100, 64)
-    dets = [TileDetection(A, 0, 0, g[:, :60], 0.5), TileDetection(A, 0, 0, g[:, :60], 0.4)]
+    dets = [TileDetection(A, 0, 0, g[:, :60], 0.4), TileDetection(A, 0, 0, g[:, :60], 0.5)]
+    (merged,) = merge_tile_detections(dets, SHAPE)
+    assert merged.best == 1 and merged.members == (1,) and merged.group == (0, 1)
+    # a disjoint galaxy of the same tile stays apart
+    h = _disk(45, 40, 5, 0, 0, 100, 64)
+    dets.append(TileDetection(A, 0, 0, h[:, :60], 0.3))
     assert len(merge_tile_detections(dets, SHAPE)) == 2
 
 

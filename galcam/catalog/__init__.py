@@ -7,7 +7,15 @@ overview figure, and a cross-match of the hosts with a user's infrared catalogue
 definitions are in `galcam.catalog.columns`. Torch-free.
 """
 
-from .catalog import OUTPUT_FILES, TABLE_FORMATS, GalaxyCatalog
+from .catalog import (
+    OUTPUT_FILES,
+    TABLE_FORMATS,
+    TABLE_WRITERS,
+    GalaxyCatalog,
+    mask_photometry,
+    table_format,
+    write_table,
+)
 from .columns import (
     BRIGHTNESS_UNIT,
     CATALOG_COLUMNS,
@@ -37,6 +45,10 @@ __all__ = [
     "OUTPUT_FILES",
     "REGION_FORMATS",
     "TABLE_FORMATS",
+    "TABLE_WRITERS",
+    "mask_photometry",
+    "table_format",
+    "write_table",
     "catalog_positions",
     "class_color",
     "class_column_name",

@@ -35,7 +35,8 @@ from .columns import (
 )
 from .regions import class_color, mask_polygons, write_region_file
 
-__all__ = ["GalaxyCatalog", "TABLE_FORMATS"]
+__all__ = ["GalaxyCatalog", "TABLE_FORMATS", "TABLE_WRITERS", "mask_photometry",
+           "table_format", "write_table"]
 
 log = logging.getLogger(__name__)
 
@@ -410,15 +411,10 @@ class GalaxyCatalog:
             xc = self._group_detection["xcentroid"]
             yc = self._group_detection["ycentroid"]
             local = noise.rms_at(xc, yc).to_value(self._radio.unit) if n else np.zeros(0)
-            for k, d in enumerate(dets):
-                x0, y0, w, h = d.bbox
-                values = np.asarray(data[y0:y0 + h, x0:x0 + w], dtype=np.float64)[d.mask_crop]
-                values = values[np.isfinite(values)]
-                if values.size:
-                    peak[k] = values.max() * scale
-                    if beam_pix is not None:
-                        total[k] = values.sum() * scale / beam_pix
-                rms[k] = float(local[k]) * scale
+            crops = [(d.bbox[0], d.bbox[1], d.mask_crop) for d in dets]
+            peak, total = (q.value for q in mask_photometry(
+                data, self._radio.unit, crops, beam_pixels=beam_pix))
+            rms = np.asarray(local, dtype=np.float64) * scale
         else:
             log.info("no radio image: peak_flux, total_flux and local_rms are NaN")
         return {"peak_flux": peak * BRIGHTNESS_UNIT, "total_flux": total * u.mJy,
@@ -581,34 +577,13 @@ class GalaxyCatalog:
         ``<name>_dec`` (deg, ICRS), and the provenance as ``INFO`` elements of the table.
         """
         path = Path(path)
-        fmt = self._table_format(path, format)
+        fmt = table_format(path, format)
         if os.path.lexists(path) and not overwrite:
             raise FileExistsError(f"'{path}': exists already (pass overwrite=True to replace it)")
-        if fmt == "votable":
-            table = self.to_table(columns, skycoord=False)
-            atomic_write(path, lambda tmp: _write_votable(table, tmp))
-        elif fmt == "fits":
-            table = self.to_table(columns)
-            atomic_write(path, lambda tmp: _write_fits(table, tmp))
-        else:
-            table = self.to_table(columns)
-            atomic_write(path, lambda tmp: table.write(tmp, format="ascii.ecsv"))
+        table = self.to_table(columns, skycoord=fmt != "votable")
+        write_table(table, path, format=fmt, overwrite=True)
         log.info("wrote %d galaxies to %s (%s)", len(table), path, fmt)
         return path
-
-    @staticmethod
-    def _table_format(path, format):
-        if format is not None:
-            if format not in _FORMAT_ALIASES:
-                raise ValueError(f"format: expected one of {sorted(set(_FORMAT_ALIASES))}, "
-                                 f"got {format!r}")
-            return _FORMAT_ALIASES[format]
-        name = path.name.lower()
-        for suffix in sorted(TABLE_FORMATS, key=len, reverse=True):
-            if name.endswith(suffix):
-                return TABLE_FORMATS[suffix]
-        raise ValueError(f"'{path}': cannot tell the table format from the suffix; use one of "
-                         f"{sorted(TABLE_FORMATS)} or pass format=")
 
     # --- regions --------------------------------------------------------------------------
     def _require_wcs(self, what):
@@ -834,6 +809,50 @@ def _galcam_version():
     return __version__
 
 
+def mask_photometry(data, unit, crops, *, beam_pixels=None):
+    """Peak and integrated flux densities of masks on a radio image.
+
+    The one photometry of galcam's catalogues (`GalaxyCatalog` and the survey's): the peak
+    is the brightest finite pixel of a mask, the integrated flux density the sum of its
+    finite pixels over the beam's solid angle in pixels (`galcam.io.beam_pixels`).
+
+    Parameters
+    ----------
+    data : array-like (H, W)
+        The radio image.
+    unit : `~astropy.units.Unit` or str
+        Its brightness unit (per beam, e.g. Jy/beam).
+    crops : iterable of (int, int, bool array)
+        ``(x0, y0, mask)``: each mask's crop and the pixel of its (0, 0) in ``data``.
+    beam_pixels : float, optional
+        The beam's solid angle in pixels; without it the integrated flux densities are NaN.
+
+    Returns
+    -------
+    peak : `~astropy.units.Quantity` (n,)
+        In mJy/beam (NaN for a mask without finite pixels).
+    total : `~astropy.units.Quantity` (n,)
+        In mJy.
+    """
+    crops = list(crops)
+    scale = u.Unit(unit).to(BRIGHTNESS_UNIT)
+    peak = np.full(len(crops), np.nan)
+    total = np.full(len(crops), np.nan)
+    for k, (x0, y0, mask) in enumerate(crops):
+        h, w = mask.shape
+        values = np.asarray(data[y0:y0 + h, x0:x0 + w], dtype=np.float64)[mask]
+        values = values[np.isfinite(values)]
+        if values.size:
+            peak[k] = values.max() * scale
+            if beam_pixels is not None:
+                total[k] = values.sum() * scale / beam_pixels
+    return peak * BRIGHTNESS_UNIT, total * u.mJy
+
+
+def _write_ecsv(table, path):
+    table.write(path, format="ascii.ecsv")
+
+
 def _write_fits(table, path):
     from astropy.io.fits.verify import VerifyWarning
 
@@ -852,3 +871,51 @@ def _write_votable(table, path):
     for key, value in table.meta.items():
         vot_table.infos.append(Info(name=key, value=str(value)))
     votable.to_xml(str(path))
+
+
+#: Table writers by format name: ``writer(table, path)`` (a VOTable needs plain columns:
+#: SkyCoord columns split into RA/Dec first, ``GalaxyCatalog.to_table(skycoord=False)``).
+#: A format added here (with its suffixes in `TABLE_FORMATS`) is available to
+#: `GalaxyCatalog.write_table`, `write_table` and the survey.
+TABLE_WRITERS = {"ascii.ecsv": _write_ecsv, "fits": _write_fits, "votable": _write_votable}
+
+
+def table_format(path, format=None):
+    """The format name of a table file: ``format`` checked, else from the suffix."""
+    if format is not None:
+        if format not in _FORMAT_ALIASES:
+            raise ValueError(f"format: expected one of {sorted(set(_FORMAT_ALIASES))}, "
+                             f"got {format!r}")
+        return _FORMAT_ALIASES[format]
+    name = Path(path).name.lower()
+    for suffix in sorted(TABLE_FORMATS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return TABLE_FORMATS[suffix]
+    raise ValueError(f"'{path}': cannot tell the table format from the suffix; use one of "
+                     f"{sorted(TABLE_FORMATS)} or pass format=")
+
+
+def write_table(table, path, *, format=None, overwrite=False):
+    """Write a table atomically with galcam's writer for its format.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        For VOTable, a table without SkyCoord columns.
+    path : path-like
+    format : {"ascii.ecsv", "fits", "votable"}, optional
+        Default: from the suffix (`TABLE_FORMATS`).
+    overwrite : bool, optional
+        Replace an existing file (default: raise `FileExistsError`).
+
+    Returns
+    -------
+    path : `pathlib.Path`
+    """
+    path = Path(path)
+    fmt = table_format(path, format)
+    if os.path.lexists(path) and not overwrite:
+        raise FileExistsError(f"'{path}': exists already (pass overwrite=True to replace it)")
+    writer = TABLE_WRITERS[fmt]
+    atomic_write(path, lambda tmp: writer(table, tmp))
+    return path

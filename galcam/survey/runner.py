@@ -24,7 +24,7 @@ import numpy as np
 from astropy import units as u
 
 from galcam._validation import check_bool, check_fraction, check_pair, check_positive_int
-from galcam.catalog.columns import BRIGHTNESS_UNIT
+from galcam.catalog import BRIGHTNESS_UNIT, mask_photometry, write_table
 from galcam.io import atomic_write, beam_pixels, read_image
 
 from .manifest import (
@@ -695,13 +695,13 @@ class SurveyRunner:
                        image):
         paths = {}
         paths["table"] = outdir / OUTPUT_FILES["table"]
-        atomic_write(paths["table"], lambda tmp: table.write(tmp, format="ascii.ecsv"))
+        write_table(table, paths["table"], format="ascii.ecsv", overwrite=True)
         if "fits" in self._formats:
             paths["fits"] = outdir / OUTPUT_FILES["fits"]
-            atomic_write(paths["fits"], lambda tmp: _write_fits(table, tmp))
+            write_table(table, paths["fits"], format="fits", overwrite=True)
         if vo_table is not None:
             paths["votable"] = outdir / OUTPUT_FILES["votable"]
-            atomic_write(paths["votable"], lambda tmp: vo_table.write(tmp, format="votable"))
+            write_table(vo_table, paths["votable"], format="votable", overwrite=True)
         paths["regions"] = catalog.write_regions(outdir / OUTPUT_FILES["regions"], "ds9",
                                                  overwrite=True)
         text = json.dumps(result.to_coco(1))
@@ -781,46 +781,28 @@ def _segmentation_result(galaxies, classes, shape, wcs, units, meta):
 
 
 def _photometry(galaxies, image):
-    """Peak and integrated flux densities (mosaic, bounding boxes only) and local rms."""
+    """Peak and integrated flux densities (`galcam.catalog.mask_photometry` on the mosaic)
+    and the local rms each unit measured."""
     n = len(galaxies)
-    peak = np.full(n, np.nan)
-    total = np.full(n, np.nan)
     rms = np.full(n, np.nan)
     unit = u.Unit(image.unit) if image.unit is not None else None
     if unit is None or not unit.is_equivalent(BRIGHTNESS_UNIT):
         log.info("the mosaic is in %s, not Jy/beam: flux densities are NaN", unit)
-        return {"peak_flux": peak * BRIGHTNESS_UNIT, "total_flux": total * u.mJy,
+        nan = np.full(n, np.nan)
+        return {"peak_flux": nan * BRIGHTNESS_UNIT, "total_flux": nan * u.mJy,
                 "local_rms": rms * BRIGHTNESS_UNIT}
-    scale = unit.to(BRIGHTNESS_UNIT)
     beam = (image.meta or {}).get("beam")
     beam_pix = None if beam is None else beam_pixels(beam, image.wcs)
-    data = image.data
+    peak, total = mask_photometry(image.data, unit, [(g.x0, g.y0, g.mask) for g in galaxies],
+                                  beam_pixels=beam_pix)
     for k, g in enumerate(galaxies):
-        h, w = g.mask.shape
-        values = np.asarray(data[g.y0:g.y0 + h, g.x0:g.x0 + w], dtype=np.float64)[g.mask]
-        values = values[np.isfinite(values)]
-        if values.size:
-            peak[k] = values.max() * scale
-            if beam_pix is not None:
-                total[k] = values.sum() * scale / beam_pix
         p = g.best.payload
         if p.get("rms") is not None:
             try:
                 rms[k] = p["rms"] * u.Unit(p.get("rms_unit") or unit).to(BRIGHTNESS_UNIT)
             except (ValueError, u.UnitConversionError):
                 rms[k] = np.nan
-    return {"peak_flux": peak * BRIGHTNESS_UNIT, "total_flux": total * u.mJy,
-            "local_rms": rms * BRIGHTNESS_UNIT}
-
-
-def _write_fits(table, path):
-    import warnings
-
-    from astropy.io.fits.verify import VerifyWarning
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Keyword name", category=VerifyWarning)
-        table.write(path, format="fits")
+    return {"peak_flux": peak, "total_flux": total, "local_rms": rms * BRIGHTNESS_UNIT}
 
 
 def _galcam_version():

@@ -380,3 +380,33 @@ def test_catalogue_names_the_sky_frame(ctype, radesys, expected):
     if radesys == "FK4":
         wcs.wcs.equinox = 1950.0
     assert _frame_name(wcs) == expected
+
+
+def test_one_table_writer_per_format(tmp_path):
+    """write_table: the format from the suffix, atomic, nothing overwritten unasked."""
+    import astropy.units as u
+    from astropy.table import QTable
+
+    from galcam.catalog import TABLE_WRITERS, mask_photometry, table_format, write_table
+
+    assert set(TABLE_WRITERS) == {"ascii.ecsv", "fits", "votable"}
+    table = QTable({"id": [0, 1], "peak_flux": [1.0, 2.0] * u.mJy / u.beam})
+    table.meta["model"] = "m"
+    for name in ("t.ecsv", "t.fits", "t.vot"):
+        path = write_table(table, tmp_path / name)
+        back = QTable.read(path)
+        assert list(back["id"]) == [0, 1]
+        assert back["peak_flux"].unit == u.mJy / u.beam
+        with pytest.raises(FileExistsError, match="exists already"):
+            write_table(table, path)
+    assert table_format("x.FITS.gz") == "fits"
+    with pytest.raises(ValueError, match="cannot tell the table format"):
+        write_table(table, tmp_path / "t.txt")
+    # the photometry: peak and sum over the beam, NaN pixels left out
+    data = np.zeros((10, 10))
+    data[2:4, 2:4] = [[1.0, 2.0], [np.nan, 3.0]]
+    peak, total = mask_photometry(data, "Jy/beam", [(2, 2, np.ones((2, 2), bool))],
+                                  beam_pixels=2.0)
+    assert peak[0] == 3000 * u.mJy / u.beam and total[0] == 3000 * u.mJy
+    _, none = mask_photometry(data, "Jy/beam", [(2, 2, np.ones((2, 2), bool))])
+    assert np.isnan(none[0])

@@ -41,7 +41,7 @@ def main(argv=None):
     from astropy.wcs.utils import proj_plane_pixel_scales
 
     from galcam.datasets import CocoDataset
-    from galcam.inference.segmenter import _HOST_MARGIN as margin
+    from galcam.inference.segmenter import HOST_MARGIN as margin
     from galcam.models.hosts import find_core_host
     from galcam.preprocessing import CutoutEncoder
 

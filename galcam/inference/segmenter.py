@@ -64,7 +64,7 @@ _PAPER_CHANNELS = ("ir", "radio", "zeros")
 #: The host finder of a segmenter unless told otherwise (immutable, shared).
 DEFAULT_HOST_FINDER = HostFinder()
 #: Margin (working-grid pixels) of the host evidence around a mask's bounding box.
-_HOST_MARGIN = 6
+HOST_MARGIN = 6
 
 # Keywords of earlier galcam versions: options of the instance step (now GalaxyGrouper's)
 # and of the network pass (now ModelSpec's), with their new names.
@@ -859,7 +859,7 @@ class WeakSegmenter:
         # host evidence: the mask's box plus a margin, so that sub-pixel refinement sees the
         # neighbours of a peak on the mask's edge and an infrared source just outside a
         # compact mask can be the host
-        m = _HOST_MARGIN
+        m = HOST_MARGIN
         ey0, ey1 = max(my0 - m, 0), min(my1 + m, th)
         ex0, ex1 = max(mx0 - m, 0), min(mx1 + m, tw)
         evidence = HostEvidence(

@@ -62,6 +62,7 @@ _LAZY = {
     "CLASS_VIEWS": "spec",
     "DEFAULT_SCALES": "spec",
     "ModelFolderError": "spec",
+    "RESERVED_KEYS": "folder",
     "ModelSpec": "spec",
     "NetworkSpec": "spec",
     "SCHEMA_VERSION": "spec",

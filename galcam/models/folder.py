@@ -31,12 +31,13 @@ import torch
 
 from .spec import SCHEMA_VERSION, ModelFolderError
 
-__all__ = ["SCHEMA_VERSION", "ModelFolderError", "load_model_folder", "resolve_device",
-           "save_model_folder"]
+__all__ = ["RESERVED_KEYS", "SCHEMA_VERSION", "ModelFolderError", "load_model_folder",
+           "resolve_device", "save_model_folder"]
 
 log = logging.getLogger(__name__)
 
-_RESERVED = ("schema_version", "galcam_version", "created", "weights")
+#: Keys of config.json that `save_model_folder` adds itself (a caller must not give them).
+RESERVED_KEYS = ("schema_version", "galcam_version", "created", "weights")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -87,7 +88,7 @@ def save_model_folder(path, *, config, state_dicts, metrics=None, overwrite=Fals
     path = Path(path)
     if not isinstance(config, dict):
         raise TypeError(f"config: expected a dict, got {type(config).__name__}")
-    clash = [k for k in _RESERVED if k in config]
+    clash = [k for k in RESERVED_KEYS if k in config]
     if clash:
         raise ValueError(f"config: keys {clash} are reserved and written by save_model_folder")
     if metrics is not None and not isinstance(metrics, dict):

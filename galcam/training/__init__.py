@@ -10,7 +10,13 @@ from .augment import make_generator, random_crop, random_hflip, random_rotate, r
 from .data import AffinitySet, ClassificationSet, EncodedSet, as_weak_view, encode_view
 from .distributed import DistContext
 from .presets import CLASS_BALANCES, PRESETS, STAGES, StageConfig, TrainingConfig, resolve_config
-from .stages import TrainingResult, class_weights, classification_metrics, train_weak_model
+from .stages import (
+    TrainingResult,
+    class_weights,
+    classification_metrics,
+    retrain_irnet,
+    train_weak_model,
+)
 from .trainer import CheckpointError
 
 __all__ = [
@@ -35,5 +41,6 @@ __all__ = [
     "random_rotate",
     "random_scale",
     "resolve_config",
+    "retrain_irnet",
     "train_weak_model",
 ]

@@ -23,6 +23,7 @@ The result is a model folder (`~galcam.models.save_model_folder`) with the weigh
 import dataclasses
 import datetime
 import functools
+import json
 import logging
 import os
 import shutil
@@ -775,3 +776,108 @@ def _config_json(config, encoder, train_set, val_set, init_desc, seed, ctx, timi
         cam_scales=tuple(config.cam_scales), class_threshold=config.class_threshold,
         extra=provenance)
     return spec.to_dict()
+
+
+def _flat_hyperparameters(hyper):
+    """A folder's recorded hyper-parameters as `resolve_config` keywords."""
+    out = {}
+    for key, value in hyper.items():
+        if key in STAGES:
+            out.update({f"{key}_{k}": v for k, v in value.items()})
+        elif key != "preset":
+            out[key] = value
+    return out
+
+
+def retrain_irnet(model, dataset, *, output_dir, seed=0, device="auto", progress=False,
+                  **overrides):
+    """Train the IRNet of a model folder again, keeping its classifier bit for bit.
+
+    IRNet's labels are made from the kept classifier's CAMs on ``dataset`` exactly as
+    `train_weak_model` makes them (image-level labels only), and IRNet is trained with the
+    folder's recorded hyper-parameters changed by ``overrides`` (``irnet_epochs``,
+    ``irnet_crop_size``, ``irnet_scale_range``, ``irnet_radius``, ...). The new folder
+    holds the same CAM weights and a new IRNet; its ``config.json`` records the new IRNet
+    settings (``irnet_retrained``: from where, on what, how long) and ``metrics.json`` the
+    new IRNet losses.
+
+    Parameters
+    ----------
+    model : path-like
+        The model folder to start from.
+    dataset : `~galcam.datasets.CocoDataset` or `~galcam.datasets.WeakLabelView`
+        Training images (only their image-level classes are read), ideally the model's own
+        training set.
+    output_dir : path-like
+        The new model folder (must not exist).
+    seed : int, optional
+    device : str, optional
+    progress : bool, optional
+    **overrides
+        IRNet hyper-parameters (names starting with ``irnet_``).
+
+    Returns
+    -------
+    `TrainingResult`
+    """
+    from ..models import (
+        RESERVED_KEYS,
+        ModelNetworks,
+        ModelSpec,
+        load_model_folder,
+        save_model_folder,
+    )
+
+    bad = sorted(k for k in overrides if not k.startswith("irnet_"))
+    if bad:
+        raise TypeError(f"retrain_irnet: only IRNet settings (irnet_*) can change, got {bad}")
+    output_dir = Path(output_dir)
+    if output_dir.exists():
+        raise FileExistsError(f"output_dir: '{output_dir}' exists; choose a new folder")
+    model_dir = Path(model)
+    config_json, states, metrics = load_model_folder(model_dir)
+    spec = ModelSpec.from_dict(config_json, path=model_dir)
+    hyper = config_json["preset"]["hyperparameters"]
+    config = resolve_config(hyper["preset"], **{**_flat_hyperparameters(hyper), **overrides})
+    ctx = DistContext.from_env(device)
+    net = ModelNetworks.from_states(spec, states, path=model_dir, device=ctx.device).cam_net
+
+    t0 = time.perf_counter()
+    train_set = tdata.encode_view(tdata.as_weak_view(dataset, "dataset"), spec.encoder())
+    labels = _ir_labels(net, train_set, config, ctx, progress)
+    label_stats = _label_stats(labels)
+    log.info("IRNet labels of %d images: %s (%.0f s)", len(train_set), label_stats,
+             time.perf_counter() - t0)
+    t1 = time.perf_counter()
+    work = output_dir.with_name(output_dir.name + ".work")
+    work.mkdir(parents=True, exist_ok=True)
+    irnet, history, shift = _train_irnet(
+        net, train_set, labels, config, ctx, init_state=None, seed=seed,
+        checkpoint_path=work / "irnet.pt",
+        run_fingerprint=json.dumps(config.to_dict(), sort_keys=True),
+        progress=progress, amp=config.amp, num_workers=0)
+    seconds = time.perf_counter() - t1
+
+    dtype = config_json.get("weights_dtype", "float32")
+    new = {k: v.cpu() for k, v in irnet.state_dict().items() if not k.startswith("backbone.")}
+    if dtype == "float16":
+        new = {k: v.half() if v.is_floating_point() else v for k, v in new.items()}
+    config_json = {k: v for k, v in config_json.items() if k not in RESERVED_KEYS}
+    config_json["preset"]["hyperparameters"] = {
+        k: v for k, v in config.to_dict().items() if k not in _RUNTIME_ONLY}
+    config_json["backbone"]["irnet"]["radius"] = config.irnet_radius
+    config_json["irnet_retrained"] = {
+        "from": str(model_dir), "images": len(train_set), "seed": seed,
+        "overrides": overrides, "seconds": round(seconds, 1)}
+    metrics = dict(metrics or {})
+    metrics.setdefault("train", {})["irnet"] = {"final_loss": history[-1]["train_loss"],
+                                                "epochs": history}
+    metrics["ir_labels"] = label_stats
+    metrics["mean_shift"] = [float(v) for v in shift.tolist()]
+    if ctx.is_main:
+        save_model_folder(output_dir, config=config_json,
+                          state_dicts={"cam": states["cam"], "irnet": new}, metrics=metrics)
+    shutil.rmtree(work)  # the stage checkpoint, kept only while the run could be resumed
+    return TrainingResult(path=output_dir, config=config_json, metrics=metrics,
+                          history=tuple(history), device=str(ctx.device),
+                          world_size=ctx.world_size)

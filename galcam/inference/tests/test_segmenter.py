@@ -268,7 +268,7 @@ def _check_result(result, shape):
         assert 0 <= d.score <= 1
         assert d.class_name in CLASSES
         assert len(d.class_probabilities) == len(CLASSES)
-        m = segmod._HOST_MARGIN  # the host may be an infrared source just off the mask
+        m = segmod.HOST_MARGIN  # the host may be an infrared source just off the mask
         assert x0 - m - 0.5 <= d.host_x <= x0 + w + m - 0.5
         assert y0 - m - 0.5 <= d.host_y <= y0 + h + m - 0.5
         assert d.host_sky is not None and d.sky_centroid is not None

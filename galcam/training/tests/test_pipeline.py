@@ -179,3 +179,24 @@ def test_shared_backbone_stored_once_and_float16(data, reference_run, tmp_path):
     for a, b in zip(n32.irnet.state_dict().values(), n16.irnet.state_dict().values()):
         if a.is_floating_point():
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=2e-3, atol=1e-4)
+
+
+def test_retrain_irnet_keeps_the_classifier(data, reference_run, tmp_path):
+    """retrain_irnet: same CAM weights, a new IRNet, the new settings recorded."""
+    from galcam.models import load_model_folder
+    from galcam.training import retrain_irnet
+
+    ds = CocoDataset(data[1])
+    out = tmp_path / "retrained"
+    result = retrain_irnet(reference_run.path, ds, output_dir=out, device="cpu",
+                           irnet_epochs=1)
+    _, old, _ = load_model_folder(reference_run.path)
+    config, new, metrics = load_model_folder(out)
+    assert all(torch.equal(old["cam"][k], new["cam"][k]) for k in old["cam"])
+    assert config["irnet_retrained"]["overrides"] == {"irnet_epochs": 1}
+    assert config["preset"]["hyperparameters"]["irnet"]["epochs"] == 1
+    assert len(result.history) == 1 and "ir_labels" in metrics
+    with pytest.raises(FileExistsError, match="exists"):
+        retrain_irnet(reference_run.path, ds, output_dir=out, device="cpu")
+    with pytest.raises(TypeError, match="only IRNet settings"):
+        retrain_irnet(reference_run.path, ds, output_dir=tmp_path / "x", cam_epochs=1)

@@ -42,7 +42,7 @@ def main(argv=None):
 
     from galcam.datasets import CocoDataset
     from galcam.inference.segmenter import HOST_MARGIN as margin
-    from galcam.models.hosts import find_core_host
+    from galcam.models.host_rules import find_core_host
     from galcam.preprocessing import CutoutEncoder
 
     annotations = args.folder / "annotations.json"

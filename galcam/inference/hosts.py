@@ -192,7 +192,7 @@ class HostFinder:
         `Hosts`
             One host per detection, in the result's order.
         """
-        from galcam.models.hosts import find_core_host, find_host
+        from galcam.models.host_rules import find_core_host, find_host
 
         from .result import SegmentationResult
 

@@ -3,7 +3,7 @@
 Backbones, the CAM and ReCAM classification networks, multi-scale CAM inference,
 pseudo-labels for IRNet, the model-folder format and its typed description
 (`ModelSpec`). The networks need torch; names are imported lazily, so that the torch-free
-parts (`ModelSpec`, the host rules of `galcam.models.hosts`, the IRNet labels of
+parts (`ModelSpec`, the host rules of `galcam.models.host_rules`, the IRNet labels of
 `galcam.models.ir_labels`) load without it.
 """
 
@@ -31,12 +31,12 @@ _LAZY = {
     "load_model_folder": "folder",
     "resolve_device": "folder",
     "save_model_folder": "folder",
-    "HostPeak": "hosts",
-    "find_core_host": "hosts",
-    "find_host": "hosts",
-    "infrared_sources": "hosts",
-    "radio_centroid": "hosts",
-    "radio_rms_radius": "hosts",
+    "HostPeak": "host_rules",
+    "find_core_host": "host_rules",
+    "find_host": "host_rules",
+    "infrared_sources": "host_rules",
+    "radio_centroid": "host_rules",
+    "radio_rms_radius": "host_rules",
     "Instance": "instances",
     "InstanceExtractor": "instances",
     "cluster_centroids": "instances",

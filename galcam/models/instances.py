@@ -198,7 +198,7 @@ class Instance:
     cam_map : `~numpy.ndarray` of float32, shape (H, W)
         The plane's instance-wise CAM (class CAM times the cluster's one-hot map, not radio
         weighted, not propagated), upsampled x4; the map the paper multiplies with the infrared
-        image to locate the host (`galcam.models.hosts.find_host`).
+        image to locate the host (`galcam.models.host_rules.find_host`).
     """
 
     mask: np.ndarray = field(repr=False)

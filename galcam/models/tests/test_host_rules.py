@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from galcam.models.hosts import HostPeak, find_host
+from galcam.models.host_rules import HostPeak, find_host
 
 
 def gaussian(x0, y0, sigma, shape=(32, 32), amp=1.0):
@@ -78,7 +78,7 @@ def test_bad_input(mask):
 
 # ------------------------------------------------------------------ the 'core' rule
 def test_core_host_is_ir_source_nearest_radio_centroid():
-    from galcam.models.hosts import (
+    from galcam.models.host_rules import (
         find_core_host,
         infrared_sources,
         radio_centroid,
@@ -113,7 +113,7 @@ def test_core_host_is_ir_source_nearest_radio_centroid():
 
 
 def test_core_host_prefers_the_infrared_source_on_the_radio_core():
-    from galcam.models.hosts import find_core_host, radio_centroid
+    from galcam.models.host_rules import find_core_host, radio_centroid
 
     shape = (60, 80)
     radio = gaussian(30.0, 30.0, 2.0, shape=shape)  # bright core
@@ -138,7 +138,7 @@ def test_core_host_prefers_the_infrared_source_on_the_radio_core():
 
 
 def test_infrared_sources_separate_blended_galaxies():
-    from galcam.models.hosts import infrared_sources
+    from galcam.models.host_rules import infrared_sources
 
     shape = (40, 40)
     ir = gaussian(15.0, 20.0, 1.5, shape=shape, amp=1.0)  # bright neighbour
@@ -163,7 +163,7 @@ def test_infrared_sources_separate_blended_galaxies():
 
 
 def test_core_host_search_radius_follows_the_galaxy_size():
-    from galcam.models.hosts import find_core_host
+    from galcam.models.host_rules import find_core_host
 
     shape = (60, 60)
     radio = gaussian(30.0, 30.0, 1.7, shape=shape)  # an unresolved source

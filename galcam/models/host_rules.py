@@ -1,4 +1,5 @@
-"""Infrared host position of a detected galaxy (numpy only).
+"""Host rules: the infrared host position of a detected galaxy (numpy only; the tool that
+applies them to a result is `galcam.inference.HostFinder`).
 
 Gupta et al. 2023, section 3.2.3: "we multiply [the instance-wise CAMs] by the corresponding
 pre-processed infrared channel ... At the positions of each instance mask, we find pixels where

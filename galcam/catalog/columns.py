@@ -82,9 +82,11 @@ CATALOG_COLUMNS = (
        "'walk', class "
        "probability times the normalised peak of the random-walk map inside the mask."),
     _c("prob_<class>", None, "float64", "detection",
-       "Classifier probability of the class (one column per model class; characters "
-       "other than letters and digits become underscores: prob_FR_I, prob_FR_II, "
-       "prob_FR_X, prob_R)."),
+       "Probability of the class for this galaxy (one column per model class; they sum "
+       "to one and the largest is the galaxy's class): the classifier's probability of "
+       "the class in the tile times the largest value of the class's CAM over the "
+       "galaxy's pixels, normalised over the classes. Characters other than letters and "
+       "digits become underscores in the name: prob_FR_I, prob_FR_II, prob_FR_X, prob_R."),
     _c("xcentroid", None, "float64", "detection",
        "x of the unweighted mean position of the mask pixels (0-based pixel)."),
     _c("ycentroid", None, "float64", "detection",
@@ -132,11 +134,16 @@ CATALOG_COLUMNS = (
     _c("host_sky", "deg", "skycoord", "host",
        "Sky position of the infrared host (SkyCoord; NaN when no host was found)."),
     _c("host_score", None, "float64", "host",
-       "CAM x IR at the host over max(CAM) x max(IR) inside the mask, in [0, 1]; 0 when "
-       "the infrared image had no signal in the mask; NaN when no host was found."),
+       "How close the host lies to where its rule looks, in [0, 1]; 0 for a fallback, NaN "
+       "when no host was found. Default rule 'core': exp(-d^2 / (2 x 3^2)), d the distance "
+       "in pixels of the network's grid from the galaxy's brightness-weighted radio "
+       "centroid (an infrared source far from the centre can score near 0 without being "
+       "a fallback). Rule 'paper': CAM x IR at the host over max(CAM) x max(IR) inside "
+       "the mask."),
     _c("host_fallback", None, "bool", "host",
-       "True when the host is the peak of the class activation map because the infrared "
-       "image had no signal inside the mask (or no host was found)."),
+       "True when no infrared source qualified (none within the search radius, or no "
+       "infrared image) and the host is the radio centroid (rule 'core') or the peak of "
+       "the class activation map (rule 'paper'); also when no host was found."),
 )
 
 #: Columns added by a cross-match with an infrared catalogue (``GalaxyCatalog.crossmatch``).

@@ -214,7 +214,13 @@ def run(args):
                 "category_ids": {c: i + 1 for i, c in enumerate(segmenter.classes)},
             },
         )
-        summary = f"{len(result)} galaxies in {radio}"
+        n = len(result)
+        summary = f"{n} {'galaxy' if n == 1 else 'galaxies'} in {radio}"
+        below = result.meta.get("n_below_threshold", 0)
+        if below:
+            summary += (f" ({below} detection{'' if below == 1 else 's'} below the score "
+                        f"threshold {args.score_threshold:.2f}; use --score-threshold 0 to "
+                        f"see {'it' if below == 1 else 'them'})")
 
     text = json.dumps(results)
     outdir.mkdir(parents=True, exist_ok=True)

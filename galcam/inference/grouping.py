@@ -52,10 +52,10 @@ from scipy import ndimage
 from .._validation import check_fraction, check_positive, check_positive_int
 
 __all__ = ["GalaxyGrouper", "GROUPER_DEFAULTS", "GroupingSettings", "GroupingStrategy",
-           "IslandVoteGrouping",
-           "RandomWalkGrouping", "TileEvidence", "TileGalaxy", "GROUPING_STRATEGIES",
-           "register_strategy", "island_labels", "snap_to_islands", "island_votes",
-           "group_islands", "island_resolution", "point_source_area"]
+           "IslandVoteGrouping", "RandomWalkGrouping", "TileEvidence", "TileGalaxy",
+           "GROUPING_STRATEGIES", "register_strategy", "galaxy_class_probabilities",
+           "island_labels", "snap_to_islands", "island_votes", "group_islands",
+           "island_resolution", "point_source_area"]
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -361,12 +361,57 @@ class TileGalaxy:
         Its score in [0, 1] (the strategy's definition).
     cam_map : `~numpy.ndarray` (H, W)
         The instance map the host finder weighs the infrared image with.
+    class_probabilities : `~numpy.ndarray` (C,) or None
+        The galaxy's probability of every class, summing to one, whose largest is that of
+        ``class_index`` (`galaxy_class_probabilities`); None when a strategy gives none
+        (the tile's probabilities are then reported).
     """
 
     mask: np.ndarray
     class_index: int
     score: float
     cam_map: np.ndarray
+    class_probabilities: np.ndarray | None = None
+
+
+def galaxy_class_probabilities(probabilities, cams, mask, keys):
+    """The class probabilities of one galaxy, from the tile's and the galaxy's own CAMs.
+
+    The classifier's probabilities ``p_c`` belong to the whole tile (multi-label: a tile
+    with an FR-I and an FR-II has both near 1). A galaxy's own evidence for class ``c`` is
+    ``s_c``, the largest value of the class's max-normalised CAM (clipped to [0, 1]) over
+    its pixels. Its probabilities are ``p_c s_c / sum_k p_k s_k`` over the candidate
+    classes ``keys`` (0 for the others): they sum to one and their largest is the class
+    galcam gives the galaxy. Without any CAM over the galaxy (all ``s_k`` 0), ``p_c``
+    normalised over ``keys``.
+
+    Parameters
+    ----------
+    probabilities : array-like (C,)
+        The tile's class probabilities.
+    cams : array-like (C, H, W)
+        The CAMs upsampled to the tile's pixels.
+    mask : bool array (H, W)
+        The galaxy's pixels.
+    keys : array-like of int
+        The candidate classes (those the classifier finds present).
+
+    Returns
+    -------
+    probabilities : `~numpy.ndarray` (C,)
+    """
+    keys = np.asarray(keys, dtype=np.intp)
+    p = np.asarray(probabilities, dtype=np.float64)
+    out = np.zeros(p.shape, dtype=np.float64)
+    if keys.size == 0:
+        return out
+    support = np.clip(np.asarray(cams)[keys][:, mask], 0, 1)
+    evidence = p[keys] * (support.max(axis=1) if support.shape[1] else 0.0)
+    total = evidence.sum()
+    if not total > 0:
+        evidence, total = p[keys], p[keys].sum()
+    out[keys] = evidence / total if total > 0 else 1.0 / keys.size
+    return out
 
 
 @dataclass(frozen=True)
@@ -439,7 +484,9 @@ class IslandVoteGrouping(GroupingStrategy):
        group of its own;
     4. class: among the classes the classifier finds present (probability >=
        ``class_threshold``, at least the most probable one), the one of largest ``p_c *
-       s_c``, with ``s_c`` the maximum of the class's CAM over the galaxy's pixels;
+       s_c``, with ``s_c`` the maximum of the class's CAM over the galaxy's pixels (the
+       largest ``p_c`` when no CAM reaches the galaxy); the galaxy's class probabilities
+       are the ``p_c s_c`` normalised to sum to one (`galaxy_class_probabilities`);
     5. score: ``(1 - exp(-A / area_scale)) * (1 - exp(-(R - 1) / resolution_scale)) *
        (1 + p_c * m_c) / 2``, ``A`` the mask area, ``m_c`` the mean of the CAM over the
        galaxy and ``R`` its area over that of point sources of its islands' peak
@@ -485,14 +532,16 @@ class IslandVoteGrouping(GroupingStrategy):
         out = []
         for g in range(int(groups.max()) + 1):
             mask = pixel_group == g
-            cams = np.clip(key_cams[:, mask], 0, 1)
-            j = int(np.argmax(key_probs * cams.max(axis=1)))
+            probs = galaxy_class_probabilities(evidence.probabilities, cam_up, mask, keys)
+            c = int(np.argmax(probs))  # the largest p_c * s_c (else p_c, without CAM support)
+            j = int(np.flatnonzero(keys == c)[0])
             extent = 1.0 - math.exp(-float(mask.sum()) / settings.area_scale)
             if resolved is not None:
                 extent *= float(resolved[g])
-            score = extent * (1.0 + float(key_probs[j] * cams[j].mean())) / 2.0
-            c = int(keys[j])
-            out.append(TileGalaxy(mask=mask, class_index=c, score=score, cam_map=cam_up[c]))
+            cam = np.clip(key_cams[j][mask], 0, 1)
+            score = extent * (1.0 + float(key_probs[j] * cam.mean())) / 2.0
+            out.append(TileGalaxy(mask=mask, class_index=c, score=score, cam_map=cam_up[c],
+                                  class_probabilities=probs))
         return out
 
 
@@ -527,10 +576,17 @@ class RandomWalkGrouping(GroupingStrategy):
             labels, n_islands = island_labels(evidence.radio01)
             masks = snap_to_islands(masks, [inst.score for inst in instances], labels,
                                     n_islands, min_overlap=settings.island_overlap)
-        # an instance that claimed no emission above 3 sigma has mask None
-        return [TileGalaxy(mask=mask, class_index=int(inst.class_id), score=float(inst.score),
-                           cam_map=inst.cam_map)
-                for inst, mask in zip(instances, masks) if mask is not None]
+        cam_up = _upsampled_cams(evidence.cams, evidence.size)
+        out = []
+        for inst, mask in zip(instances, masks):
+            if mask is None:  # an instance that claimed no emission above 3 sigma
+                continue
+            probs = galaxy_class_probabilities(evidence.probabilities, cam_up, mask, keys)
+            # the galaxy's class is its most probable one (usually its CAM plane's class)
+            out.append(TileGalaxy(mask=mask, class_index=int(np.argmax(probs)),
+                                  score=float(inst.score), cam_map=inst.cam_map,
+                                  class_probabilities=probs))
+        return out
 
 
 #: Grouping strategies by name (`register_strategy` adds one).

@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from astropy import units as u
 
 from .._validation import check_fraction, is_integer, readonly
 from ..datasets.classes import normalize_class_name
@@ -193,8 +192,10 @@ class Detection:
         map normalised by the maximum over all maps of its tile (see the inference
         documentation).
     class_probabilities : tuple of float
-        The classifier's probability of every class of the model, for the tile in which
-        the galaxy was found (multi-scale, mirror-averaged sigmoid).
+        The galaxy's probability of every class of the model: they sum to one and the
+        largest is ``class_name`` (the tile's classifier probabilities times the class
+        CAMs' support over the galaxy, normalised;
+        `galcam.inference.grouping.galaxy_class_probabilities`).
     bbox : tuple of int
         ``(x_min, y_min, width, height)`` of the mask, 0-based image pixels (COCO order).
     mask_crop : `~numpy.ndarray` of bool
@@ -207,10 +208,13 @@ class Detection:
         The infrared host (0-based image pixels, sub-pixel); NaN before hosts are found.
     host_sky : `~astropy.coordinates.SkyCoord` or None
     host_score : float
-        ``CAM * IR`` at the host divided by ``max(CAM) * max(IR)`` inside the mask, in
-        [0, 1]; 0 when no infrared signal was found and the CAM peak was used.
+        In [0, 1], 0 for a fallback: with the default host rule ``'core'``
+        ``exp(-d^2 / (2 * 3^2))``, ``d`` the host's distance in pixels of the network's
+        grid from the radio centroid; with ``'paper'`` ``CAM * IR`` at the host over
+        ``max(CAM) * max(IR)`` inside the mask (`galcam.inference.HostFinder`).
     host_fallback : bool or None
-        True when the host is the CAM peak because the IR had no signal in the mask.
+        True when no infrared source qualified and the host is the radio centroid
+        (``'core'``) or the CAM peak (``'paper'``).
     tiles : tuple of int
         Indices of the tiles whose detections were merged into this one.
     evidence : `HostEvidence` or None
@@ -435,51 +439,23 @@ class SegmentationResult:
 
         return GalaxyCatalog(self, **kwargs)
 
-    def to_table(self):
-        """The detections as a `~astropy.table.QTable`, one row per galaxy.
+    def to_table(self, columns=None, **catalog_options):
+        """The galaxies as a `~astropy.table.QTable`: the catalogue's table.
 
-        Columns: ``id``, ``class``, ``score``, ``prob_<class>`` (one per model class),
-        ``xcentroid``, ``ycentroid`` (0-based pixels), ``sky_centroid``
-        (`~astropy.coordinates.SkyCoord`), ``area`` (pix2), ``bbox_xmin``, ``bbox_ymin``,
-        ``bbox_xmax``, ``bbox_ymax`` (inclusive pixels), ``host_x``, ``host_y``,
-        ``host_sky`` (SkyCoord), ``host_score``, ``host_fallback``. The sky columns are
-        left out for images without a WCS (``host_sky`` also when hosts were not found;
-        ``host_x``/``host_y`` are then NaN). ``meta`` holds the provenance.
+        ``result.to_table()`` is ``result.to_catalog(**catalog_options).to_table(columns)``:
+        one schema whichever door a user comes in by (the columns of
+        `galcam.catalog.CATALOG_COLUMNS`, with units and descriptions). Without the radio
+        image (``radio=``) the flux densities are NaN; without a WCS the sky columns are
+        left out.
+
+        Parameters
+        ----------
+        columns : sequence of str, optional
+            Columns to keep (default all).
+        **catalog_options
+            Passed to `to_catalog` (``radio``, ``ir``, ``noise``, ``meta`` ...).
         """
-        from astropy.coordinates import SkyCoord
-        from astropy.table import QTable
-
-        dets = self._detections
-        t = QTable(meta={"classes": list(self._classes), "image_shape": list(self._shape),
-                         **{k: v for k, v in self._meta.items() if _jsonable(v)}})
-        t["id"] = np.array([d.id for d in dets], dtype=np.int64)
-        t["class"] = np.array([d.class_name for d in dets], dtype="U16")
-        t["score"] = np.array([d.score for d in dets], dtype=np.float64)
-        probs = np.array([d.class_probabilities for d in dets], dtype=np.float64).reshape(
-            len(dets), len(self._classes))
-        for k, c in enumerate(self._classes):
-            t[f"prob_{c}"] = probs[:, k]
-        t["xcentroid"] = np.array([d.centroid[0] for d in dets], dtype=np.float64)
-        t["ycentroid"] = np.array([d.centroid[1] for d in dets], dtype=np.float64)
-        if self._wcs is not None:
-            t["sky_centroid"] = (SkyCoord([d.sky_centroid for d in dets]) if dets
-                                 else _empty_skycoord())
-        t["area"] = np.array([d.area for d in dets], dtype=np.float64) * u.pix ** 2
-        box = np.array([d.bbox for d in dets], dtype=np.int64).reshape(len(dets), 4)
-        t["bbox_xmin"] = box[:, 0]
-        t["bbox_ymin"] = box[:, 1]
-        t["bbox_xmax"] = box[:, 0] + box[:, 2] - 1
-        t["bbox_ymax"] = box[:, 1] + box[:, 3] - 1
-        t["host_x"] = np.array([d.host_x for d in dets], dtype=np.float64)
-        t["host_y"] = np.array([d.host_y for d in dets], dtype=np.float64)
-        if self._wcs is not None:
-            if dets and all(d.host_sky is not None for d in dets):
-                t["host_sky"] = SkyCoord([d.host_sky for d in dets])
-            elif not dets:
-                t["host_sky"] = _empty_skycoord()
-        t["host_score"] = np.array([d.host_score for d in dets], dtype=np.float64)
-        t["host_fallback"] = np.array([bool(d.host_fallback) for d in dets], dtype=bool)
-        return t
+        return self.to_catalog(**catalog_options).to_table(columns)
 
 
 def _jsonable(value):

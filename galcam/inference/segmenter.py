@@ -38,7 +38,7 @@ from astropy.utils.exceptions import AstropyDeprecationWarning, AstropyUserWarni
 
 from .._validation import check_bool, check_fraction, check_positive_int
 from ..io import read_image
-from ..models import ModelNetworks, ModelSpec, load_model_folder
+from ..models import ModelNetworks, ModelSpec, config_sha256, load_model_folder
 from ..preprocessing import EncodedCutout
 from .grouping import GalaxyGrouper, TileEvidence
 from .hosts import HostFinder
@@ -329,6 +329,7 @@ class WeakSegmenter:
         self._beam_matching = check_fraction(beam_matching, "beam_matching")
         self._encoder = spec.encoder()
         self._name = name
+        self._model_sha256 = ""  # set by load: the SHA-256 of the folder's config.json
 
     # --- construction -----------------------------------------------------------------
     @classmethod
@@ -394,9 +395,11 @@ class WeakSegmenter:
         networks = ModelNetworks.from_states(spec, states, path=path, device=device, flip=flip)
         log.info("loaded model %s: classes %s, input %dx%d, pixel scale %s arcsec", path,
                  ", ".join(spec.classes), *spec.image_size, spec.pixel_scale)
-        return cls(networks, grouper=grouper, host_finder=host_finder,
-                   tile_overlap=tile_overlap, merge_iou=merge_iou,
-                   beam_matching=beam_matching, name=str(model))
+        segmenter = cls(networks, grouper=grouper, host_finder=host_finder,
+                        tile_overlap=tile_overlap, merge_iou=merge_iou,
+                        beam_matching=beam_matching, name=str(model))
+        segmenter._model_sha256 = config_sha256(path)
+        return segmenter
 
     @classmethod
     def train(cls, dataset, *, preset="fast", output_dir, device="auto", **kwargs):
@@ -441,7 +444,9 @@ class WeakSegmenter:
             raise TypeError(f"with_options: unknown option(s) {unknown}; valid: "
                             f"{sorted(current)}")
         current.update(options)
-        return type(self)(self._networks, **current)
+        copy = type(self)(self._networks, **current)
+        copy._model_sha256 = self._model_sha256
+        return copy
 
     # --- properties -------------------------------------------------------------------
     spec = property(lambda self: self._spec, doc="The model's `~galcam.models.ModelSpec`.")
@@ -519,7 +524,7 @@ class WeakSegmenter:
 
     # --- prediction -------------------------------------------------------------------
     def __call__(self, radio, ir=None, *, noise=None, ir_noise=None, batch_size=4,
-                 progress=None, score_threshold=0.0):
+                 progress=None, score_threshold=None):
         """Find the radio galaxies of one image.
 
         Parameters
@@ -539,7 +544,9 @@ class WeakSegmenter:
         progress : bool or None, optional
             tqdm progress bar over the tiles (only on a terminal); None = True.
         score_threshold : float, optional
-            Drop detections scoring below this (default 0: keep all).
+            Drop detections scoring below this. Default: the model's recommended catalogue
+            threshold (`recommended_score_threshold`, as ``galcam predict`` uses); 0 keeps
+            every detection. How many were dropped is ``result.meta["n_below_threshold"]``.
 
         Returns
         -------
@@ -547,6 +554,8 @@ class WeakSegmenter:
             Never None; empty when no galaxy is found.
         """
         batch_size = check_positive_int(batch_size, "batch_size")
+        if score_threshold is None:
+            score_threshold = self.recommended_score_threshold
         score_threshold = check_fraction(score_threshold, "score_threshold")
         job, items = self._prepare(radio, ir, noise, ir_noise, key=0)
         results = list(self._run([(job, items)], batch_size, progress, score_threshold,
@@ -573,7 +582,9 @@ class WeakSegmenter:
         batch_size : int, optional
             Tiles per network pass (tiles of consecutive images are batched together).
         score_threshold : float, optional
-            Drop detections scoring below this.
+            Drop detections scoring below this (default 0: COCO results keep every
+            detection with its score, so that evaluation ranks them; unlike a call on one
+            image, which applies the model's recommended threshold).
         plane : int or dict, optional
             Plane of radio cubes (see `galcam.io.read_image`).
 
@@ -866,7 +877,9 @@ class WeakSegmenter:
             x0=inp.x0 + ex0, y0=inp.y0 + ey0, mask=mask[ey0:ey1, ex0:ex1],
             instance_map=galaxy.cam_map[ey0:ey1, ex0:ex1], ir=inp.ir01[ey0:ey1, ex0:ex1],
             radio=inp.radio01[ey0:ey1, ex0:ex1])
-        payload = {"class_index": int(galaxy.class_index), "probabilities": probs.copy(),
+        own = galaxy.class_probabilities
+        payload = {"class_index": int(galaxy.class_index),
+                   "probabilities": probs.copy() if own is None else np.asarray(own),
                    "evidence": evidence}
         return TileDetection(tile, inp.x0 + int(mx0), inp.y0 + int(my0),
                              mask[my0:my1, mx0:mx1].copy(), float(galaxy.score), payload)
@@ -875,9 +888,11 @@ class WeakSegmenter:
         merged = merge_tile_detections(job.detections, job.work_shape,
                                        iou_threshold=self._merge_iou)
         dets = []
+        below = 0
         for m in merged:
             best = job.detections[m.best]
             if best.score < score_threshold:
+                below += 1
                 continue
             crop, x0, y0 = m.mask, m.x0, m.y0
             if job.work_wcs is not None:
@@ -898,8 +913,9 @@ class WeakSegmenter:
                 tiles=tuple(sorted({job.detections[i].tile.index for i in m.members})),
                 evidence=p["evidence"]))
         meta = dict(job.meta)
-        meta.update(classes=list(self.classes), class_threshold=self._grouping.class_threshold,
-                    score_threshold=score_threshold,
+        meta.update(model_sha256=self._model_sha256,
+                    classes=list(self.classes), class_threshold=self._grouping.class_threshold,
+                    score_threshold=score_threshold, n_below_threshold=below,
                     n_tile_detections=len(job.detections),
                     time_s=round(time.perf_counter() - job.t0, 3))
         result = SegmentationResult(dets, classes=self.classes, shape=job.shape, wcs=job.wcs,

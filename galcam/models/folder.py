@@ -31,14 +31,20 @@ import torch
 
 from .spec import SCHEMA_VERSION, ModelFolderError
 
-__all__ = ["RESERVED_KEYS", "SCHEMA_VERSION", "ModelFolderError", "load_model_folder",
-           "resolve_device", "save_model_folder"]
+__all__ = ["RESERVED_KEYS", "SCHEMA_VERSION", "ModelFolderError", "config_sha256",
+           "load_model_folder", "resolve_device", "save_model_folder"]
 
 log = logging.getLogger(__name__)
 
 #: Keys of config.json that `save_model_folder` adds itself (a caller must not give them).
 RESERVED_KEYS = ("schema_version", "galcam_version", "created", "weights")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def config_sha256(path):
+    """SHA-256 of a model folder's ``config.json`` (it lists every weight file's SHA-256,
+    so it identifies the whole model): the ``model_sha256`` of catalogues and surveys."""
+    return _sha256(Path(path) / "config.json")
 
 
 def _sha256(path):
@@ -240,7 +246,7 @@ def load_model_folder(path, *, map_location="cpu"):
             raise ModelFolderError(f"'{metrics_file}': not valid JSON ({exc})") from exc
     else:
         log.info("model folder %s has no metrics.json", path)
-    log.info("loaded model folder %s (schema %d, galcam %s)", path, version,
+    log.info("loaded model folder %s (schema %d, written by galcam %s)", path, version,
              config.get("galcam_version", "unknown"))
     return config, state_dicts, metrics
 

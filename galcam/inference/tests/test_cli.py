@@ -1,9 +1,11 @@
 """``galcam predict`` and ``galcam train``: outputs, refusal to overwrite, one-line errors."""
 
 import json
+import re
 
 import pytest
 from astropy.table import QTable
+from astropy.utils.exceptions import AstropyUserWarning
 
 import galcam.cli.main as cli_main
 
@@ -36,7 +38,7 @@ def test_predict_one_image(main, model_dir, files, tmp_path, capsys):
     args = ["predict", str(radio), "--ir", str(ir), "--model", str(model_dir), "-o", str(out),
             "--device", "cpu", "--no-progress", "-q", "--class-threshold", "0"]
     assert main(args) == 0
-    assert "galaxies in" in capsys.readouterr().out
+    assert re.search(r"\d+ (galaxy|galaxies) in", capsys.readouterr().out)
     preds = json.loads((out / "predictions.json").read_text())
     assert isinstance(preds, list) and preds
     for p in preds:
@@ -249,3 +251,25 @@ def test_bundled_model_and_predict_example(main, tmp_path, capsys):
     truth = example_files()["radio"].parent / "example_truth.json"
     res = evaluate(truth, preds, image_dir=truth.parent)
     assert res.metrics["n_true"] == 6 and res.metrics["n_matched"] >= 3
+
+
+def test_predict_says_how_many_detections_the_threshold_left_out(main, model_dir, files,
+                                                                  tmp_path, capsys):
+    radio, ir = files
+    args = ["predict", str(radio), "--ir", str(ir), "--model", str(model_dir), "-o",
+            str(tmp_path / "out"), "--device", "cpu", "--no-progress", "-q",
+            "--class-threshold", "0", "--score-threshold", "1"]
+    with pytest.warns(AstropyUserWarning, match="found no galaxies"):
+        assert main(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^0 galaxies in .* \(\d+ detections? below the score threshold 1\.00; "
+                     r"use --score-threshold 0 to see (it|them)\)", out)
+    table = QTable.read(tmp_path / "out" / "catalog.ecsv")
+    assert len(table) == 0 and table.meta["model_sha256"] == _sha(model_dir)
+    assert len(_sha(model_dir)) == 64
+
+
+def _sha(folder):
+    import hashlib
+
+    return hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()

@@ -365,3 +365,30 @@ def test_random_walk_strategies_and_a_registered_one():
             register_strategy(object())
     finally:
         GROUPING_STRATEGIES.pop("everything-test")
+
+
+def test_galaxy_class_probabilities_are_the_galaxys_own():
+    """Two galaxies of one tile get different probabilities, each summing to one, each
+    largest for its own class (the tile's multi-label probabilities are not theirs)."""
+    from galcam.inference import GalaxyGrouper
+    from galcam.inference.grouping import galaxy_class_probabilities
+
+    radio01 = np.zeros((32, 32), np.float32)
+    radio01[2:8, 2:8] = 1.0      # left galaxy
+    radio01[22:28, 22:28] = 1.0  # right galaxy
+    cams = np.zeros((4, 8, 8), np.float32)
+    cams[0, :, :3] = 1.0  # class 0 on the left
+    cams[1, :, 5:] = 1.0  # class 1 on the right
+    probs = np.array([0.95, 0.99, 0.2, 0.1], np.float32)  # both present in the tile
+    found = GalaxyGrouper(class_threshold=0.0)(_evidence(radio01, cams, probs))
+    assert len(found) == 2
+    for g in found:
+        p = g.class_probabilities
+        assert p.sum() == pytest.approx(1.0) and int(np.argmax(p)) == g.class_index
+    left = [g for g in found if g.mask[4, 4]][0]
+    right = [g for g in found if g.mask[25, 25]][0]
+    assert (left.class_index, right.class_index) == (0, 1)
+    assert not np.allclose(left.class_probabilities, right.class_probabilities)
+    # no CAM over a galaxy: the tile's probabilities, normalised over the candidates
+    q = galaxy_class_probabilities(probs, np.zeros((4, 32, 32)), radio01 > 0, [1, 2])
+    np.testing.assert_allclose(q, [0, 0.99 / 1.19, 0.2 / 1.19, 0])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
+from astropy.utils.exceptions import AstropyUserWarning
 from pycocotools import mask as mask_utils
 
 from galcam.inference.result import (
@@ -139,22 +140,28 @@ def test_category_ids_default_and_errors():
         category_ids(CLASSES, {3: 7})
 
 
-def test_to_table_units_and_sky(result):
+def test_to_table_is_the_catalogue(result):
+    """One schema: result.to_table() is the catalogue's table, whichever door."""
     t = result.to_table()
+    assert t.colnames == result.to_catalog().to_table().colnames
     assert len(t) == 2
-    assert t["area"].unit == u.pix ** 2
+    assert t["area"].unit == u.arcsec ** 2  # the catalogue's unit, not pixels
     assert isinstance(t["sky_centroid"], SkyCoord) and isinstance(t["host_sky"], SkyCoord)
     assert list(t["class"]) == ["FR-II", "R"]
     assert t["bbox_xmax"][0] == 10 + 8 - 1
-    np.testing.assert_allclose(t["prob_FR-II"], [0.9, 0.9])
-    assert t.meta["model"] == "test"
+    np.testing.assert_allclose(t["prob_FR_II"], [0.9, 0.9])
+    assert t.meta["model_name"] == "test"
+    assert t["score"].info.description  # described, as every catalogue column
+    assert np.all(np.isnan(t["peak_flux"]))  # no radio image given
+    assert result.to_table(["id", "class"]).colnames == ["id", "class"]
 
 
 def test_empty_result_is_valid():
     empty = SegmentationResult([], classes=CLASSES, shape=(20, 30), wcs=make_wcs((20, 30)))
     assert len(empty) == 0 and bool(empty)
     assert empty.to_coco(1) == []
-    t = empty.to_table()
+    with pytest.warns(AstropyUserWarning, match="found no galaxies"):
+        t = empty.to_table()
     assert len(t) == 0 and "sky_centroid" in t.colnames and "prob_R" in t.colnames
     assert empty.masks().shape == (0, 20, 30)
 

@@ -305,7 +305,9 @@ def test_nothing_found_gives_empty_result(model_dir):
     radio = make_radio(sources=())
     result = seg(radio)
     assert isinstance(result, SegmentationResult) and len(result) == 0
-    assert result.to_coco(1) == [] and len(result.to_table()) == 0
+    assert result.to_coco(1) == []
+    with pytest.warns(AstropyUserWarning, match="found no galaxies"):
+        assert len(result.to_table()) == 0
 
 
 def test_score_threshold(segmenter):
@@ -554,3 +556,14 @@ def test_host_search_radius_in_sky_units(segmenter):
     np.testing.assert_array_equal(old.x, pix.x)
     with pytest.raises(ValueError, match="max_distance"):
         HostFinder(max_distance=3 * u.Jy)
+
+
+def test_detections_carry_their_own_class_probabilities(segmenter):
+    """Each galaxy's probabilities sum to one and their largest is its class."""
+    radio = make_radio(shape=(64, 96), sources=((20, 32), (70, 30)))
+    result = segmenter(radio, make_ir(radio), score_threshold=0)
+    assert len(result)
+    for d in result:
+        p = np.asarray(d.class_probabilities)
+        assert p.sum() == pytest.approx(1.0)
+        assert result.classes[int(np.argmax(p))] == d.class_name

@@ -36,12 +36,37 @@ def _panel(fig, position, wcs, shape, image, norm, cmap, title):
     ax = fig.add_subplot(*position, projection=wcs)
     if image is not None:
         data = np.asarray(image.data, dtype=np.float32)
-        ax.imshow(data, origin="lower", cmap=cmap, norm=norm(data), interpolation="nearest")
+        shown = ax.imshow(data, origin="lower", cmap=cmap, norm=norm(data),
+                          interpolation="nearest")
+        unit = getattr(image, "unit", None)
+        bar = fig.colorbar(shown, ax=ax, shrink=0.8, pad=0.01)
+        bar.set_label(str(unit) if unit is not None else "pixel value", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     ax.set_xlim(-0.5, shape[1] - 0.5)
     ax.set_ylim(-0.5, shape[0] - 0.5)
     label_sky_axes(ax)
     ax.set_title(title, fontsize=10)
     return ax
+
+
+def _draw_beam(ax, image, wcs):
+    """The restoring beam as a hatched ellipse in the lower left corner (if known)."""
+    from astropy.wcs.utils import proj_plane_pixel_scales
+    from matplotlib.patches import Ellipse
+
+    beam = (getattr(image, "meta", None) or {}).get("beam") if image is not None else None
+    if beam is None:
+        return None
+    scale = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600.0  # arcsec/px
+    major = float(beam.major.to_value("arcsec")) / scale
+    minor = float(beam.minor.to_value("arcsec")) / scale
+    pa = float(beam.pa.to_value("deg")) if getattr(beam, "pa", None) is not None else 0.0
+    pad = 0.6 * major + 3
+    # PA east of north; with north up and east left the major axis is at 90 + PA from +x
+    ellipse = Ellipse((pad, pad), width=major, height=minor, angle=90.0 + pa,
+                      facecolor="none", edgecolor="white", hatch="////", linewidth=1.0)
+    ax.add_patch(ellipse)
+    return ellipse
 
 
 def _draw(ax, catalog, wcs, colors, *, labels=True):
@@ -86,7 +111,8 @@ def plot_catalog(catalog, *, ax=None, show_ir=True, colors=None, figsize=None):
 
     The radio image is shown with an asinh stretch (`galcam.visualization.radio_norm`) and
     the infrared image with an asinh stretch (`ir_norm`), each on its own grid with
-    sky axes (WCSAxes). Mask outlines (the polygons of `galcam.catalog.mask_polygons`)
+    sky axes (WCSAxes) and a colour bar in the image's unit; the radio panel shows the
+    restoring beam (hatched ellipse, lower left) when the header gives one. Mask outlines (the polygons of `galcam.catalog.mask_polygons`)
     and host markers (``x``) are coloured by class (FR-I red, FR-II blue, FR-X green,
     R magenta) and labelled ``"class score #id"``.
 
@@ -115,8 +141,9 @@ def plot_catalog(catalog, *, ax=None, show_ir=True, colors=None, figsize=None):
     wcs = catalog.wcs
     shape = catalog.result.shape
     radio = catalog.radio
-    title = f"{len(catalog)} galaxies" + (f" ({catalog.result.meta['model']})"
-                                          if catalog.result.meta.get("model") else "")
+    n = len(catalog)
+    title = f"{n} {'galaxy' if n == 1 else 'galaxies'}" + (
+        f" ({catalog.result.meta['model']})" if catalog.result.meta.get("model") else "")
     if ax is not None:
         if not hasattr(ax, "coords"):
             raise TypeError("ax: expected WCSAxes (add_subplot(projection=catalog.wcs))")
@@ -125,6 +152,7 @@ def plot_catalog(catalog, *, ax=None, show_ir=True, colors=None, figsize=None):
             ax.imshow(data, origin="lower", cmap="inferno", norm=radio_norm(data),
                       interpolation="nearest")
         _draw(ax, catalog, wcs, colors)
+        _draw_beam(ax, radio, wcs)
         _legend(ax, catalog, colors)
         return ax.figure
     with_ir = show_ir and catalog.ir is not None
@@ -134,6 +162,7 @@ def plot_catalog(catalog, *, ax=None, show_ir=True, colors=None, figsize=None):
     ax_radio = _panel(fig, (1, 2 if with_ir else 1, 1), wcs, shape, radio, radio_norm,
                       "inferno", "radio: " + title)
     _draw(ax_radio, catalog, wcs, colors)
+    _draw_beam(ax_radio, radio, wcs)
     _legend(ax_radio, catalog, colors)
     if with_ir:
         ir = catalog.ir

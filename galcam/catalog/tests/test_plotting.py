@@ -32,15 +32,24 @@ def test_plot_with_infrared_panel(synth, ir_image, tmp_path):
     cat = GalaxyCatalog(result, radio=radio, ir=ir_image)
     fig = cat.plot()
     assert isinstance(fig, Figure)
-    assert len(fig.axes) == 2
-    radio_ax, ir_ax = fig.axes
+    panels = [ax for ax in fig.axes if hasattr(ax, "coords")]
+    assert len(panels) == 2 and len(fig.axes) == 4  # two panels, two colour bars
+    radio_ax, ir_ax = panels
     assert len(radio_ax.images) == 1 and len(ir_ax.images) == 1
-    # 5 outlines (1 + 3 + 1 parts), 2 host markers, 3 labels on the radio panel
-    assert len(radio_ax.patches) == 5
+    bars = [ax.get_ylabel() for ax in fig.axes if not hasattr(ax, "coords")]
+    assert str(radio.unit) in bars  # the radio colour bar says its unit
+    assert radio_ax.get_title().startswith("radio: 3 galaxies")
+    # 5 outlines (1 + 3 + 1 parts) and the beam, 2 host markers, 3 labels on the radio panel
+    from matplotlib.patches import Ellipse
+
+    beams = [p for p in radio_ax.patches if isinstance(p, Ellipse)]
+    assert len(beams) == 1 and len(radio_ax.patches) == 6
+    major = radio.meta["beam"].major.to_value("arcsec") / 2.0  # 2"/px
+    assert beams[0].width == pytest.approx(major, rel=0.05)
     assert sum(len(line.get_xdata()) for line in radio_ax.lines) == 2
     texts = [t.get_text() for t in radio_ax.texts]
     assert "FR-II 0.90 #1" in texts and len(texts) == 3
-    colors = {p.get_edgecolor()[:3] for p in radio_ax.patches}
+    colors = {p.get_edgecolor()[:3] for p in radio_ax.patches if not isinstance(p, Ellipse)}
     assert (1.0, 0.0, 0.0) in colors and (0.0, 0.0, 1.0) in colors  # FR-I red, FR-II blue
     path = tmp_path / "overview.png"
     fig.savefig(path, format="png")
@@ -50,10 +59,11 @@ def test_plot_with_infrared_panel(synth, ir_image, tmp_path):
 
 def test_plot_options(catalog, synth):
     radio, result, _ = synth
-    assert len(catalog.plot(show_ir=True).axes) == 1  # no infrared image given
+    panels = [a for a in catalog.plot(show_ir=True).axes if hasattr(a, "coords")]
+    assert len(panels) == 1  # no infrared image given
     fig = Figure()
     ax = fig.add_subplot(projection=catalog.wcs)
-    assert catalog.plot(ax=ax) is fig and len(ax.patches) == 5
+    assert catalog.plot(ax=ax) is fig and len(ax.patches) == 6  # 5 outlines, the beam
     bare = GalaxyCatalog(result).plot()  # no radio image: outlines only
     assert len(bare.axes[0].images) == 0 and len(bare.axes[0].patches) == 5
     with pytest.raises(TypeError, match="WCSAxes"):

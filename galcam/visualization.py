@@ -109,5 +109,6 @@ def plot_islands(image, islands, *, title=None, figsize=(7, 6.5), cmap="inferno"
     unit = image.unit.to_string() if image.unit is not None else ""
     fig.colorbar(im, ax=ax, shrink=0.8, label=unit)
     if title:
-        ax.set_title(title)
+        # above the tick labels that WCSAxes may draw along the top edge
+        ax.set_title(title, pad=14)
     return fig

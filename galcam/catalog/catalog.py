@@ -51,6 +51,9 @@ _FORMAT_ALIASES = {"ecsv": "ascii.ecsv", "ascii.ecsv": "ascii.ecsv", "fits": "fi
 OUTPUT_FILES = {"table": "catalog.ecsv", "ds9": "galaxies.reg", "crtf": "galaxies.crtf",
                 "figure": "overview.png"}
 
+#: Galaxies closer than this (deg) to the Galactic plane are flagged (flag_galactic_plane).
+GALACTIC_PLANE_DEG = 5.0
+
 _ISLAND_SIGMA = 3.0
 _ISLAND_PIXELS = 5
 _ROUND_TOLERANCE = 1e-3  # relative difference of the second moments below which PA is NaN
@@ -346,8 +349,12 @@ class GalaxyCatalog:
             xc[k], yc[k] = cx, cy
         cols["xcentroid"] = xc
         cols["ycentroid"] = yc
+        plane = np.zeros(n, dtype=bool)
         if self._wcs is not None:
-            cols["sky_centroid"] = self._pixel_to_sky(xc, yc)
+            cols["sky_centroid"] = sky = self._pixel_to_sky(xc, yc)
+            if n:
+                plane = np.abs(sky.galactic.b.deg) < GALACTIC_PLANE_DEG
+        cols["flag_galactic_plane"] = plane
         box = np.array([d.bbox for d in dets], dtype=np.int64).reshape(n, 4)
         cols["bbox_xmin"] = box[:, 0]
         cols["bbox_xmax"] = box[:, 0] + box[:, 2] - 1
@@ -651,7 +658,7 @@ class GalaxyCatalog:
         ----------
         path : str or path-like
         format : {"ds9", "crtf"}, optional
-            ``"ds9"`` (ICRS; opens in DS9 and CARTA) or ``"crtf"`` (J2000; CASA and
+            ``"ds9"`` (ICRS; opens in DS9 and CARTA) or ``"crtf"`` (ICRS; CASA and
             CARTA). See `galcam.catalog.serialize_regions`.
         overwrite : bool, optional
             Replace an existing file (default: raise `FileExistsError`).

@@ -112,9 +112,10 @@ def plot_catalog(catalog, *, ax=None, show_ir=True, colors=None, figsize=None):
     The radio image is shown with an asinh stretch (`galcam.visualization.radio_norm`) and
     the infrared image with an asinh stretch (`ir_norm`), each on its own grid with
     sky axes (WCSAxes) and a colour bar in the image's unit; the radio panel shows the
-    restoring beam (hatched ellipse, lower left) when the header gives one. Mask outlines (the polygons of `galcam.catalog.mask_polygons`)
-    and host markers (``x``) are coloured by class (FR-I red, FR-II blue, FR-X green,
-    R magenta) and labelled ``"class score #id"``.
+    restoring beam (hatched ellipse, lower left) when the header gives one. Mask outlines
+    (the polygons of `galcam.catalog.mask_polygons`) and host markers (``x``) are coloured
+    by class (FR-I red, FR-II blue, FR-X green, R magenta) and labelled
+    ``"class score #id"``.
 
     Parameters
     ----------

@@ -165,8 +165,8 @@ def serialize_regions(regions, format="ds9"):
         ``"ds9"``: the file starts with the ``# Region file format: DS9 version 4.1``
         line and a ``global`` line (both needed by DS9 and CARTA to recognise the file),
         followed by the ``icrs`` coordinate system and one region per line (written by
-        `regions`). ``"crtf"``: CASA region text format with J2000 (FK5) coordinates
-        (regions' CRTF writer, given the regions in ICRS whatever their frame).
+        `regions`). ``"crtf"``: CASA region text format (``global coord=ICRS``), in ICRS
+        like the DS9 file and the catalogue, whatever the image's frame.
 
     Returns
     -------
@@ -176,12 +176,12 @@ def serialize_regions(regions, format="ds9"):
 
     if format not in REGION_FORMATS:
         raise ValueError(f"format: expected one of {REGION_FORMATS}, got {format!r}")
-    # through a plain ICRS SkyCoord for both formats: regions' CRTF writer labels every
-    # frame J2000 but converts with the equinox an FK4/FK5 coordinate carries (B1950
-    # coordinates would be written as J2000)
+    # through a plain ICRS SkyCoord for both formats (regions' CRTF writer converts with
+    # the equinox an FK4/FK5 coordinate carries), and written as ICRS in both: the DS9
+    # file, the CRTF file and the catalogue agree to the last digit
     icrs = Regions([_to_icrs(r) for r in regions])
     if format == "crtf":
-        text = icrs.serialize(format="crtf")
+        text = icrs.serialize(format="crtf", coordsys="icrs")
         return text if text.endswith("\n") else text + "\n"
     body = icrs.serialize(format="ds9").splitlines() if len(icrs) else []
     body = [line for line in body if not line.startswith("# Region file format")]

@@ -215,6 +215,13 @@ def run(args):
             },
         )
         n = len(result)
+        if n and catalog.wcs is not None:
+            in_plane = int(catalog.to_table(["flag_galactic_plane"])["flag_galactic_plane"].sum())
+            if in_plane:
+                log.warning("%d of %d galaxies lie within 5 deg of the Galactic plane "
+                            "(flag_galactic_plane): HII regions and supernova remnants look "
+                            "extended too, and the model was trained on extragalactic "
+                            "fields; check them by eye", in_plane, n)
         summary = f"{n} {'galaxy' if n == 1 else 'galaxies'} in {radio}"
         below = result.meta.get("n_below_threshold", 0)
         if below:

@@ -342,7 +342,13 @@ class EncodedCutout:
     def __repr__(self):
         h, w = self.shape
         pos = self._position
-        where = f"{pos.to_string('hmsdms', precision=1)}" if pos is not None else "?"
+        if pos is None:
+            where = "?"
+        elif pos.frame.name in ("icrs", "fk5", "fk4", "fk4noeterms"):
+            where = pos.to_string("hmsdms", precision=1)
+        else:  # Galactic, ecliptic ...: longitude and latitude in degrees, never hours
+            sph = pos.spherical
+            where = f"{pos.frame.name} ({sph.lon.deg:.4f}, {sph.lat.deg:+.4f}) deg"
         return (
             f"<EncodedCutout {h}x{w} channels={self._channel_names} at {where} "
             f"origin={self._origin} overlap={self.overlap_fraction:.3f} flags={self.flags}>"

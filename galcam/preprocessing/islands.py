@@ -21,9 +21,27 @@ from astropy.wcs.utils import wcs_to_celestial_frame
 from .._validation import check_positive, check_positive_int
 from .noise import NoiseResult, image_arrays
 
-__all__ = ["Islands", "find_islands", "island_mask", "ISLAND_COLUMNS"]
+__all__ = ["Islands", "find_islands", "island_mask", "ISLAND_COLUMNS", "ISLAND_DESCRIPTIONS"]
 
 log = logging.getLogger(__name__)
+
+#: What every island column holds (the table's column descriptions, written with it).
+ISLAND_DESCRIPTIONS = {
+    "id": "Island label (1-based, as in the segmentation image).",
+    "xcentroid": "x of the flux-weighted centroid (0-based pixel).",
+    "ycentroid": "y of the flux-weighted centroid (0-based pixel).",
+    "sky_centroid": "Sky position of the centroid (SkyCoord in the image's frame).",
+    "area": "Number of pixels of the island (above n_sigma times the noise).",
+    "peak": "Brightest pixel of the island (image unit).",
+    "segment_flux": "Sum of the island's pixels (image unit, e.g. Jy/beam: not a flux "
+                    "density; see flux).",
+    "flux": "Integrated flux density: segment_flux over the beam's solid angle in pixels "
+            "(e.g. Jy for an image in Jy/beam).",
+    "bbox_xmin": "Smallest x of the island's bounding box (0-based pixel, inclusive).",
+    "bbox_xmax": "Largest x of the island's bounding box (0-based pixel, inclusive).",
+    "bbox_ymin": "Smallest y of the island's bounding box (0-based pixel, inclusive).",
+    "bbox_ymax": "Largest y of the island's bounding box (0-based pixel, inclusive).",
+}
 
 #: Columns of `Islands.to_table`, in order (``sky_centroid`` only with a WCS).
 ISLAND_COLUMNS = (
@@ -216,6 +234,8 @@ class Islands:
                 elif name in ("xcentroid", "ycentroid"):
                     value = np.asarray(value, dtype=np.float64)
                 table[name] = value
+        for name in columns:
+            table[name].info.description = ISLAND_DESCRIPTIONS.get(name)
         table.meta["n_islands"] = self.n_islands
         return table
 

@@ -3,6 +3,8 @@
 import numpy as np
 from astropy import units as u
 
+from galcam.visualization import label_sky_axes
+
 __all__ = ["plot_coverage", "STATUS_COLORS"]
 
 #: Face colours of the units by status.
@@ -77,8 +79,8 @@ def plot_coverage(units, *, done, failed, result, wcs, shape, n_bins=12):
     ax2.set_xlim(-0.5, w - 0.5)
     ax2.set_ylim(-0.5, h - 0.5)
     fig.colorbar(im, ax=ax2, label="galaxies per deg$^2$", shrink=0.85)
-    ax2.set_title(f"{len(result)} galaxies")
+    n = len(result)
+    ax2.set_title(f"{n} {'galaxy' if n == 1 else 'galaxies'}")
     for ax in (ax1, ax2):
-        ax.set_xlabel("RA")
-        ax.set_ylabel("Dec")
+        label_sky_axes(ax)
     return fig

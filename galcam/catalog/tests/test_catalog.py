@@ -410,3 +410,20 @@ def test_one_table_writer_per_format(tmp_path):
     assert peak[0] == 3000 * u.mJy / u.beam and total[0] == 3000 * u.mJy
     _, none = mask_photometry(data, "Jy/beam", [(2, 2, np.ones((2, 2), bool))])
     assert np.isnan(none[0])
+
+
+def test_galaxies_in_the_galactic_plane_are_flagged():
+    """A source at |b| < 5 deg (HII regions look extended too) carries a flag."""
+    from galcam.inference.result import SegmentationResult
+
+    from ._synth import SHAPE, detection, disk, make_wcs
+
+    for center, expected in (((272.2, -19.9), True),   # W31, l = 10.3, b = -0.2
+                             ((150.0, 2.0), False)):   # COSMOS, b = +42
+        wcs = make_wcs(center=center)
+        det = detection(0, "FR-II", disk(SHAPE, 60, 60, 6), wcs=wcs)
+        result = SegmentationResult([det], classes=("FR-I", "FR-II", "FR-X", "R"),
+                                    shape=SHAPE, wcs=wcs)
+        table = GalaxyCatalog(result).to_table()
+        assert bool(table["flag_galactic_plane"][0]) is expected
+        assert "Galactic plane" in table["flag_galactic_plane"].info.description

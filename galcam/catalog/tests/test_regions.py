@@ -91,8 +91,12 @@ def test_region_files_hold_the_right_sky_position_in_any_frame(frame):
               "galactic": Galactic(), "icrs": ICRS()}[frame]
     circle = CircleSkyRegion(truth.transform_to(target), 3 * u.arcsec)
     for fmt in ("ds9", "crtf"):
-        back = Regions.parse(serialize_regions(Regions([circle]), fmt), format=fmt)[0].center
+        text = serialize_regions(Regions([circle]), fmt)
+        back = Regions.parse(text, format=fmt)[0].center
         assert back.separation(truth) < 0.01 * u.arcsec, (fmt, back)
+        # both files in ICRS, as the catalogue (the CRTF file said J2000 before)
+        assert ("global coord=ICRS" in text) if fmt == "crtf" else ("\nicrs\n" in text)
+        assert back.frame.name == "icrs"
 
 
 def test_class_colours():

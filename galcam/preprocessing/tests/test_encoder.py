@@ -421,6 +421,22 @@ def test_result_is_immutable(radio):
     assert "EncodedCutout 16x16" in repr(cut)
 
 
+def test_repr_of_a_galactic_cutout_gives_degrees_not_hours():
+    from astropy.nddata import NDData
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["GLON-CAR", "GLAT-CAR"]
+    wcs.wcs.crval = [18.0, -0.3]
+    wcs.wcs.crpix = [32.5, 32.5]
+    wcs.wcs.cdelt = [-2 / 3600, 2 / 3600]
+    data = np.random.default_rng(1).normal(0, 1e-4, (64, 64)).astype(np.float32)
+    data[30:34, 30:34] += 5e-3
+    image = NDData(data, wcs=wcs, unit="Jy/beam")
+    text = repr(CutoutEncoder(size=16)(image, position=(32, 32)))
+    assert "at galactic (17.99" in text and ") deg" in text and "h" not in text.split("at ")[1][:20]
+
+
 def test_paper_png_round_trip(tmp_path, rng, radio, src):
     ir = ir_image(rng, (220, 220), 1.375, 17.0, sources=[(offset(36.0, -14.0), 40.0)])
     cut = CutoutEncoder(size=64)(radio, ir, position=src)

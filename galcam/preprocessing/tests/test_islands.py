@@ -111,6 +111,9 @@ def test_table_columns_and_immutability():
     islands = find_islands(_image_with_sources(1), RMS, n_sigma=5)
     table = islands.to_table(columns=["id", "area"])
     assert table.colnames == ["id", "area"]
+    full = islands.to_table()
+    assert all(full[c].info.description for c in full.colnames)  # every column described
+    assert "not a flux density" in full["segment_flux"].info.description
     with pytest.raises(ValueError, match="unknown island column"):
         islands.to_table(columns=["sky_centroid"])  # no WCS
     with pytest.raises(AttributeError):

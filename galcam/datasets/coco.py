@@ -311,10 +311,13 @@ class CocoDataset:
     image_dir : str or path-like, optional
         Folder that ``file_name`` and ``ir_file_name`` are relative to. Default: the JSON
         file's folder.
-    classes : sequence of str, optional
+    classes : sequence of str or None, optional
         Class names, in the order used for label vectors. The JSON's categories are matched
         to them by normalised name (upper case, spaces, hyphens and underscores dropped), so
-        ``"FR-I"``, ``"FR I"`` and ``"fr_i"`` are the same class.
+        ``"FR-I"``, ``"FR I"`` and ``"fr_i"`` are the same class. Default: galcam's
+        `DEFAULT_CLASSES` (FR-I, FR-II, FR-X, R). `None`: the data set's own classes, the
+        names of the JSON's ``categories`` in the order of their ids (e.g. FIRST's
+        ``('FRI', 'FRII', 'Compact', 'Bent')``).
     load_annotations : bool, optional
         If False, ``annotations[]`` are not read at all (neither validated nor kept): use it
         for prediction, where truth must not be touched. Image-level labels are then `None`.
@@ -388,13 +391,16 @@ class CocoDataset:
             raise ValueError("image_dir must be given")
         self._image_dir = Path(image_dir)
         self._load_annotations = bool(load_annotations)
-        self._classes = self._check_classes(classes)
+        if classes is not None:
+            self._classes = self._check_classes(classes)
         # the checks of the contract shared with the evaluation (galcam.datasets.contract)
         check_coco_structure(coco, where, keys=("images", "categories"))
         skip = ("images", "annotations", "categories")
         self._info = {k: v for k, v in coco.items() if k not in skip}
         self._categories_raw = coco["categories"]
-        check_categories(coco["categories"], where, allow_empty=True)
+        cats = check_categories(coco["categories"], where, allow_empty=classes is not None)
+        if classes is None:  # the data set's own classes, in the order of the category ids
+            self._classes = self._check_classes(tuple(cats[i]["name"] for i in sorted(cats)))
         self._cat_to_class = self._match_categories(coco["categories"])
         self._images_raw = check_images(coco["images"], where, file_names=True)
         if self._load_annotations:

@@ -366,6 +366,46 @@ def test_error_bad_image_fields(tmp_path):
         CocoDataset(path)
 
 
+def test_classes_none_takes_the_json_categories_in_id_order(tmp_path):
+    """classes=None: the data set's own classes, ordered by category id, as written."""
+    path, coco = _make_coco(tmp_path)
+    coco2 = json.loads(json.dumps(coco))
+    names = {1: "FRI", 2: "FRII", 3: "Compact", 4: "Bent"}
+    ids = {1: 30, 2: 10, 3: 40, 4: 20}  # listed in another order than their ids
+    coco2["categories"] = [{"id": ids[i], "name": names[i]} for i in (1, 2, 3, 4)]
+    for a in coco2["annotations"]:
+        a["category_id"] = ids[a["category_id"]]
+    path2 = _rewrite(tmp_path / "own.json", coco2)
+    ds = CocoDataset(path2, classes=None)
+    assert ds.classes == ("FRII", "Bent", "FRI", "Compact")
+    assert ds.categories == {"FRII": 10, "Bent": 20, "FRI": 30, "Compact": 40}
+    # image 1 is category 2 -> FRII, image 4 category 4 -> Bent
+    np.testing.assert_array_equal(ds.image(1).labels, [1, 0, 0, 0])
+    np.testing.assert_array_equal(ds.image(4).labels, [0, 1, 0, 0])
+    assert ds.image_level().classes == ds.classes
+    # the same names given explicitly, in another order, reorder the label vectors
+    ds2 = CocoDataset(path2, classes=("FRI", "FRII", "Compact", "Bent"))
+    np.testing.assert_array_equal(ds2.image(1).labels, [0, 1, 0, 0])
+    # from_dict and subsets keep them
+    ds3 = CocoDataset.from_dict(coco2, image_dir=tmp_path, classes=None)
+    assert ds3.classes == ds.classes and ds3.subset([1, 2]).classes == ds.classes
+    # galcam's names are matched as before with the default classes
+    assert CocoDataset(path).classes == ("FR-I", "FR-II", "FR-X", "R")
+    assert CocoDataset(path, classes=None).classes == ("FR-II", "FR-I", "FR-X", "R")
+    # the default refuses the names it does not know
+    with pytest.raises(DatasetError, match="unknown categories 'Compact', 'Bent'"):
+        CocoDataset(path2)
+
+
+def test_classes_none_needs_categories(tmp_path):
+    path, coco = _make_coco(tmp_path, n=1)
+    coco["categories"], coco["annotations"] = [], []
+    _rewrite(path, coco)
+    assert len(CocoDataset(path)) == 1  # with named classes an empty list is allowed
+    with pytest.raises(DatasetError, match="'categories' is empty"):
+        CocoDataset(path, classes=None)
+
+
 def test_error_bad_classes(tmp_path):
     path, _ = _make_coco(tmp_path, n=1)
     with pytest.raises(ValueError, match="name the same class twice"):

@@ -25,6 +25,7 @@ SUBCOMMANDS = [
     "evaluate",
     "baseline",
     "simulate",
+    "data",
     "predict",
     "train",
     "survey",

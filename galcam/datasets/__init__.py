@@ -1,4 +1,4 @@
-"""Data sets: the COCO data set reader and the simulator of EMU-like data."""
+"""Data sets: the COCO data set reader, the simulator of EMU-like data and the FIRST data set."""
 
 from .classes import DEFAULT_CLASSES, normalize_class_name
 from .coco import (
@@ -8,6 +8,20 @@ from .coco import (
     ImageAnnotations,
     WeakLabelView,
     decode_rle,
+)
+from .first import (
+    FIRST_BEAM,
+    FIRST_CLASSES,
+    FIRST_N_FOLDS,
+    FIRST_PIXEL_SCALE,
+    FIRST_PROVENANCE,
+    FIRST_RMS,
+    FIRST_SPLITS,
+    FirstImage,
+    FirstSplit,
+    first_data_dir,
+    read_first,
+    write_first_coco,
 )
 from .simulate import (
     Realism,
@@ -27,6 +41,18 @@ __all__ = [
     "WeakLabelView",
     "normalize_class_name",
     "decode_rle",
+    "FIRST_CLASSES",
+    "FIRST_SPLITS",
+    "FIRST_N_FOLDS",
+    "FIRST_PIXEL_SCALE",
+    "FIRST_BEAM",
+    "FIRST_RMS",
+    "FIRST_PROVENANCE",
+    "FirstImage",
+    "FirstSplit",
+    "first_data_dir",
+    "read_first",
+    "write_first_coco",
     "Realism",
     "SimulatedCutout",
     "SimulatedGalaxy",

@@ -2,7 +2,9 @@
 
 Delegates to `galcam.training.train_weak_model` (CAM -> ReCAM -> IRNet, Gupta et al. 2023,
 sections 3.2-3.3). Only the image-level classes of the training images are read; masks,
-boxes and keypoints are never used.
+boxes and keypoints are never used. The model's classes are ``--classes``, else galcam's
+four (FR-I, FR-II, FR-X, R) when the data set's categories are among them, else the data
+set's own categories in the order of their ids (`training_classes`).
 """
 
 import json
@@ -35,6 +37,13 @@ def add_parser(subparsers):
                         "(default: each JSON's folder)")
     parser.add_argument("--val", metavar="VAL.json",
                         help="validation set (classification loss and accuracy)")
+    parser.add_argument("--classes", metavar="A,B,C",
+                        help="the model's classes, in order, matched to the category names "
+                        "of TRAIN.json (case, spaces, hyphens and underscores ignored); "
+                        "every category must be among them. Default: galcam's "
+                        "FR-I,FR-II,FR-X,R when every category of TRAIN.json is one of "
+                        "them, else TRAIN.json's own categories in the order of their ids "
+                        "(e.g. FRI,FRII,Compact,Bent for `galcam data first`)")
     parser.add_argument("--calibrate", metavar="LABELLED_VAL.json",
                         help="after training, choose the class and score thresholds on this "
                         "validation set with truth masks (galcam.inference.calibrate; its "
@@ -81,9 +90,40 @@ def parse_overrides(items):
     return out
 
 
+def parse_classes(text):
+    """``"FRI, FRII,Compact"`` -> ``("FRI", "FRII", "Compact")``."""
+    names = tuple(n.strip() for n in text.split(","))
+    if not names or not all(names):
+        raise GalcamCLIError(f"--classes expects class names separated by commas, e.g. "
+                             f"FRI,FRII,Compact,Bent, got {text!r}")
+    return names
+
+
+def training_classes(path):
+    """The classes to train on TRAIN.json when ``--classes`` is not given.
+
+    galcam's `~galcam.datasets.DEFAULT_CLASSES` (FR-I, FR-II, FR-X, R, in that order) when
+    every category of the JSON names one of them; else `None`: the JSON's own categories
+    in the order of their ids (`~galcam.datasets.CocoDataset` with ``classes=None``). A
+    JSON that cannot be read gives `None` too, and `CocoDataset` reports the problem.
+    """
+    from galcam.datasets import DEFAULT_CLASSES, normalize_class_name
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            names = [c["name"] for c in json.load(fh)["categories"]]
+        known = {normalize_class_name(c) for c in DEFAULT_CLASSES}
+        if names and all(normalize_class_name(n) in known for n in names):
+            return DEFAULT_CLASSES
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    return None
+
+
 def run(args):
     """Train and write the model folder; returns the exit status."""
     overrides = parse_overrides(args.overrides)
+    classes = None if args.classes is None else parse_classes(args.classes)
     for flag, value in (("--coco", args.coco), ("--val", args.val),
                         ("--calibrate", args.calibrate), ("--image-dir", args.image_dir)):
         if value is not None and not Path(value).exists():
@@ -98,8 +138,16 @@ def run(args):
     from galcam.datasets import CocoDataset
     from galcam.training import train_weak_model
 
-    train = CocoDataset(args.coco, image_dir=args.image_dir)
-    val = None if args.val is None else CocoDataset(args.val, image_dir=args.image_dir)
+    if classes is None:
+        classes = training_classes(args.coco)
+    train = CocoDataset(args.coco, image_dir=args.image_dir, classes=classes)
+    unused = [c for c in train.classes if c not in train.categories]
+    if unused and args.classes is not None:
+        log.warning("--classes: TRAIN.json has no category for %s: no training image is "
+                    "labelled with %s", ", ".join(unused), "it" if len(unused) == 1 else "them")
+    log.info("training classes: %s", ", ".join(train.classes))
+    val = None if args.val is None else CocoDataset(args.val, image_dir=args.image_dir,
+                                                    classes=train.classes)
     try:
         result = train_weak_model(train, preset=args.preset, output_dir=outdir, seed=args.seed,
                                   device=args.device, val_dataset=val,

@@ -1,4 +1,4 @@
-"""``galcam data first``: the FIRST data set as a COCO data set of FITS images.
+"""``galcam data first`` and training on a data set's own classes (``galcam train``).
 
 The FIRST data set is read from a fake package folder in its layout
 (`galcam.datasets.tests.fake_first`), so nothing is downloaded and firstgalaxydata is not
@@ -10,9 +10,16 @@ import json
 import pytest
 
 import galcam.datasets.first as first_module
-from galcam.cli.main import main
-from galcam.datasets import FIRST_CLASSES, CocoDataset
+from galcam.cli.main import GalcamCLIError, main
+from galcam.cli.train import parse_classes, training_classes
+from galcam.datasets import DEFAULT_CLASSES, FIRST_CLASSES, CocoDataset
 from galcam.datasets.tests.fake_first import make_fake_first
+
+# a whole training run in seconds on a CPU (as galcam.training's tests do)
+TINY = {"arch": "resnet18", "weights": None, "cam_epochs": 2, "cam_batch_size": 4,
+        "cam_crop_size": 32, "recam_epochs": 1, "recam_batch_size": 4, "recam_crop_size": 32,
+        "irnet_epochs": 1, "irnet_batch_size": 4, "irnet_crop_size": 48, "irnet_radius": 5,
+        "cam_scales": [1.0, 0.5], "irnet_backbone": "cam", "disk_cache": False}
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +83,57 @@ def test_data_first_missing_package_or_files(tmp_path, monkeypatch, capsys):
     assert main(["data", "first", "--split", "test", "-o", str(tmp_path / "o"),
                  "--data-dir", str(tmp_path)]) == 2
     assert "galaxy_data.zip': no such file" in _one_line_error(capsys)
+
+
+def test_training_classes():
+    assert parse_classes(" FRI, FRII,Compact ") == ("FRI", "FRII", "Compact")
+    with pytest.raises(GalcamCLIError, match="--classes expects class names separated by commas"):
+        parse_classes("FRI,,Bent")
+
+
+def test_training_classes_default(tmp_path):
+    def write(names):
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps({"categories": [{"id": i, "name": n}
+                                                   for i, n in enumerate(names, 1)]}))
+        return path
+
+    # galcam's classes (any spelling, any subset): the canonical four, as before
+    assert training_classes(write(["FR-II", "fr_i"])) is DEFAULT_CLASSES
+    # other names: the data set's own classes (CocoDataset classes=None)
+    assert training_classes(write(["FRI", "FRII", "Compact", "Bent"])) is None
+    assert training_classes(tmp_path / "missing.json") is None
+
+
+def test_train_on_first_classes_end_to_end(fake, tmp_path, capsys):
+    """A FRI/FRII/Compact/Bent data set trains on a tiny network; the model has its classes."""
+    from galcam.inference import WeakSegmenter
+
+    data = tmp_path / "first"
+    assert main(["data", "first", "--split", "train", "-o", str(data), "--data-dir",
+                 str(fake), "--no-progress", "-q"]) == 0
+    assert main(["data", "first", "--split", "valid", "-o", str(tmp_path / "val"),
+                 "--data-dir", str(fake), "--no-progress", "-q"]) == 0
+    capsys.readouterr()
+    model = tmp_path / "model"
+    sets = [a for k, v in TINY.items() for a in ("--set", f"{k}={json.dumps(v)}")]
+    args = ["train", "--coco", str(data / "annotations.json"), "--val",
+            str(tmp_path / "val" / "annotations.json"), "-o", str(model), "--device", "cpu",
+            "--no-progress", "-q", *sets]
+    assert main(args) == 0
+    assert "model written to" in capsys.readouterr().out
+    config = json.loads((model / "config.json").read_text())
+    assert config["classes"] == list(FIRST_CLASSES)
+    assert config["radio"]["pixel_scale_arcsec"] == pytest.approx(1.8)
+    segmenter = WeakSegmenter.load(model, device="cpu")
+    assert segmenter.classes == FIRST_CLASSES
+    # --classes chooses the order (the validation set follows it) ...
+    args[args.index(str(model))] = str(tmp_path / "m2")
+    assert main([*args, "--classes", "bent,Compact,FRII,FRI"]) == 0
+    assert WeakSegmenter.load(tmp_path / "m2", device="cpu").classes == (
+        "bent", "Compact", "FRII", "FRI")
+    capsys.readouterr()
+    # ... and every category of the JSON must be among them
+    args[args.index(str(tmp_path / "m2"))] = str(tmp_path / "m3")
+    assert main([*args, "--classes", "FRI,FRII"]) == 2
+    assert "unknown categories 'Compact', 'Bent'" in _one_line_error(capsys)

@@ -145,10 +145,10 @@ CATALOG_COLUMNS = (
        "infrared image) and the host is the radio centroid (rule 'core') or the peak of "
        "the class activation map (rule 'paper'); also when no host was found."),
     _c("flag_galactic_plane", None, "bool", "detection",
-       "True when the galaxy's centroid lies within 5 deg of the Galactic plane (|b| < 5 "
-       "deg), where HII regions, supernova remnants and diffuse Galactic emission look "
-       "like the extended sources galcam was trained to find in extragalactic fields: "
-       "check such a row by eye. False without a WCS."),
+       "True when the galaxy's centroid lies within 5 deg of the Galactic plane (Galactic "
+       "latitude between -5 and +5 deg), where HII regions, supernova remnants and "
+       "diffuse Galactic emission look like the extended sources galcam was trained to "
+       "find in extragalactic fields: check such a row by eye. False without a WCS."),
 )
 
 #: Columns added by a cross-match with an infrared catalogue (``GalaxyCatalog.crossmatch``).

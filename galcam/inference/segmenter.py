@@ -643,8 +643,11 @@ class WeakSegmenter:
             raise ValueError(f"'{path}': not valid JSON ({exc})") from exc
         if isinstance(coco, dict):
             coco.pop("annotations", None)  # truth is never looked at
+        # the data set's own categories (any names): they are matched to the model's
+        # classes by name afterwards (category_ids), and a class without a category warns
+        own = isinstance(coco, dict) and bool(coco.get("categories"))
         return CocoDataset.from_dict(coco, image_dir=path.parent if image_dir is None
-                                     else image_dir, classes=self.classes,
+                                     else image_dir, classes=None if own else self.classes,
                                      load_annotations=False, source=str(path))
 
     # --- preparation ----------------------------------------------------------------

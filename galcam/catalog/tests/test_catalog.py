@@ -413,7 +413,7 @@ def test_one_table_writer_per_format(tmp_path):
 
 
 def test_galaxies_in_the_galactic_plane_are_flagged():
-    """A source at |b| < 5 deg (HII regions look extended too) carries a flag."""
+    """A source within 5 deg of the Galactic plane (HII regions look extended too) is flagged."""
     from galcam.inference.result import SegmentationResult
 
     from ._synth import SHAPE, detection, disk, make_wcs

@@ -487,6 +487,13 @@ def test_predict_dataset_missing_category_warns(segmenter, tmp_path):
     assert 14 not in {o["category_id"] for o in out}
     with pytest.raises(FileNotFoundError):
         segmenter.predict_dataset(tmp_path / "none.json")
+    # a data set with classes of its own (FIRST's Compact, Bent): the shared names are
+    # matched, the others warned about, nothing refused
+    coco["categories"] = [{"id": 1, "name": "FRI"}, {"id": 2, "name": "Compact"}]
+    path.write_text(json.dumps(coco))
+    with pytest.warns(AstropyUserWarning, match="no category"):
+        out = segmenter.predict_dataset(path, progress=False)
+    assert {o["category_id"] for o in out} <= {1}
 
 
 def test_train_delegates_to_training(monkeypatch, tmp_path):

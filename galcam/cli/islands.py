@@ -8,6 +8,7 @@ islands above ``n_sigma`` times the rms with at least ``n_pixels`` pixels.
 import logging
 from pathlib import Path
 
+from ._options import add_hdu_option, check_planes, hdu_value
 from .main import GalcamCLIError, refuse_constant_image
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--plane", type=int, default=None, help="plane index for cubes with several planes"
     )
+    add_hdu_option(parser, "the image")
     parser.add_argument("--n-sigma", type=float, default=3.0, help="detection threshold (3)")
     parser.add_argument("--n-pixels", type=int, default=5, help="minimum island size (5)")
     parser.add_argument(
@@ -78,9 +80,11 @@ def run(args):
     if args.box_size is not None and args.box_size < 1:
         raise GalcamCLIError(f"--box-size must be a positive number of pixels, got "
                              f"{args.box_size}")
+    check_planes(args, "plane")
+    hdu = hdu_value(args.hdu)
     outdir = check_outputs(args.output, OUTPUTS, args.overwrite)
     path = example_files()["radio"] if args.example else args.image
-    image = read_image(path, plane=args.plane)
+    image = read_image(path, plane=args.plane, hdu=hdu)
     refuse_constant_image(image, f"'{path}'")
     try:
         noise = NoiseEstimator(method=args.method, box_size=args.box_size)(image)

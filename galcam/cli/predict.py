@@ -16,6 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ._options import add_hdu_option, check_planes, hdu_value
 from .main import GalcamCLIError, refuse_constant_image
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def add_parser(subparsers):
     parser.add_argument("--ir-plane", type=int, default=None, metavar="N",
                         help="0-based plane of an infrared cube (default: a 2-D image or a cube "
                         "with degenerate extra axes)")
+    add_hdu_option(parser)
     parser.add_argument("--unit", default=None, metavar="UNIT",
                         help="brightness unit of RADIO.fits when its BUNIT is missing or wrong "
                         "(e.g. 'Jy/beam', 'mJy/beam')")
@@ -99,6 +101,10 @@ def _check_args(args):
         raise GalcamCLIError("--ir goes with RADIO.fits (a COCO data set names its IR files)")
     if args.ir_plane is not None and not args.ir:
         raise GalcamCLIError("--ir-plane goes with --ir IR.fits")
+    check_planes(args, "plane", "ir_plane")
+    if args.hdu is not None and not args.radio:
+        raise GalcamCLIError("--hdu goes with RADIO.fits")
+    args.hdu = hdu_value(args.hdu)
     if args.unit is not None:
         if args.coco:
             raise GalcamCLIError("--unit goes with RADIO.fits (the images of a COCO data set "
@@ -173,7 +179,7 @@ def run(args):
 
             files = example_files()
             radio, ir = files["radio"], files["ir"]
-        image = read_image(radio, plane=args.plane, unit=args.unit)
+        image = read_image(radio, plane=args.plane, unit=args.unit, hdu=args.hdu)
         _check_radio(image, radio)
         ir_image = read_image(ir, plane=args.ir_plane) if ir is not None else None
         if ir_image is not None and ir_image.unit is not None:

@@ -15,6 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ._options import check_planes, in_cli_words
 from .main import GalcamCLIError
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ def run(args):
         if value is not None and not Path(value).exists():
             flag = "MOSAIC" if name == "mosaic" else f"--{name}"
             raise FileNotFoundError(f"{flag} '{value}' does not exist")
+    check_planes(args, "plane")
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     if args.restart and not args.overwrite:
         raise GalcamCLIError("--restart deletes the unit results of OUTDIR: give --overwrite "
@@ -172,6 +174,8 @@ def run(args):
                             progress=not args.no_progress, max_units=args.max_units)
     except ImportError as exc:
         raise GalcamCLIError(str(exc)) from exc
+    except (FileExistsError, ValueError) as exc:  # SurveyMismatchError included
+        raise in_cli_words(exc) from exc
     except RuntimeError as exc:  # every unit failed, or a GPU asked for and missing
         raise GalcamCLIError(str(exc).splitlines()[0]) from exc
     manifest = result.manifest

@@ -52,6 +52,41 @@ class ImageReadError(ValueError):
     """An image that galcam cannot use; the message names the file and the problem."""
 
 
+# Leading bytes of the formats most often given where a FITS file is expected.
+_NOT_FITS_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x89HDF", "an HDF5 file"),
+    (b"<?xml", "an XML file (a VOTable?)"),
+)
+#: Leading bytes of FITS files, plain or compressed as astropy reads them.
+_FITS_MAGIC = (b"SIMPLE", b"\x1f\x8b", b"BZh", b"\xfd7zXZ")
+
+
+def _not_fits_reason(path):
+    """Why ``path`` is not a FITS file, from its first bytes, or None if it may be one."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None  # astropy's own error says more
+    if head.startswith(_FITS_MAGIC):
+        return None
+    for magic, kind in _NOT_FITS_MAGIC:
+        if head.startswith(magic):
+            return f"is {kind}, not a FITS file"
+    if not head:
+        return "is empty (0 bytes), not a FITS file"
+    return ("is not a FITS file: it does not start with the FITS card 'SIMPLE  =' "
+            f"(its first bytes are {head[:8]!r})")
+
+
 def _describe(source):
     if isinstance(source, (str, os.PathLike)):
         return f"'{os.fspath(source)}'"
@@ -106,13 +141,28 @@ def _first_image_hdu(hdul, where, hdu_index):
         if not hdu.is_image or hdu.header.get("NAXIS", 0) < 2:
             raise ImageReadError(f"{where}: HDU {hdu_index!r} is not an image with 2 or more axes")
         return hdu
-    for hdu in hdul:
-        if hdu.is_image and hdu.header.get("NAXIS", 0) >= 2:
-            return hdu
+    images = [(i, h) for i, h in enumerate(hdul)
+              if h.is_image and h.header.get("NAXIS", 0) >= 2]
+    if len(images) > 1:
+        names = ", ".join(_hdu_name(i, h) for i, h in images[1:])
+        warnings.warn(
+            f"{where}: the file holds {len(images)} images; galcam uses the first, "
+            f"HDU {_hdu_name(*images[0])}, not {names}. To read another, give its index or "
+            "EXTNAME: read_image(..., hdu=N), or --hdu N on the command line",
+            AstropyUserWarning, stacklevel=4)
+    if images:
+        return images[0][1]
     raise ImageReadError(
         f"{where}: no image HDU with 2 or more axes was found "
         f"(HDUs: {', '.join(type(h).__name__ for h in hdul)})"
     )
+
+
+def _hdu_name(index, hdu):
+    """``1 ('RMS', 300 x 200)``: an HDU as a user would look for it."""
+    name = hdu.header.get("EXTNAME", hdu.name if index else "PRIMARY")
+    shape = " x ".join(str(n) for n in reversed(hdu.shape or ()))
+    return f"{index} ({name!r}, {shape})" if shape else f"{index} ({name!r})"
 
 
 def _beam_from_table(hdul, chan, pol, where):
@@ -134,11 +184,24 @@ def _beam_from_table(hdul, chan, pol, where):
     if len(rows) == 0:
         raise ImageReadError(f"{where}: the BEAMS table has no row for channel {chan}, pol {pol}")
     row = table[rows[0]]
-    return Beam(
-        major=float(row["BMAJ"]) * units["BMAJ"],
-        minor=float(row["BMIN"]) * units["BMIN"],
-        pa=float(row["BPA"]) * units["BPA"],
-    )
+    major = float(row["BMAJ"]) * units["BMAJ"]
+    minor = float(row["BMIN"]) * units["BMIN"]
+    if not _usable_beam(major.to_value(u.deg), minor.to_value(u.deg), where,
+                        f"the BEAMS table (channel {chan}, pol {pol})"):
+        return None
+    return Beam(major=major, minor=minor, pa=float(row["BPA"]) * units["BPA"])
+
+
+def _usable_beam(bmaj_deg, bmin_deg, where, source):
+    """False, with a warning, for a beam of zero, negative or non-finite size."""
+    if np.isfinite(bmaj_deg) and np.isfinite(bmin_deg) and bmaj_deg > 0 and bmin_deg > 0:
+        return True
+    warnings.warn(
+        f"{where}: {source} gives a restoring beam of {bmaj_deg * 3600:g}\" x "
+        f"{bmin_deg * 3600:g}\", which is no beam (a flagged or blank plane?); the image is "
+        "treated as having none (no integrated flux densities)", AstropyUserWarning,
+        stacklevel=5)
+    return False
 
 
 def image_beam(image):
@@ -324,6 +387,10 @@ def read_image(source, *, hdu=None, plane=None, memmap=False, unit=None):
                 raise FileNotFoundError(f"{where}: no such file")
             if path.is_dir():
                 raise ImageReadError(f"{where}: is a directory, not a FITS file")
+            reason = _not_fits_reason(path)
+            if reason is not None:
+                raise ImageReadError(f"{where}: {reason}; galcam reads radio and infrared "
+                                     "images from FITS files")
             try:
                 hdul = fits.open(path, memmap=memmap, lazy_load_hdus=False)
             except OSError as exc:
@@ -416,7 +483,7 @@ def _beam_from_header(header, where):
         bpa = float(header.get("BPA", 0.0))
     except (TypeError, ValueError) as exc:
         raise ImageReadError(f"{where}: BMAJ/BMIN/BPA are not numbers ({exc})") from exc
-    if not (np.isfinite(bmaj) and np.isfinite(bmin)) or bmaj <= 0 or bmin <= 0:
+    if not _usable_beam(bmaj, bmin, where, "the header (BMAJ, BMIN)"):
         return None
     if bmin > bmaj:
         bmaj, bmin, bpa = bmin, bmaj, bpa + 90.0
@@ -488,7 +555,71 @@ def _finish(data, wcs, unit, beam, where, *, meta, check_blank=True):
     meta.update(beam=beam, blanked_fraction=blanked)
     if isinstance(unit, str):
         unit = u.Unit(unit)
+    if check_blank:
+        _check_brightness_scale(data, unit, where)
     return NDData(data, wcs=wcs, unit=unit, mask=mask, meta=meta)
+
+
+#: Robust rms (Jy/beam) below which a radio image's unit is questioned: 50 nJy/beam is ten
+#: times deeper than the deepest radio continuum images made so far (about 0.5 uJy/beam).
+IMPLAUSIBLE_RMS_JY = 5e-8
+
+
+def _robust_rms(data, *, max_samples=1_000_000):
+    """Robust rms of an image's finite pixels: 1.4826 times their median absolute deviation.
+
+    Read on an even subsample of at most ``max_samples`` pixels (a quick look, not a noise
+    measurement: use `~galcam.preprocessing.NoiseEstimator` for that).
+
+    Parameters
+    ----------
+    data : array-like
+        Image data.
+    max_samples : int, optional
+        Largest number of pixels looked at.
+
+    Returns
+    -------
+    rms : float
+        In the unit of ``data``; NaN when there is no finite pixel.
+    """
+    flat = np.asarray(data).reshape(-1)
+    step = max(1, flat.size // int(max_samples))
+    values = flat[::step].astype(np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return math.nan
+    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+
+
+def _check_brightness_scale(data, unit, where):
+    """Warn when a radio image's noise in its stated unit is implausibly low.
+
+    The case it catches: a header that says mJy/beam over data in Jy/beam (an rms of
+    30 uJy/beam read as 30 nJy/beam).
+    """
+    if unit is None or not unit.is_equivalent(u.Jy / u.beam):
+        return
+    rms = _robust_rms(data)
+    if not (math.isfinite(rms) and rms > 0):
+        return
+    rms_jy = rms * unit.to(u.Jy / u.beam)
+    if rms_jy >= IMPLAUSIBLE_RMS_JY:
+        return
+    # the usual unit under which the rms becomes plausible
+    names = {u.Jy / u.beam: "Jy/beam", u.mJy / u.beam: "mJy/beam"}
+    guess = next((g for g in names
+                  if rms * g.to(u.Jy / u.beam) >= IMPLAUSIBLE_RMS_JY and g != unit), None)
+    hint = ""
+    if guess is not None:
+        hint = (f" If the data are in {names[guess]} (an rms of "
+                f"{rms * guess.to(u.uJy / u.beam):.3g} uJy/beam then), read the image with "
+                f"unit='{names[guess]}' (galcam predict: --unit {names[guess]})")
+    warnings.warn(
+        f"{where}: in {names.get(unit, unit.to_string())} the image's robust rms is "
+        f"{rms_jy * 1e9:.3g} nJy/beam, "
+        f"more than ten times deeper than any radio continuum image; is the unit right?{hint}",
+        AstropyUserWarning, stacklevel=5)
 
 
 def write_image(image, path, *, overwrite=False):

@@ -66,7 +66,7 @@ def test_islands_bad_input_is_one_line(tmp_path, capsys):
     bad.write_text("not fits")
     assert main(["islands", str(bad), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "notes.fits" in err and "not a readable FITS" in err
+    assert err.count("\n") == 0 and "notes.fits" in err and "is not a FITS file" in err
     assert main(["islands", str(tmp_path / "missing.fits"), "-o", str(tmp_path / "o")]) == 2
     assert "missing.fits" in capsys.readouterr().err
     # a constant image: the file is named, and no output folder is left behind
@@ -86,3 +86,38 @@ def test_islands_example(tmp_path):
     assert main(["islands", "--example", "-o", str(out), "-q"]) == 0
     table = QTable.read(out / "islands.ecsv")
     assert len(table) >= 3  # the example holds several radio galaxies and compact sources
+
+
+def test_negative_plane_is_refused_in_one_line(tmp_path, rng, capsys):
+    image = _radio_file(tmp_path / "emu.fits", rng)
+    assert main(["islands", str(image), "-o", str(tmp_path / "o"), "--plane", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("galcam islands: error: --plane: expected a 0-based plane index (0 is the "
+                   "first plane; galcam does not count planes from the end), got -1")
+    assert not (tmp_path / "o").exists()
+
+
+def test_png_given_as_fits_is_one_galcam_line(tmp_path, capsys):
+    from PIL import Image
+
+    png = tmp_path / "radio.fits"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(png, format="PNG")
+    assert main(["islands", str(png), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "radio.fits': is a PNG image, not a FITS file" in err
+    assert "ignore_missing_simple" not in err
+
+
+def test_islands_reads_the_hdu_asked_for(tmp_path, rng, capsys):
+    image = _radio_file(tmp_path / "emu.fits", rng)
+    with fits.open(image) as hdul:
+        header = hdul[0].header
+        blank = fits.PrimaryHDU(np.zeros((4, 4), np.float32))  # no WCS: not an image to use
+        fits.HDUList([blank, fits.ImageHDU(hdul[0].data, header, name="SKY")]).writeto(
+            tmp_path / "ext.fits")
+    assert main(["islands", str(tmp_path / "ext.fits"), "-o", str(tmp_path / "o"),
+                 "--hdu", "SKY", "-q"]) == 0
+    assert len(QTable.read(tmp_path / "o" / "islands.ecsv")) == 2
+    assert main(["islands", str(tmp_path / "ext.fits"), "-o", str(tmp_path / "p"),
+                 "--hdu", "-1"]) == 2
+    assert "--hdu: expected a 0-based HDU index" in capsys.readouterr().err

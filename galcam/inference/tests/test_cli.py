@@ -83,6 +83,11 @@ def test_predict_errors_are_one_line(main, model_dir, files, tmp_path, capsys):
     assert main(["predict", str(radio), "--model", str(model_dir), "-o", out,
                  "--beam-matching", "1.5"]) == 2
     assert "--beam-matching must be in [0, 1]" in _one_line_error(capsys)
+    for flag in ("--plane", "--ir-plane"):  # Python's "last plane" is a mistake here
+        assert main(["predict", str(radio), "--ir", str(radio), "--model", str(model_dir),
+                     "-o", out, flag, "-1"]) == 2
+        assert f"{flag}: expected a 0-based plane index (0 is the first plane; galcam does " \
+               "not count planes from the end), got -1" in _one_line_error(capsys)
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 

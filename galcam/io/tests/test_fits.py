@@ -308,7 +308,7 @@ def test_missing_file(tmp_path):
 def test_not_fits(tmp_path):
     path = tmp_path / "notes.fits"
     path.write_text("this is not a FITS file\n" * 10)
-    with pytest.raises(ImageReadError, match="notes.fits.*not a readable FITS file"):
+    with pytest.raises(ImageReadError, match="notes.fits.*is not a FITS file"):
         read_image(path)
 
 
@@ -362,3 +362,97 @@ def test_wrong_type():
 def test_nddata_without_wcs():
     with pytest.raises(ImageReadError, match="no wcs"):
         read_image(NDData(np.ones((4, 4))))
+
+
+# ---------------------------------------------------------------- issue 24: what a user trips on
+
+
+def test_png_given_as_fits_is_named(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "radio.fits"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(path, format="PNG")
+    with pytest.raises(ImageReadError, match=r"'.*radio.fits': is a PNG image, not a FITS file"
+                       ) as info:
+        read_image(path)
+    assert "ignore_missing_simple" not in str(info.value)  # astropy's hint, no galcam option
+
+
+def test_text_given_as_fits_says_what_is_missing(tmp_path):
+    path = tmp_path / "notes.fits"
+    path.write_text("hello\n")
+    with pytest.raises(ImageReadError, match="notes.fits': is not a FITS file: it does not "
+                       "start with the FITS card 'SIMPLE  ='") as info:
+        read_image(path)
+    assert "ignore_missing_simple" not in str(info.value)
+
+
+def test_two_image_hdus_say_which_is_used(tmp_path, rng):
+    first = rng.normal(size=(NY, NX)).astype(np.float32)
+    second = np.ones((NY, NX), np.float32)
+    path = tmp_path / "two.fits"
+    fits.HDUList([fits.PrimaryHDU(first, celestial_header()),
+                  fits.ImageHDU(second, celestial_header(), name="RMS")]).writeto(path)
+    with pytest.warns(AstropyUserWarning, match=r"two.fits': the file holds 2 images; galcam "
+                      r"uses the first, HDU 0 \('PRIMARY', 50 x 40\), not 1 \('RMS', 50 x 40\)"
+                      r".*hdu=N.*--hdu N"):
+        image = read_image(path)
+    np.testing.assert_array_equal(image.data, first)
+    np.testing.assert_array_equal(read_image(path, hdu="RMS").data, second)  # no warning
+    np.testing.assert_array_equal(read_image(path, hdu=1).data, second)
+
+
+def test_zero_beam_warns_and_is_no_beam(tmp_path):
+    header = celestial_header()
+    header["BUNIT"] = "Jy/beam"
+    header["BMAJ"] = 0.0
+    header["BMIN"] = 0.0
+    path = tmp_path / "flagged_plane.fits"
+    fits.PrimaryHDU(np.ones((NY, NX), np.float32), header).writeto(path)
+    with pytest.warns(AstropyUserWarning, match=r"flagged_plane.fits': the header \(BMAJ, "
+                      r"BMIN\) gives a restoring beam of 0\" x 0\", which is no beam"):
+        image = read_image(path)
+    assert image.meta["beam"] is None
+
+
+def test_zero_beam_in_a_beam_table_warns(tmp_path, rng):
+    header = askap_header(nfreq=2)
+    for key in ("BMAJ", "BMIN", "BPA"):
+        del header[key]
+    beams = fits.BinTableHDU.from_columns(
+        [fits.Column("BMAJ", "E", unit="arcsec", array=[14.0, 0.0]),
+         fits.Column("BMIN", "E", unit="arcsec", array=[10.0, 0.0]),
+         fits.Column("BPA", "E", unit="deg", array=[30.0, 0.0]),
+         fits.Column("CHAN", "J", array=[0, 1]), fits.Column("POL", "J", array=[0, 0])],
+        name="BEAMS")
+    path = tmp_path / "cube.fits"
+    fits.HDUList([fits.PrimaryHDU(rng.normal(size=(1, 2, NY, NX)).astype(np.float32), header),
+                  beams]).writeto(path)
+    assert read_image(path, plane=0).meta["beam"] is not None
+    with pytest.warns(AstropyUserWarning, match=r"the BEAMS table \(channel 1, pol 0\) gives "
+                      r"a restoring beam of 0\" x 0\""):
+        assert read_image(path, plane=1).meta["beam"] is None
+
+
+@pytest.mark.parametrize("bunit, scale, warns", [
+    ("mJy/beam", 1.0, True),       # data in Jy/beam (rms 30 uJy) under a mJy/beam header
+    ("Jy/beam", 1.0, False),       # the same data, labelled right
+    ("mJy/beam", 1e3, False),      # data really in mJy/beam
+    ("uJy/beam", 1e6, False),
+])
+def test_mjy_header_over_jy_data_is_questioned(tmp_path, rng, bunit, scale, warns):
+    data = (rng.normal(0, 30e-6, size=(NY, NX)) * scale).astype(np.float32)
+    data[20, 25] = 0.05 * scale  # a bright source does not change the verdict
+    header = askap_header()
+    header["BUNIT"] = bunit
+    path = tmp_path / "img.fits"
+    fits.PrimaryHDU(data[None, None], header).writeto(path)
+    if warns:
+        with pytest.warns(AstropyUserWarning, match=r"img.fits': in mJy/beam the image's "
+                          r"robust rms is [23]\d(\.\d)? nJy/beam.*is the unit right\? If the "
+                          r"data are in Jy/beam \(an rms of [23]\d(\.\d)? uJy/beam then\)"
+                          r".*unit='Jy/beam' \(galcam predict: --unit Jy/beam\)"):
+            read_image(path)
+        read_image(path, unit="Jy/beam")  # the user's answer: no warning
+    else:
+        read_image(path)

@@ -34,8 +34,21 @@ def test_survey_command(survey_model, mosaic, tmp_path, capsys):
     (["--model-options", "[1]"], "JSON object"),
     (["--restart"], "--overwrite"),
     (["--seeds", "/no/such.vot"], "does not exist"),
+    (["--plane", "-1"], "--plane: expected a 0-based plane index"),
 ])
 def test_bad_arguments(mosaic, tmp_path, capsys, extra, message):
     args = ["survey", str(mosaic["radio"]), "-o", str(tmp_path / "o"), "--n-workers", "0"]
     assert main(args + extra) == 2
     assert message in capsys.readouterr().err
+
+
+def test_messages_name_flags_not_keywords(survey_model, mosaic, tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "catalog.ecsv").write_text("# not a survey's\n")
+    args = ["survey", str(mosaic["radio"]), "-o", str(out), "--model", str(survey_model),
+            "--n-workers", "0", "--tile-size", str(TILE), "--no-progress", "-q"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "holds catalog.ecsv but no survey manifest" in err
+    assert err.endswith("use another folder or --overwrite") and "overwrite=True" not in err

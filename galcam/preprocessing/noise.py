@@ -33,7 +33,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from scipy.ndimage import map_coordinates, median_filter, spline_filter
 from scipy.special import erf
 
-from .._validation import check_positive, check_positive_int, readonly
+from .._validation import check_bool, check_positive, check_positive_int, readonly
 
 __all__ = ["NoiseEstimator", "NoiseResult", "METHODS"]
 
@@ -137,6 +137,43 @@ def _box_stats(data, axis, method, n_sigma, maxiters):
     if bkg.ndim == 0:
         return float(bkg), float(rms)
     return bkg, rms
+
+
+# Sources left out by NoiseEstimator(mask_sources=True): connected groups of at least
+# _SOURCE_PIXELS pixels above background + _SOURCE_SIGMA rms of the first measurement.
+_SOURCE_SIGMA = 3.0
+_SOURCE_PIXELS = 5
+
+
+def _grow_pixels(wcs, beam):
+    """Half the beam's major-axis FWHM in pixels (at least 2), or 3 without a beam."""
+    if beam is None or wcs is None:
+        return 3
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    scales = proj_plane_pixel_scales(wcs.celestial)[:2]
+    pixel = float(np.sqrt(scales[0] * scales[1]))
+    if not (math.isfinite(pixel) and pixel > 0):
+        return 3
+    return max(2, int(round(0.5 * beam.major.to_value(u.deg) / pixel)))
+
+
+def _source_mask(data, first, grow):
+    """Pixels of the sources a first `NoiseResult` shows, grown by ``grow`` pixels."""
+    from scipy import ndimage
+
+    threshold = first.threshold(_SOURCE_SIGMA).value
+    with np.errstate(invalid="ignore"):
+        above = np.asarray(data) > threshold  # NaN pixels are not above
+    labels, n = ndimage.label(above, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return above
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= _SOURCE_PIXELS
+    keep[0] = False
+    sources = keep[labels]
+    yy, xx = np.mgrid[-grow:grow + 1, -grow:grow + 1]
+    return ndimage.binary_dilation(sources, structure=xx**2 + yy**2 <= grow**2)
 
 
 class _StripStats:
@@ -362,6 +399,17 @@ class NoiseEstimator:
     filter_size : int, optional
         Size (in boxes, odd) of the median filter applied to the low-resolution
         maps, as in `~photutils.background.Background2D`. 1 = no filter.
+    mask_sources : bool, optional
+        Measure twice: the second time without the sources the first measurement shows
+        (connected groups of at least 5 pixels above the background + 3 rms, grown by
+        half the beam's major-axis FWHM, or by 3 pixels when the image has no beam).
+        Default False: the estimator galcam's encoder and the bundled model use. Extended
+        sources leave wings under the clipping bounds that one pass does not remove; on
+        50 EMU-like 210 x 210 cutouts (``galcam simulate --n 50 --seed 31``, true rms from
+        the simulator's ``SIMRMS``) the median ratio of the measured to the true rms is
+        1.093 without and 1.020 with source masking (1.053 and 1.002 with
+        ``--no-realism``, whose images have no artefacts: the rest is the artefacts'
+        own rms). About twice as slow.
 
     Notes
     -----
@@ -379,7 +427,7 @@ class NoiseEstimator:
     """
 
     def __init__(self, *, method="sigma_clip", n_sigma=3.0, maxiters=None, box_size=None,
-                 filter_size=3):
+                 filter_size=3, mask_sources=False):
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; "
                              f"got {method!r}")
@@ -407,11 +455,13 @@ class NoiseEstimator:
                                               expected="a positive odd integer")
         if self.filter_size % 2 == 0:
             raise ValueError(f"filter_size: expected a positive odd integer, got {filter_size!r}")
+        self.mask_sources = check_bool(mask_sources, "mask_sources")
 
     def __repr__(self):
+        masked = ", mask_sources=True" if self.mask_sources else ""
         return (f"NoiseEstimator(method={self.method!r}, n_sigma={self.n_sigma}, "
                 f"maxiters={self.maxiters}, box_size={self.box_size!r}, "
-                f"filter_size={self.filter_size})")
+                f"filter_size={self.filter_size}{masked})")
 
     def __call__(self, image, *, mask=None):
         """Measure the noise of ``image``.
@@ -438,6 +488,16 @@ class NoiseEstimator:
                 raise TypeError(f"mask must be a boolean array, got dtype {mask.dtype}")
         if nd_mask is not None:
             mask = nd_mask if mask is None else (mask | nd_mask)
+        result = self._measure(data, unit, mask, wcs, beam)
+        if self.mask_sources:
+            sources = _source_mask(data, result, _grow_pixels(wcs, beam))
+            log.debug("noise: %d source pixels left out of the second measurement",
+                      int(sources.sum()))
+            result = self._measure(data, unit, sources if mask is None else (mask | sources),
+                                   wcs, beam)
+        return result
+
+    def _measure(self, data, unit, mask, wcs, beam):
         if self.box_size is None:
             return self._global(data, unit, mask)
         box = self._box_pixels(data.shape, wcs, beam)

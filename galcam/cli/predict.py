@@ -86,6 +86,11 @@ def add_parser(subparsers):
                         "(e.g. 'Jy/beam', 'mJy/beam')")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing output files")
+    parser.add_argument("--force", action="store_true",
+                        help="predict an image galcam refuses: undersampled (fewer than 2 "
+                        "pixels across the beam), or one whose resampling to the model's "
+                        "pixel scale would give more than 16 times its pixels or need more "
+                        "than half this machine's memory (galcam says so before any work)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
@@ -167,7 +172,6 @@ def run(args):
                               "to replace")
 
     from galcam.inference import GalaxyGrouper, WeakSegmenter
-    from galcam.io import atomic_write
 
     image = ir_image = None
     radio, ir = args.radio, args.ir
@@ -193,12 +197,25 @@ def run(args):
                                 class_threshold=args.class_threshold)
         options = {} if args.beam_matching is None else {"beam_matching": args.beam_matching}
         segmenter = WeakSegmenter.load(args.model, device=args.device, grouper=grouper,
-                                       **options)
+                                       force=args.force, **options)
     except RuntimeError as exc:  # e.g. a GPU requested on a machine without one
         raise GalcamCLIError(str(exc)) from exc
     progress = not args.no_progress
     if args.score_threshold is None:
         args.score_threshold = 0.0 if args.coco else segmenter.recommended_score_threshold
+    from galcam.inference import ImageRefusedError
+
+    try:
+        results, catalog, summary = _predict(args, segmenter, image, ir_image, radio, ir,
+                                             progress)
+    except ImageRefusedError as exc:  # before any heavy work: one line naming the flag
+        raise GalcamCLIError(f"{exc.reason}; use --force to predict it anyway") from None
+    _write(args, outdir, results, catalog, summary)
+    return 0
+
+
+def _predict(args, segmenter, image, ir_image, radio, ir, progress):
+    """Run the model; returns (COCO results, catalogue or None, summary line)."""
     if args.coco:
         results = segmenter.predict_dataset(args.coco, image_dir=args.image_dir,
                                             progress=progress, batch_size=args.batch_size,
@@ -234,6 +251,12 @@ def run(args):
             summary += (f" ({below} detection{'' if below == 1 else 's'} below the score "
                         f"threshold {args.score_threshold:.2f}; use --score-threshold 0 to "
                         f"see {'it' if below == 1 else 'them'})")
+    return results, catalog, summary
+
+
+def _write(args, outdir, results, catalog, summary):
+    """Write the outputs of one run into ``outdir``."""
+    from galcam.io import atomic_write
 
     text = json.dumps(results)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -250,4 +273,3 @@ def run(args):
     written.append(PREDICTIONS)
     log.info("wrote %s to %s", ", ".join(written), outdir)
     print(f"{summary} -> {outdir} ({', '.join(written)})", file=sys.stdout)
-    return 0

@@ -98,6 +98,10 @@ def add_parser(subparsers):
                      "(default ecsv)")
     out.add_argument("--overwrite", action="store_true",
                      help="replace a run of OUTDIR made with other inputs or settings")
+    units.add_argument("--force", action="store_true",
+                       help="run on a mosaic galcam refuses: undersampled (fewer than 2 pixels "
+                       "across the beam), or one each unit of which would be resampled to more "
+                       "than 16 times its pixels (same as --model-options '{\"force\": true}')")
     out.add_argument("--restart", action="store_true",
                      help="start again instead of resuming (with --overwrite)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -129,6 +133,8 @@ def _model_options(args):
         if not isinstance(options, dict):
             raise GalcamCLIError("--model-options: expected a JSON object such as "
                                  "'{\"class_threshold\": 0.4}'")
+    if getattr(args, "force", False):
+        options["force"] = True
     if args.class_threshold is not None:
         if not 0 <= args.class_threshold <= 1:
             raise GalcamCLIError(f"--class-threshold must be in [0, 1], got "
@@ -157,6 +163,7 @@ def run(args):
                              "too")
     if getattr(args, "verbose", 0) < 2:  # dask's own INFO lines drown galcam's messages
         logging.getLogger("distributed").setLevel(logging.ERROR)
+    from galcam.inference import ImageRefusedError
     from galcam.survey import SurveyRunner
 
     try:
@@ -174,6 +181,8 @@ def run(args):
                             progress=not args.no_progress, max_units=args.max_units)
     except ImportError as exc:
         raise GalcamCLIError(str(exc)) from exc
+    except ImageRefusedError as exc:  # before any unit runs
+        raise GalcamCLIError(f"{exc.reason}; use --force to run it anyway") from None
     except (FileExistsError, ValueError) as exc:  # SurveyMismatchError included
         raise in_cli_words(exc) from exc
     except RuntimeError as exc:  # every unit failed, or a GPU asked for and missing

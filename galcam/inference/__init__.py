@@ -50,6 +50,9 @@ _LAZY = {
     "map_crop_back": "resample",
     "check_beam": "resample",
     "beam_matched_pixel_scale": "resample",
+    "ImagePlan": "planning",
+    "ImageRefusedError": "planning",
+    "plan_image": "planning",
 }
 
 __all__ = sorted(_LAZY)

@@ -42,6 +42,7 @@ from ..models import ModelNetworks, ModelSpec, config_sha256, load_model_folder
 from ..preprocessing import EncodedCutout
 from .grouping import GalaxyGrouper, TileEvidence
 from .hosts import HostFinder
+from .planning import plan_image
 from .registry import MODEL_REGISTRY, ModelNotInstalledError, models_dir, resolve_model
 from .resample import (
     PIXEL_SCALE_RTOL,
@@ -125,7 +126,8 @@ def load_options(options):
     """`WeakSegmenter.load` keywords from a flat, JSON-serialisable dict of options.
 
     What ``galcam survey --model-options`` and `~galcam.survey.SurveyRunner` take: the
-    segmenter's own options (``tile_overlap``, ``merge_iou``, ``beam_matching``), the
+    segmenter's own options (``tile_overlap``, ``merge_iou``, ``beam_matching``,
+    ``force``), the
     grouper's (``class_threshold``, ``min_classes``, ``mask_mode``, ``link_radius`` and
     ``area_scale`` as strings such as ``"20 arcsec"`` or numbers of pixels,
     ``resolution_scale``, ``unresolved_ratio``, ``island_overlap``, ``radio_weight``,
@@ -151,7 +153,7 @@ def load_options(options):
     if not isinstance(options, dict):
         raise TypeError(f"model options: expected a JSON object, got {type(options).__name__}")
     own = {k: v for k, v in options.items() if k in ("tile_overlap", "merge_iou",
-                                                     "beam_matching")}
+                                                     "beam_matching", "force")}
     rest = {k: v for k, v in options.items() if k not in own}
     grouper, spec, flip = _split_options(rest, "model options")
     kwargs = dict(own)
@@ -293,9 +295,20 @@ class WeakSegmenter:
         inference, step 1). Results are mapped back to the image's own pixels.
     name : str, optional
         A name for the model (recorded in results).
+    force : bool, optional
+        Predict images that the plan refuses (`plan`, `~galcam.inference.plan_image`): an
+        undersampled image (fewer than 2 pixels across the beam), one that resampling to
+        the model's pixel scale would blow up more than 16 times, or one whose estimated
+        memory passes half the machine's; they are warned about instead. Default False:
+        such an image raises `~galcam.inference.ImageRefusedError` before any heavy work.
 
     Notes
     -----
+    Every image is planned before any heavy work: its working pixel scale, resampled size,
+    number of tiles and an estimate of time and memory are logged (INFO), and a beam more
+    than 20 times the training beam or a blank (constant) image is warned about
+    (`plan`).
+
     The classes, tile size, normalisation, pixel scale, beam and the recommended
     catalogue threshold are the spec's (`spec`); the grouping and the score of a galaxy
     are the grouper's strategy (`~galcam.inference.IslandVoteGrouping` by default, whose
@@ -303,7 +316,8 @@ class WeakSegmenter:
     """
 
     def __init__(self, networks, *, grouper=None, host_finder=DEFAULT_HOST_FINDER,
-                 tile_overlap=1 / 3, merge_iou=0.3, beam_matching=0.5, name=None):
+                 tile_overlap=1 / 3, merge_iou=0.3, beam_matching=0.5, name=None,
+                 force=False):
         if not isinstance(networks, ModelNetworks):
             raise TypeError(f"networks: expected a galcam.models.ModelNetworks (use "
                             f"WeakSegmenter.load for a model folder), got "
@@ -327,6 +341,7 @@ class WeakSegmenter:
                               for n in self._tile)
         self._merge_iou = check_fraction(merge_iou, "merge_iou", 0.0, 1.0, low_open=True)
         self._beam_matching = check_fraction(beam_matching, "beam_matching")
+        self._force = check_bool(force, "force")
         self._encoder = spec.encoder()
         self._name = name
         self._model_sha256 = ""  # set by load: the SHA-256 of the folder's config.json
@@ -335,7 +350,7 @@ class WeakSegmenter:
     @classmethod
     def load(cls, model="default", *, device="auto", grouper=None, host_finder=DEFAULT_HOST_FINDER,
              tile_overlap=1 / 3, merge_iou=0.3, beam_matching=0.5, spec_changes=None,
-             flip=True, **legacy):
+             flip=True, force=False, **legacy):
         """Load a model folder or a registered model.
 
         Parameters
@@ -345,7 +360,7 @@ class WeakSegmenter:
             `MODEL_REGISTRY` (``"default"``: the bundled model).
         device : str or `torch.device`, optional
             ``'auto'`` (default), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
-        grouper, host_finder, tile_overlap, merge_iou, beam_matching
+        grouper, host_finder, tile_overlap, merge_iou, beam_matching, force
             As for `WeakSegmenter`.
         spec_changes : dict, optional
             Fields of the model's `~galcam.models.ModelSpec` to change for this run, e.g.
@@ -397,7 +412,7 @@ class WeakSegmenter:
                  ", ".join(spec.classes), *spec.image_size, spec.pixel_scale)
         segmenter = cls(networks, grouper=grouper, host_finder=host_finder,
                         tile_overlap=tile_overlap, merge_iou=merge_iou,
-                        beam_matching=beam_matching, name=str(model))
+                        beam_matching=beam_matching, name=str(model), force=force)
         segmenter._model_sha256 = config_sha256(path)
         return segmenter
 
@@ -435,10 +450,12 @@ class WeakSegmenter:
 
     def with_options(self, **options):
         """A copy with other options (``grouper``, ``host_finder``, ``tile_overlap``,
-        ``merge_iou``, ``beam_matching``, ``name``), sharing the loaded networks."""
+        ``merge_iou``, ``beam_matching``, ``name``, ``force``), sharing the loaded
+        networks."""
         current = {"grouper": self._grouper, "host_finder": self._host_finder,
                    "tile_overlap": self._overlap_fraction, "merge_iou": self._merge_iou,
-                   "beam_matching": self._beam_matching, "name": self._name}
+                   "beam_matching": self._beam_matching, "name": self._name,
+                   "force": self._force}
         unknown = sorted(set(options) - set(current))
         if unknown:
             raise TypeError(f"with_options: unknown option(s) {unknown}; valid: "
@@ -468,6 +485,8 @@ class WeakSegmenter:
     beam_matching = property(lambda self: self._beam_matching,
                              doc="How far images with a much larger beam are resampled towards "
                                  "the training pixels per beam (0: not at all, 1: fully).")
+    force = property(lambda self: self._force,
+                     doc="Whether images the plan refuses are predicted anyway (`plan`).")
     class_threshold = property(lambda self: self._grouping.class_threshold,
                                doc="Class probability threshold.")
     resolution_scale = property(lambda self: self._grouping.resolution_scale,
@@ -490,6 +509,35 @@ class WeakSegmenter:
         return (f"WeakSegmenter(model={self._name!r}, classes={self.classes}, "
                 f"tile_size={self._tile}, device='{self.device}')")
 
+    def plan(self, radio, *, batch_size=4):
+        """What predicting an image would do, worked out from its header: nothing is run.
+
+        Parameters
+        ----------
+        radio : str, path-like, HDU or NDData
+            The radio image (anything `galcam.io.read_image` reads; a file is memory-mapped
+            and only its header and as much data as tells whether it is blank are read).
+        batch_size : int, optional
+            Tiles per network pass (for the memory estimate).
+
+        Returns
+        -------
+        `~galcam.inference.ImagePlan`
+            The working pixel scale and size, the tiles, estimates of time and memory, and
+            what a call would refuse (``plan.refusals``) or warn about. ``plan.check()``
+            logs, warns and refuses as a call does.
+        """
+        batch_size = check_positive_int(batch_size, "batch_size")
+        image = read_image(radio, memmap=isinstance(radio, (str, os.PathLike)))
+        where = str(image.meta.get("filename") or type(radio).__name__)
+        return self._plan(image, where, batch_size)
+
+    def _plan(self, image, where, batch_size):
+        return plan_image(image, tile_size=self._tile, tile_overlap=self._overlap,
+                          pixel_scale=self.pixel_scale, model_beam=self.beam,
+                          beam_matching=self._beam_matching, batch_size=batch_size,
+                          where=where)
+
     def tile_evidence(self, radio, ir=None, *, noise=None, ir_noise=None, batch_size=4):
         """The networks' outputs on every tile of an image, for the instance step.
 
@@ -510,7 +558,7 @@ class WeakSegmenter:
             image.
         """
         batch_size = check_positive_int(batch_size, "batch_size")
-        _, items = self._prepare(radio, ir, noise, ir_noise, key=0)
+        _, items = self._prepare(radio, ir, noise, ir_noise, key=0, batch_size=batch_size)
         out, batch = [], []
         for tile, inp in list(items) + [(None, None)]:
             if batch and (tile is None or len(batch) >= batch_size
@@ -557,7 +605,7 @@ class WeakSegmenter:
         if score_threshold is None:
             score_threshold = self.recommended_score_threshold
         score_threshold = check_fraction(score_threshold, "score_threshold")
-        job, items = self._prepare(radio, ir, noise, ir_noise, key=0)
+        job, items = self._prepare(radio, ir, noise, ir_noise, key=0, batch_size=batch_size)
         results = list(self._run([(job, items)], batch_size, progress, score_threshold,
                                  total=job.n_tiles))
         return results[0][1]
@@ -610,7 +658,7 @@ class WeakSegmenter:
                         "level: their galaxies are grouped and scored without the resolution "
                         "term (the model's recommended score threshold assumes it)", n_png,
                         len(records))
-        jobs = (self._prepare_record(rec, plane) for rec in records)
+        jobs = (self._prepare_record(rec, plane, batch_size) for rec in records)
         out = []
         for rec, (_, result) in zip(records, self._run(jobs, batch_size, progress,
                                                       score_threshold, total=None),
@@ -651,7 +699,7 @@ class WeakSegmenter:
                                      load_annotations=False, source=str(path))
 
     # --- preparation ----------------------------------------------------------------
-    def _prepare_record(self, rec, plane):
+    def _prepare_record(self, rec, plane, batch_size=4):
         if rec.is_png:
             radio01, ir01 = rec.read_png()
             bad = [c for c in self._encoder.channels if c not in _PAPER_CHANNELS]
@@ -666,10 +714,15 @@ class WeakSegmenter:
             return job, self._array_items(job, channels, radio01, ir01, valid)
         radio = rec.read_radio(plane=plane)
         ir = rec.read_ir() if rec.ir_path is not None else None
-        return self._prepare(radio, ir, None, None, key=rec.image_id)
+        return self._prepare(radio, ir, None, None, key=rec.image_id, batch_size=batch_size)
 
-    def _prepare(self, radio, ir, noise, ir_noise, key):
-        """A `_Job` for one image and the generator of its tiles."""
+    def _prepare(self, radio, ir, noise, ir_noise, key, batch_size=4):
+        """A `_Job` for one image and the generator of its tiles.
+
+        The image is planned first (`plan`): the plan is logged, and an image it refuses
+        raises `~galcam.inference.ImageRefusedError` before the infrared image is read or
+        anything is resampled (unless ``force``).
+        """
         if isinstance(radio, EncodedCutout):
             unused = [n for n, v in (("ir", ir), ("noise", noise), ("ir_noise", ir_noise))
                       if v is not None]
@@ -681,6 +734,8 @@ class WeakSegmenter:
             raise TypeError("ir: expected an infrared image, got an EncodedCutout")
         image = read_image(radio, memmap=isinstance(radio, (str, os.PathLike)))
         shape = tuple(image.data.shape)
+        self._plan(image, str(image.meta.get("filename") or type(radio).__name__),
+                   batch_size).check(force=self._force)
         if ir is not None:
             ir = read_image(ir)
             if not _infrared_overlaps(image, ir):

@@ -2,10 +2,12 @@
 
 from .fits import (
     GAUSS_AREA,
+    NO_FINITE_PIXEL,
     Beam,
     ImageReadError,
     atomic_write,
     beam_pixels,
+    blank_reason,
     image_beam,
     pixel_scale,
     pixel_solid_angle,
@@ -16,9 +18,11 @@ from .fits import (
 __all__ = [
     "Beam",
     "GAUSS_AREA",
+    "NO_FINITE_PIXEL",
     "ImageReadError",
     "atomic_write",
     "beam_pixels",
+    "blank_reason",
     "image_beam",
     "pixel_scale",
     "pixel_solid_angle",

@@ -25,7 +25,8 @@ from astropy.wcs import WCS, FITSFixedWarning
 from radio_beam import Beam
 
 __all__ = ["read_image", "write_image", "Beam", "ImageReadError", "image_beam", "pixel_scale",
-           "pixel_solid_angle", "beam_pixels", "GAUSS_AREA"]
+           "pixel_solid_angle", "beam_pixels", "GAUSS_AREA", "blank_reason",
+           "NO_FINITE_PIXEL"]
 
 log = logging.getLogger(__name__)
 
@@ -538,6 +539,50 @@ def _from_nddata(nd, *, unit=None):
     return _finish(data, wcs.celestial, nd_unit, beam, where, meta=meta)
 
 
+#: What `blank_reason` says of an image without a finite pixel (`read_image` refuses one).
+NO_FINITE_PIXEL = "every pixel is NaN or infinite (blank image)"
+
+
+def blank_reason(data, *, chunk_pixels=1 << 22):
+    """Why an image holds nothing to measure, or None when it holds data.
+
+    Reads the image in blocks of rows and stops at the first block with two different
+    finite values, so a memory-mapped mosaic is read no further than its first data; only
+    a blank or constant image is read in full.
+
+    Parameters
+    ----------
+    data : array-like, 2-D
+        The image (e.g. ``read_image(path, memmap=True).data``).
+    chunk_pixels : int, optional
+        Pixels read at once.
+
+    Returns
+    -------
+    reason : str or None
+        ``"every pixel is NaN or infinite (blank image)"``, ``"the image is constant
+        (every pixel is 0)"``, or None.
+    """
+    data = np.asarray(data) if not hasattr(data, "shape") else data
+    if data.size == 0:
+        return "the image is empty"
+    rows = max(1, int(chunk_pixels) // max(1, data.shape[-1]))
+    value = None
+    for r0 in range(0, data.shape[0], rows):
+        block = np.asarray(data[r0:r0 + rows])
+        finite = block[np.isfinite(block)]
+        if finite.size == 0:
+            continue
+        low, high = finite.min(), finite.max()
+        if value is None:
+            value = low
+        if low != high or low != value:
+            return None
+    if value is None:
+        return NO_FINITE_PIXEL
+    return f"the image is constant (every pixel is {float(value) + 0.0:g})"
+
+
 def _finish(data, wcs, unit, beam, where, *, meta, check_blank=True):
     if data.size == 0:
         raise ImageReadError(f"{where}: the image plane is empty (shape {data.shape})")
@@ -545,7 +590,7 @@ def _finish(data, wcs, unit, beam, where, *, meta, check_blank=True):
         finite = np.isfinite(data)
         nfinite = int(finite.sum())
         if nfinite == 0:
-            raise ImageReadError(f"{where}: every pixel is NaN or infinite (blank image)")
+            raise ImageReadError(f"{where}: {NO_FINITE_PIXEL}")
         mask = ~finite
         blanked = 1.0 - nfinite / data.size
     else:

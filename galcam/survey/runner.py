@@ -10,6 +10,7 @@ exist, so a run killed at any point (client or workers, even with ``kill -9``) r
 where it stopped and gives the same final catalogue as an uninterrupted run.
 """
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -25,7 +26,7 @@ from astropy import units as u
 
 from galcam._validation import check_bool, check_fraction, check_pair, check_positive_int
 from galcam.catalog import BRIGHTNESS_UNIT, mask_photometry, write_table
-from galcam.io import atomic_write, beam_pixels, read_image
+from galcam.io import ImageReadError, atomic_write, beam_pixels, blank_reason, read_image
 
 from .manifest import (
     MANIFEST_NAME,
@@ -350,6 +351,9 @@ class SurveyRunner:
             raise TypeError(f"ir: expected the path of a FITS file, got {type(ir).__name__}")
         mosaic = Path(mosaic).resolve() if Path(mosaic).exists() else Path(mosaic)
         image = read_image(mosaic, memmap=True, plane=self._plane)  # header + WCS only
+        blank = blank_reason(image.data)  # reads up to the first data (all of a blank one)
+        if blank is not None:  # refused as galcam predict and galcam islands refuse it
+            raise ImageReadError(f"'{mosaic}': {blank}")
         if image.unit is None or not u.Unit(image.unit).is_equivalent(BRIGHTNESS_UNIT):
             bunit = image.meta.get("header", {}).get("BUNIT")
             log.warning("the mosaic %s has %s, not a brightness per beam: galaxies are found "
@@ -369,6 +373,7 @@ class SurveyRunner:
         scale, matched = self._working_scale(seg, image)
         check_beam(image.meta.get("beam"), seg.beam, where=str(mosaic),  # warns once
                    matched=matched)
+        self._check_plan(seg, image, mosaic)
         size = self._unit_size(seg, image, scale)
         units, seeds = self._plan(image, size)
         unit_settings = {
@@ -475,6 +480,33 @@ class SurveyRunner:
         log.info("survey %s: %d galaxies from %d/%d units -> %s", manifest["status"],
                  len(result), len(records), len(units), outdir)
         return result
+
+    @staticmethod
+    def _check_plan(seg, image, mosaic):
+        """Refuse (unless the segmenter's ``force``) a mosaic every unit would refuse.
+
+        An undersampled mosaic, or one that the units would blow up more than
+        `~galcam.inference.planning.MAX_UPSAMPLING` times, is refused here once, before any
+        unit runs; memory is not a concern (a unit is small). Warnings (a beam far larger
+        than the training beam) are given once here too.
+        """
+        import warnings
+
+        from astropy.utils.exceptions import AstropyUserWarning
+
+        from galcam.inference import ImageRefusedError, plan_image
+
+        plan = plan_image(image, tile_size=seg.tile_size, tile_overlap=seg.tile_overlap,
+                          pixel_scale=seg.pixel_scale, model_beam=seg.beam,
+                          beam_matching=seg.beam_matching, memory_budget_bytes=math.inf,
+                          where=str(mosaic), look_at_data=False)
+        for text in plan.warnings:
+            warnings.warn(text, AstropyUserWarning, stacklevel=3)
+        if plan.refusals:
+            reason = "; ".join(plan.refusals)
+            if not seg.force:
+                raise ImageRefusedError(reason, plan)
+            warnings.warn(f"{reason} (going on, as forced)", AstropyUserWarning, stacklevel=3)
 
     def _prepare_output(self, outdir, fingerprint, resume, overwrite):
         previous = read_manifest(outdir) if outdir.is_dir() else None
@@ -665,7 +697,7 @@ class SurveyRunner:
 
         from astropy.utils.exceptions import AstropyUserWarning
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _photometry_filled_here():
             if not len(result):  # an empty catalogue is a valid survey outcome
                 warnings.simplefilter("ignore", AstropyUserWarning)
             table = catalog.to_table()
@@ -778,6 +810,32 @@ def _segmentation_result(galaxies, classes, shape, wcs, units, meta):
             host_fallback=p.get("host_fallback"),
             tiles=tuple(sorted({key[0] for key in g.members}))))
     return SegmentationResult(dets, classes=classes, shape=shape, wcs=wcs, meta=meta)
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, start):
+        super().__init__()
+        self.start = start
+
+    def filter(self, record):
+        return not record.getMessage().startswith(self.start)
+
+
+@contextlib.contextmanager
+def _photometry_filled_here():
+    """Silence the catalogue's "no radio image: ... NaN" while a survey builds its table.
+
+    The survey's catalogue is made without the mosaic (the catalogue would read all of it
+    to measure the noise); `_photometry` fills peak_flux, total_flux and local_rms in from
+    the units, so the message would be wrong.
+    """
+    logger = logging.getLogger("galcam.catalog.catalog")
+    drop = _DropMessage("no radio image: peak_flux, total_flux and local_rms are NaN")
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def _photometry(galaxies, image):

@@ -278,3 +278,22 @@ def _sha(folder):
     import hashlib
 
     return hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
+
+
+def test_predict_refuses_an_undersampled_image_unless_forced(main, model_dir, tmp_path, capsys):
+    """Issue 24: a 61"/px image with a 27" beam was blown up 21x and ran out of memory."""
+    from .conftest import make_radio
+
+    lofar = write_fits(make_radio(shape=(12, 12), pixel_scale=61.0, beam=(27.0, 27.0),
+                                  sources=()), tmp_path / "lofar.fits")
+    out = tmp_path / "o"
+    args = ["predict", str(lofar), "--model", str(model_dir), "-o", str(out), "--device", "cpu",
+            "--no-progress", "-q"]
+    assert main(args) == 2
+    line = _one_line_error(capsys)
+    assert "lofar.fits: pixels of 61\" are coarser than half the restoring beam" in line
+    assert line.endswith("use --force to predict it anyway") and "force=True" not in line
+    assert not out.exists()
+    with pytest.warns(AstropyUserWarning, match="going on, as forced"):
+        assert main([*args, "--force"]) == 0
+    assert (out / "predictions.json").is_file()

@@ -369,11 +369,12 @@ def test_infrared_image_elsewhere_on_the_sky_is_dropped_with_one_warning(segment
 
 
 def test_smaller_beam_warns(segmenter):
-    # an image cannot be sharpened: a much smaller beam is only warned about
-    radio = make_radio(beam=(4.0, 3.0))
+    # an image cannot be sharpened: a much smaller beam is only warned about (one of fewer
+    # than 2 pixels, 4" x 3" at 2"/px, is refused as undersampled: test_planning)
+    radio = make_radio(beam=(5.0, 4.0))
     with pytest.warns(AstropyUserWarning, match="training beam"):
         result = segmenter(radio)
-    assert result.meta["beam_area_ratio"] == pytest.approx(12 / 80)
+    assert result.meta["beam_area_ratio"] == pytest.approx(20 / 80)
     assert not result.resampled and "beam_matched" not in result.meta
 
 

@@ -52,3 +52,24 @@ def test_messages_name_flags_not_keywords(survey_model, mosaic, tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "holds catalog.ecsv but no survey manifest" in err
     assert err.endswith("use another folder or --overwrite") and "overwrite=True" not in err
+
+
+def test_blank_and_undersampled_mosaics_are_one_line(survey_model, tmp_path, capsys):
+    import numpy as np
+
+    from galcam.inference.tests.conftest import make_radio, write_fits
+
+    blank = make_radio(shape=(40, 40), beam=(13.0, 11.0))
+    blank.data[...] = np.nan
+    lofar = make_radio(shape=(20, 20), pixel_scale=61.0, beam=(27.0, 27.0), sources=())
+    base = ["-o", str(tmp_path / "o"), "--model", str(survey_model), "--n-workers", "0",
+            "--no-progress", "-q"]
+    assert main(["survey", str(write_fits(blank, tmp_path / "blank.fits")), *base]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.endswith("blank.fits': every pixel is NaN or infinite (blank image)")
+    assert main(["survey", str(write_fits(lofar, tmp_path / "lofar.fits")), *base]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "lofar.fits: pixels of 61\" are coarser" in err
+    assert err.endswith("; use --force to run it anyway") and "force=True" not in err
+    assert not (tmp_path / "o").exists()

@@ -3,6 +3,7 @@
 import faulthandler
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -233,3 +234,43 @@ def test_mosaic_without_brightness_unit_is_warned_about_up_front(survey_model, m
               r.getMessage()]
     assert len(warned) == 1 and "no BUNIT" in warned[0] and "nounit.fits" in warned[0]
     assert result is not None
+
+
+def test_blank_mosaic_is_refused_like_predict_and_islands(survey_model, mosaic, tmp_path):
+    from astropy.io import fits
+
+    from galcam.io import ImageReadError
+
+    with fits.open(mosaic["radio"]) as hdul:
+        header, data = hdul[0].header.copy(), hdul[0].data
+    for name, value, said in (("blank.fits", np.nan, "every pixel is NaN or infinite (blank "
+                               "image)"),
+                              ("zero.fits", 0.0, "the image is constant (every pixel is 0)")):
+        fits.writeto(tmp_path / name, np.full_like(data, value), header)
+        with pytest.raises(ImageReadError, match=re.escape(f"{name}': {said}")):
+            make_runner(survey_model).run(tmp_path / name, output_dir=tmp_path / "o",
+                                          progress=False)
+    assert not (tmp_path / "o").exists()  # refused before the output folder is made
+
+
+def test_fluxes_filled_in_are_not_called_nan(survey_model, mosaic, tmp_path, caplog):
+    with caplog.at_level("INFO", logger="galcam"):
+        result = make_runner(survey_model).run(mosaic["radio"], output_dir=tmp_path / "o",
+                                               progress=False)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("survey complete") for m in messages)  # the log is captured
+    assert not [m for m in messages if "no radio image" in m]
+    table = result.to_table()
+    assert len(table) and np.isfinite(table["peak_flux"]).all()
+
+
+def test_undersampled_mosaic_is_refused_before_any_unit(survey_model, tmp_path):
+    from galcam.inference import ImageRefusedError
+    from galcam.inference.tests.conftest import make_radio, write_fits
+
+    lofar = write_fits(make_radio(shape=(20, 20), pixel_scale=61.0, beam=(27.0, 27.0),
+                                  sources=()), tmp_path / "lofar.fits")
+    with pytest.raises(ImageRefusedError, match="lofar.fits: pixels of 61\" are coarser than "
+                       "half the restoring beam.*pass force=True"):
+        make_runner(survey_model).run(lofar, output_dir=tmp_path / "o", progress=False)
+    assert not (tmp_path / "o" / "units").exists()

@@ -60,6 +60,9 @@ _KEYWORD_FLAGS = (
     (r"resume=True \(the default\) goes on with it", "running the same command again goes on "
      "with it"),
     (r"force=True(?: \(--force\))?", "--force"),
+    (r"class_map=\{'PRED': 'TRUTH'\} \(a prediction class mapped to None is left out\)",
+     "--class-map PRED=TRUTH (repeatable; PRED= leaves a class's predictions out)"),
+    (r"\bclass_map\b", "--class-map"),
 )
 
 

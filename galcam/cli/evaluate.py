@@ -3,6 +3,8 @@
 import logging
 import sys
 
+from ._options import in_cli_words
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +36,18 @@ def add_parser(subparsers):
         "--pred-categories",
         metavar="CATS.json",
         help="names of the prediction category ids (a list of {id, name} or a COCO JSON); "
-        "predictions are remapped to the truth's ids by name",
+        "predictions are remapped to the truth's ids by name (default: the "
+        "PRED.categories.json that galcam predict writes beside PRED.json)",
+    )
+    parser.add_argument(
+        "--class-map",
+        action="append",
+        default=None,
+        metavar="PRED=TRUTH",
+        help="a predicted class is the truth's class TRUTH (repeatable), e.g. --class-map "
+        "R=Compact for a truth that names classes otherwise; PRED= leaves that class's "
+        "predictions out. Without it, a truth whose class names are not the predictions' "
+        "is refused",
     )
     parser.add_argument(
         "--image-dir", metavar="DIR", help="folder of the truth's FITS files (for pixel scales)"
@@ -90,17 +103,22 @@ def run(args):
             raise FileExistsError(
                 f"report folder '{out}' already has {', '.join(existing)}; use --overwrite"
             )
+    class_map = _class_map(args.class_map)
     semantic = _read_semantic(args.semantic) if args.semantic else None
-    result = evaluate(
-        args.truth,
-        args.pred,
-        pred_categories=args.pred_categories,
-        image_dir=args.image_dir,
-        pixel_scale=args.pixel_scale,
-        iou_threshold=args.iou_threshold,
-        arcsec_sigma=arcsec_sigma_from_d50(args.arcsec_d50),
-        semantic_predictions=semantic,
-    )
+    try:
+        result = evaluate(
+            args.truth,
+            args.pred,
+            pred_categories=args.pred_categories,
+            class_map=class_map,
+            image_dir=args.image_dir,
+            pixel_scale=args.pixel_scale,
+            iou_threshold=args.iou_threshold,
+            arcsec_sigma=arcsec_sigma_from_d50(args.arcsec_d50),
+            semantic_predictions=semantic,
+        )
+    except (TypeError, ValueError) as exc:  # one line, in the words of the command line
+        raise in_cli_words(exc) from exc
     print(result.summary())
     print()
     result.to_table().pprint(max_lines=-1, max_width=-1)
@@ -110,6 +128,19 @@ def run(args):
     else:
         log.info("no -o REPORTDIR given: nothing written")
     return 0
+
+
+def _class_map(items):
+    """``{PRED: TRUTH or None}`` from repeated ``--class-map PRED=TRUTH``."""
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        pred, sep, truth = item.partition("=")
+        if not sep or not pred.strip():
+            raise ValueError(f"--class-map: expected PRED=TRUTH (e.g. R=Compact), got {item!r}")
+        out[pred.strip()] = truth.strip() or None
+    return out
 
 
 def _read_semantic(path):

@@ -43,6 +43,8 @@ __all__ = [
     "normalize_class_name",
     "load_truth",
     "load_predictions",
+    "categories_path",
+    "CATEGORIES_SUFFIX",
     "remap_categories",
     "rle_counts",
     "decode_rle",
@@ -113,6 +115,98 @@ def load_truth(truth):
 
 # ----------------------------------------------------------------------------- predictions
 
+#: What `categories_path` appends to a predictions file's stem: ``predictions.json`` ->
+#: ``predictions.categories.json``.
+CATEGORIES_SUFFIX = ".categories.json"
+
+
+def categories_path(predictions_path):
+    """The file that names the category ids of a COCO results file, beside it.
+
+    ``galcam predict`` writes ``predictions.categories.json`` beside ``predictions.json``
+    (``{"categories": [{"id", "name"}, ...], ...}``); `load_predictions` reads it when it
+    is given the predictions file and no other categories.
+
+    Parameters
+    ----------
+    predictions_path : str or path-like
+
+    Returns
+    -------
+    path : `~pathlib.Path`
+    """
+    path = Path(predictions_path)
+    stem = path.name[:-5] if path.name.lower().endswith(".json") else path.name
+    return path.with_name(stem + CATEGORIES_SUFFIX)
+
+
+def _class_map(class_map):
+    """Normalised ``{prediction class: truth class or None}`` from a user's mapping."""
+    if class_map is None:
+        return {}
+    if not isinstance(class_map, dict):
+        raise TypeError(f"class_map: expected a dict {{prediction class: truth class}}, got "
+                        f"{type(class_map).__name__}")
+    out = {}
+    for key, value in class_map.items():
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"class_map: the truth class of {key!r} must be a name (or None "
+                            f"to leave its predictions out), got {value!r}")
+        out[normalize_class_name(key)] = (None if value is None or not value.strip()
+                                          else value)
+    return out
+
+
+def _check_class_names(categories, truth, class_map, source, predictions):
+    """Apply ``class_map`` to the prediction categories; refuse names the truth lacks.
+
+    Refused: a class of the truth's galaxies that no prediction category names, and a
+    class of a prediction that the truth has no category for. Returns the categories
+    (renamed) and the prediction ids to leave out.
+    """
+    mapping = _class_map(class_map)
+    renamed, dropped = [], set()
+    for i, cat in enumerate(categories):
+        if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
+            raise ValueError(f"prediction categories[{i}] must be an object with 'id' and 'name'")
+        key = normalize_class_name(cat["name"])
+        if key in mapping:
+            if mapping[key] is None:
+                dropped.add(coco_id(cat["id"], f"prediction categories[{i}].id"))
+                continue
+            cat = dict(cat, name=mapping[key])
+        renamed.append(cat)
+    unused = sorted(set(mapping) - {normalize_class_name(c["name"]) for c in categories})
+    if unused:
+        raise ValueError(f"class_map names {', '.join(repr(k) for k in unused)}, which the "
+                         f"predictions' categories ({_names(categories)}) do not have")
+    pred_keys = {normalize_class_name(c["name"]) for c in renamed}
+    truth_keys = {normalize_class_name(c["name"]) for c in truth["categories"]}
+    annotated = {a.get("category_id") for a in truth.get("annotations", [])}
+    used = {p.get("category_id") for p in predictions if isinstance(p, dict)}
+    only_truth = [c["name"] for c in truth["categories"] if c["id"] in annotated
+                  and normalize_class_name(c["name"]) not in pred_keys]
+    only_pred = [c["name"] for c in renamed if c["id"] in used
+                 and normalize_class_name(c["name"]) not in truth_keys]
+    if only_truth or only_pred:
+        parts = []
+        if only_truth:
+            parts.append(f"the truth has galaxies of {_names(only_truth)}, which the "
+                         "predictions cannot have")
+        if only_pred:
+            parts.append(f"the predictions have {_names(only_pred)}, which the truth does "
+                         "not")
+        raise ValueError(
+            f"the truth's classes ({_names(truth['categories'])}) are not the predictions' "
+            f"({_names(renamed)}; {source}): {' and '.join(parts)}. Scores would be "
+            "meaningless; say which classes are the same with class_map={'PRED': 'TRUTH'} "
+            "(a prediction class mapped to None is left out)")
+    return renamed, dropped
+
+
+def _names(items):
+    return ", ".join(repr(c["name"] if isinstance(c, dict) else c) for c in items)
+
 
 def remap_categories(predictions, pred_categories, truth_categories):
     """Translate prediction category ids into the truth's ids by class name.
@@ -179,7 +273,7 @@ def remap_categories(predictions, pred_categories, truth_categories):
     return out
 
 
-def load_predictions(predictions, truth, *, pred_categories=None):
+def load_predictions(predictions, truth, *, pred_categories=None, class_map=None):
     """Read, check and (by class name) re-number COCO results.
 
     Parameters
@@ -194,8 +288,15 @@ def load_predictions(predictions, truth, *, pred_categories=None):
     pred_categories : str, path-like or list of dict, optional
         Names of the prediction ids (a JSON file holding a list, or a COCO
         JSON with ``categories``). Overrides categories in a dict input. When
-        absent and ``predictions`` is a plain list, the ids are taken to be
-        the truth's ids.
+        absent and ``predictions`` is a file holding a plain list, the file
+        `categories_path` names beside it (``predictions.categories.json``,
+        written by ``galcam predict``) is read; without it the ids are taken
+        to be the truth's ids (logged as a warning).
+    class_map : dict, optional
+        ``{prediction class: truth class}`` for classes named differently
+        (e.g. ``{"R": "Compact"}``); a prediction class mapped to None is
+        left out. Needed when the predictions' and the truth's class names
+        differ: they are matched by name, and different names are refused.
 
     Returns
     -------
@@ -209,8 +310,9 @@ def load_predictions(predictions, truth, *, pred_categories=None):
     ------
     FileNotFoundError, ValueError
         For unreadable input, unknown image or category ids, non-finite
-        scores, malformed RLE, or a mix of predictions with and without
-        keypoints. The message names the entry.
+        scores, malformed RLE, a mix of predictions with and without
+        keypoints, or class names of the predictions (known from their
+        categories) that are not the truth's. The message names the entry.
     """
     where = _describe(predictions)
     if isinstance(predictions, (str, os.PathLike)):
@@ -218,6 +320,7 @@ def load_predictions(predictions, truth, *, pred_categories=None):
     else:
         data = predictions
     categories = None
+    source = "categories given with them"
     if isinstance(data, dict):
         if not isinstance(data.get("annotations"), list):
             raise ValueError(
@@ -241,11 +344,31 @@ def load_predictions(predictions, truth, *, pred_categories=None):
                 "prediction categories must be a list of {id, name} (or a JSON with 'categories')"
             )
         categories = pred_categories
+    elif categories is None and isinstance(predictions, (str, os.PathLike)):
+        beside = categories_path(predictions)
+        if beside.is_file():
+            pc = _read_json(beside, "prediction categories")
+            categories = pc.get("categories") if isinstance(pc, dict) else pc
+            if not isinstance(categories, list):
+                raise ValueError(f"prediction categories file '{beside}': expected "
+                                 "{'categories': [{id, name}, ...]}")
+            source = f"from '{beside}'"
+            log.info("predictions %s: category names from '%s'", where, beside)
+        else:
+            log.warning("predictions %s carry no category names (no '%s' beside them, no "
+                        "prediction categories given): their category ids are taken to be "
+                        "the truth's", where, beside.name)
     for i, pred in enumerate(data):
         if not isinstance(pred, dict):
             raise ValueError(f"predictions {where}: entry {i} is not an object")
     if categories is not None:
+        categories, dropped = _check_class_names(categories, truth, class_map, source, data)
+        if dropped:
+            data = [p for p in data if p.get("category_id") not in dropped]
         data = remap_categories(data, categories, truth["categories"])
+    elif class_map:
+        raise ValueError("class_map: the predictions carry no category names to map (give "
+                         "their categories)")
 
     images = {img["id"]: img for img in truth["images"]}
     cat_ids = {c["id"] for c in truth["categories"]}

@@ -460,7 +460,8 @@ class Evaluator:
             f"iou_threshold={self.iou_threshold!r}, arcsec_sigma={self.arcsec_sigma!r})"
         )
 
-    def __call__(self, truth, predictions, *, pred_categories=None, semantic_predictions=None):
+    def __call__(self, truth, predictions, *, pred_categories=None, class_map=None,
+                 semantic_predictions=None):
         """Evaluate.
 
         Parameters
@@ -470,7 +471,14 @@ class Evaluator:
         predictions : str, path-like, list or dict
             COCO results (a list, or ``{"categories", "annotations"}``).
         pred_categories : str, path-like or list of dict, optional
-            Names of the prediction category ids (remapped to the truth by name).
+            Names of the prediction category ids (remapped to the truth by name). By
+            default those of the predictions (a dict with ``categories``) or of the file
+            beside a predictions file (``predictions.categories.json``, see
+            `~galcam.evaluation.load_predictions`).
+        class_map : dict, optional
+            ``{prediction class: truth class}`` for a truth that names classes otherwise
+            (``{"R": "Compact"}``; None leaves a class's predictions out). Without it,
+            predictions and truth with different class names are refused.
         semantic_predictions : dict, optional
             image id -> integer label map whose values are truth category ids
             (0 = background), e.g. thresholded CAMs; adds ``cam_miou``.
@@ -482,7 +490,8 @@ class Evaluator:
         truth_src = os.fspath(truth) if isinstance(truth, (str, os.PathLike)) else None
         pred_src = os.fspath(predictions) if isinstance(predictions, (str, os.PathLike)) else None
         truth = load_truth(truth)
-        preds = load_predictions(predictions, truth, pred_categories=pred_categories)
+        preds = load_predictions(predictions, truth, pred_categories=pred_categories,
+                                 class_map=class_map)
         if not preds:
             warnings.warn(
                 "there are no predictions: every AP, completeness and the host statistics are "
@@ -728,6 +737,7 @@ def evaluate(
     predictions,
     *,
     pred_categories=None,
+    class_map=None,
     image_dir=None,
     pixel_scale=None,
     iou_threshold=0.5,
@@ -753,5 +763,6 @@ def evaluate(
         truth,
         predictions,
         pred_categories=pred_categories,
+        class_map=class_map,
         semantic_predictions=semantic_predictions,
     )

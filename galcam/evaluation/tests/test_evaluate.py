@@ -441,3 +441,73 @@ def test_table_summary_and_arcsec_sigma(truth):
     assert t["n_true"][-1] == 6
     assert "segmentation mAP50 100.0%" in res.summary()
     assert len(res.to_table(include_all=False)) == 4
+
+
+# ---------------------------------------------------------- issue 24: names with predictions
+MODEL = [{"id": i + 1, "name": n} for i, n in enumerate(("FR-I", "FR-II", "FR-X", "R"))]
+
+
+def _renumbered(truth, categories):
+    """The same truth with its categories numbered as ``categories`` (matched by name)."""
+    by_name = {c["name"]: c["id"] for c in categories}
+    old = {c["id"]: c["name"] for c in truth["categories"]}
+    out = copy.deepcopy(truth)
+    out["categories"] = copy.deepcopy(categories)
+    for a in out["annotations"]:
+        a["category_id"] = by_name[old[a["category_id"]]]
+    return out
+
+
+def _model_predictions(truth, tmp_path, *, sidecar=True):
+    """Imperfect predictions in the model's ids (galcam predict's 1..4), written to a file
+    with (or without) the categories file galcam predict writes beside it."""
+    ids = {c["name"]: c["id"] for c in MODEL}
+    names = {c["id"]: c["name"] for c in truth["categories"]}
+    preds = perfect_predictions(truth)
+    for p in preds:
+        p["category_id"] = ids[names[p["category_id"]]]
+    preds[0]["category_id"] = ids["FR-I"]  # a misclassified FR-II
+    preds[2] = shifted(preds[2], 6)
+    path = tmp_path / "predictions.json"
+    path.write_text(json.dumps(preds))
+    if sidecar:
+        (tmp_path / "predictions.categories.json").write_text(json.dumps({"categories": MODEL}))
+    return path
+
+
+def test_a_truth_numbering_classes_otherwise_scores_the_same(truth, tmp_path):
+    """The authors' numbering (1 = FR-II, 2 = FR-I) and galcam's give the same scores: the
+    prediction file's categories are found beside it and matched by name."""
+    canonical = _renumbered(truth, MODEL)  # truth uses the authors' numbering
+    path = _model_predictions(truth, tmp_path)
+    authors = evaluate(truth, path).metrics
+    ours = evaluate(canonical, path).metrics
+    for key in ("segm_mAP50", "segm_mAP", "class_accuracy", "completeness",
+                "keypoints_mAP50_paper"):
+        assert authors[key] == ours[key], key
+    assert authors["per_class"] == ours["per_class"]
+    assert 0 < ours["segm_mAP50"] < 1 and ours["class_accuracy"] == pytest.approx(5 / 6)
+    # without the names, ids are read as the truth's: the authors' numbering scores otherwise
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    path = _model_predictions(truth, bare, sidecar=False)
+    assert evaluate(truth, path).metrics["class_accuracy"] != ours["class_accuracy"]
+
+
+def test_a_truth_with_other_class_names_is_refused_unless_mapped(truth, tmp_path):
+    other = _renumbered(truth, MODEL)
+    other["categories"][3]["name"] = "Compact"  # R -> Compact (FIRST's names)
+    path = _model_predictions(truth, tmp_path)
+    with pytest.raises(ValueError, match=r"the truth's classes \('FR-I', 'FR-II', 'FR-X', "
+                       r"'Compact'\) are not the predictions' \('FR-I', 'FR-II', 'FR-X', 'R'; "
+                       r"from '.*predictions.categories.json'\): the truth has galaxies of "
+                       r"'Compact', which the predictions cannot have and the predictions "
+                       r"have 'R', which the truth does not.*class_map="):
+        evaluate(other, path)
+    mapped = evaluate(other, path, class_map={"R": "Compact"}).metrics
+    assert mapped["segm_mAP50"] == evaluate(_renumbered(truth, MODEL), path).metrics["segm_mAP50"]
+    # None leaves a class out: its galaxies are then missed, not wrongly matched
+    with pytest.raises(ValueError, match="galaxies of 'Compact'"):
+        evaluate(other, path, class_map={"R": None})
+    with pytest.raises(ValueError, match="class_map names 'FRZ'"):
+        evaluate(other, path, class_map={"R": "Compact", "FRZ": "FR-I"})

@@ -91,8 +91,9 @@ def test_cli_bad_input_and_pred_categories(files, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"image_id": 99, "category_id": 1, "score": 1.0}]))
     assert main(["evaluate", "--truth", str(tpath), "--pred", str(bad)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("galcam evaluate: error:") and "image_id 99" in err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("WARNING: predictions") and "carry no category names" in err[0]
+    assert err[1].startswith("galcam evaluate: error:") and "image_id 99" in err[1]
     assert main(["evaluate", "--truth", str(tmp_path / "x.json"), "--pred", str(ppath)]) == 2
     assert "does not exist" in capsys.readouterr().err
     # model ids 0..3 in another order, given as a separate categories file
@@ -129,3 +130,31 @@ def test_cli_semantic_maps(files, tmp_path, capsys):
     (tmp_path / "junk.npz").write_text("junk")
     assert main([*args, "--semantic", str(tmp_path / "junk.npz")]) == 2
     assert "not a readable .npz" in capsys.readouterr().err
+
+
+def test_cli_refuses_other_class_names_in_one_line_unless_mapped(tmp_path, capsys):
+    truth = make_truth()  # the authors' numbering; predictions in galcam's, names beside
+    model = [{"id": i + 1, "name": n} for i, n in enumerate(("FR-I", "FR-II", "FR-X", "R"))]
+    ids = {"FR-II": 2, "FR-I": 1, "FR-X": 3, "R": 4}
+    names = {c["id"]: c["name"] for c in truth["categories"]}
+    preds = perfect_predictions(truth)
+    for p in preds:
+        p["category_id"] = ids[names[p["category_id"]]]
+    (tmp_path / "predictions.json").write_text(json.dumps(preds))
+    (tmp_path / "predictions.categories.json").write_text(json.dumps({"categories": model}))
+    args = ["evaluate", "--pred", str(tmp_path / "predictions.json"), "-q"]
+    tpath = tmp_path / "truth.json"
+    tpath.write_text(json.dumps(truth))
+    assert main([*args, "--truth", str(tpath)]) == 0  # 1 = FR-II in the truth: by name
+    assert "class accuracy 100.0%" in capsys.readouterr().out
+    truth["categories"][3]["name"] = "Compact"
+    tpath.write_text(json.dumps(truth))
+    assert main([*args, "--truth", str(tpath)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("galcam evaluate: error: the truth's classes")
+    assert "galaxies of 'Compact'" in err and "--class-map PRED=TRUTH" in err
+    assert "class_map" not in err
+    assert main([*args, "--truth", str(tpath), "--class-map", "R=Compact"]) == 0
+    assert "class accuracy 100.0%" in capsys.readouterr().out
+    assert main([*args, "--truth", str(tpath), "--class-map", "R"]) == 2
+    assert "--class-map: expected PRED=TRUTH" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from ._options import add_hdu_option, check_planes, hdu_value
+from ._outputs import RUN_MANIFEST, OutputFolder, arguments_of
 from .main import GalcamCLIError, refuse_constant_image
 
 log = logging.getLogger(__name__)
@@ -49,22 +50,12 @@ def add_parser(subparsers):
         default=None,
         help="box size in pixels for a 2-D background/rms map (default: one global value)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing outputs, and remove those of an earlier galcam "
+                        f"run in the folder (listed in its {RUN_MANIFEST}) that this run does "
+                        "not write")
     parser.set_defaults(func=run)
     return parser
-
-
-def check_outputs(outdir, names, overwrite):
-    """Refuse (before any work) to overwrite existing outputs unless asked."""
-    outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise GalcamCLIError(f"output '{outdir}' exists and is not a folder")
-    existing = [name for name in names if (outdir / name).exists()]
-    if existing and not overwrite:
-        raise GalcamCLIError(
-            f"'{outdir}' already holds {', '.join(existing)}; use --overwrite to replace"
-        )
-    return outdir
 
 
 def run(args):
@@ -82,7 +73,8 @@ def run(args):
                              f"{args.box_size}")
     check_planes(args, "plane")
     hdu = hdu_value(args.hdu)
-    outdir = check_outputs(args.output, OUTPUTS, args.overwrite)
+    folder = OutputFolder(args.output, "islands", OUTPUTS, args.overwrite, known=OUTPUTS)
+    outdir = folder.path
     path = example_files()["radio"] if args.example else args.image
     image = read_image(path, plane=args.plane, hdu=hdu)
     refuse_constant_image(image, f"'{path}'")
@@ -102,6 +94,7 @@ def run(args):
     atomic_write(outdir / "islands.ecsv", lambda tmp: table.write(tmp, format="ascii.ecsv"))
     fig = plot_islands(image, islands, title=Path(path).name)
     atomic_write(outdir / "islands.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    folder.finish(OUTPUTS, arguments=arguments_of(args))
     log.info("%d islands -> %s", len(table), outdir)
     print(f"{len(table)} islands above {args.n_sigma:g} sigma (rms {noise.rms:.3g}) -> {outdir}")
     return 0

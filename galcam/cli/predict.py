@@ -2,13 +2,17 @@
 
 One image: ``galcam predict RADIO.fits [--ir IR.fits] [--model NAME|DIR] -o OUTDIR`` writes
 ``OUTDIR/predictions.json`` (COCO results, image id 1, category ids 1..N in the order of the
-model's classes), ``OUTDIR/catalog.ecsv`` (the `~galcam.catalog.GalaxyCatalog`: one row per
-galaxy with class, score, probabilities, sky centroid, host, sizes and flux densities),
+model's classes, named in ``OUTDIR/predictions.categories.json``), ``OUTDIR/catalog.ecsv``
+(the `~galcam.catalog.GalaxyCatalog`: one row per galaxy with class, score, probabilities,
+sky centroid, host, sizes and flux densities),
 ``OUTDIR/galaxies.reg`` (DS9) and ``OUTDIR/galaxies.crtf`` (CASA/CARTA) region files and
 ``OUTDIR/overview.png``. A COCO data set:
 ``galcam predict --coco IMAGES.json [--image-dir DIR] -o OUTDIR`` writes
 ``OUTDIR/predictions.json`` with the data set's image and category ids (its annotations are
-never read). ``--example`` runs the bundled example image pair.
+never read; ``predictions.categories.json`` names the ids). ``--example`` runs the bundled
+example image pair. ``OUTDIR/galcam-run.json``, written last, records the run and its files
+(``galcam.cli._outputs``); with ``--overwrite`` the files of an earlier run that this run does
+not write are removed.
 """
 
 import json
@@ -17,11 +21,14 @@ import sys
 from pathlib import Path
 
 from ._options import add_hdu_option, check_planes, hdu_value
+from ._outputs import RUN_MANIFEST, OutputFolder, arguments_of
 from .main import GalcamCLIError, refuse_constant_image
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions.json"
+#: Names the category ids of PREDICTIONS (galcam evaluate finds it beside it).
+CATEGORIES = "predictions.categories.json"
 CATALOG_FILES = ("catalog.ecsv", "galaxies.reg", "galaxies.crtf", "overview.png")
 
 
@@ -36,9 +43,10 @@ def add_parser(subparsers):
             "set. Images of any size are tiled; images at another pixel scale than the "
             "model's training data are resampled and the results mapped back. Writes "
             f"OUTDIR/{PREDICTIONS} (COCO results: mask, class, score, host keypoint per "
-            "galaxy) and, for one image, the catalogue, region files and a figure: "
+            f"galaxy; OUTDIR/{CATEGORIES} names their category ids) and, for one image, the "
+            "catalogue, region files and a figure: "
             + ", ".join(f"OUTDIR/{name}" for name in CATALOG_FILES)
-            + "."
+            + f"; OUTDIR/{RUN_MANIFEST} records the run and its files."
         ),
     )
     parser.add_argument("radio", nargs="?", metavar="RADIO.fits",
@@ -85,7 +93,9 @@ def add_parser(subparsers):
                         help="brightness unit of RADIO.fits when its BUNIT is missing or wrong "
                         "(e.g. 'Jy/beam', 'mJy/beam')")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing output files")
+                        help="replace existing output files, and remove those of an earlier "
+                        f"galcam run in OUTDIR (listed in its {RUN_MANIFEST}) that this run "
+                        "does not write")
     parser.add_argument("--force", action="store_true",
                         help="predict an image galcam refuses: undersampled (fewer than 2 "
                         "pixels across the beam), or one whose resampling to the model's "
@@ -162,14 +172,9 @@ def _check_radio(image, radio):
 def run(args):
     """Predict and write the outputs; returns the exit status."""
     _check_args(args)
-    outdir = Path(args.output)
-    if outdir.exists() and not outdir.is_dir():
-        raise GalcamCLIError(f"output '{outdir}' exists and is not a folder")
-    names = [PREDICTIONS] if args.coco else [PREDICTIONS, *CATALOG_FILES]
-    existing = [n for n in names if (outdir / n).exists()]
-    if existing and not args.overwrite:
-        raise FileExistsError(f"'{outdir}' already holds {', '.join(existing)}; use --overwrite "
-                              "to replace")
+    names = [PREDICTIONS, CATEGORIES] + ([] if args.coco else list(CATALOG_FILES))
+    folder = OutputFolder(args.output, "predict", names, args.overwrite,
+                          known=[PREDICTIONS, CATEGORIES, *CATALOG_FILES])
 
     from galcam.inference import GalaxyGrouper, WeakSegmenter
 
@@ -210,8 +215,29 @@ def run(args):
                                              progress)
     except ImageRefusedError as exc:  # before any heavy work: one line naming the flag
         raise GalcamCLIError(f"{exc.reason}; use --force to predict it anyway") from None
-    _write(args, outdir, results, catalog, summary)
+    categories = _categories(args, segmenter)
+    written = _write(folder.path, results, categories, catalog, summary)
+    from galcam.inference import resolve_model
+    from galcam.models import config_sha256
+
+    removed = folder.finish(written, arguments=arguments_of(args), model=str(args.model),
+                            model_sha256=config_sha256(resolve_model(args.model)))
+    if removed:
+        summary += f"; removed {', '.join(removed)} of the earlier run"
+    print(f"{summary} -> {folder.path} ({', '.join(written)})", file=sys.stdout)
     return 0
+
+
+def _categories(args, segmenter):
+    """``[{"id", "name"}]`` of the category ids in the predictions: the model's classes."""
+    from galcam.inference import category_ids
+
+    given = None
+    if args.coco:  # the data set's ids, matched by name as predict_dataset matched them
+        with open(args.coco, encoding="utf-8") as fh:
+            given = json.load(fh).get("categories") or None
+    ids = category_ids(segmenter.classes, given)
+    return [{"id": ids[c], "name": c} for c in segmenter.classes if c in ids]
 
 
 def _predict(args, segmenter, image, ir_image, radio, ir, progress):
@@ -254,22 +280,27 @@ def _predict(args, segmenter, image, ir_image, radio, ir, progress):
     return results, catalog, summary
 
 
-def _write(args, outdir, results, catalog, summary):
-    """Write the outputs of one run into ``outdir``."""
+def _write(outdir, results, categories, catalog, summary):
+    """Write the outputs of one run into ``outdir``; returns the names written."""
     from galcam.io import atomic_write
 
-    text = json.dumps(results)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
     if catalog is not None:
-        catalog.write(outdir, overwrite=True)  # existing outputs were refused above
-        written.extend(CATALOG_FILES)
+        paths = catalog.write(outdir, overwrite=True)  # existing outputs were refused above
+        written.extend(Path(p).name for p in paths.values())
 
-    def write_json(tmp):
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    def json_writer(content):
+        text = json.dumps(content)
 
-    atomic_write(outdir / PREDICTIONS, write_json)
-    written.append(PREDICTIONS)
+        def write(tmp):
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        return write
+
+    atomic_write(outdir / PREDICTIONS, json_writer(results))
+    atomic_write(outdir / CATEGORIES, json_writer({"categories": categories,
+                                                  "predictions": PREDICTIONS}))
+    written += [PREDICTIONS, CATEGORIES]
     log.info("wrote %s to %s", ", ".join(written), outdir)
-    print(f"{summary} -> {outdir} ({', '.join(written)})", file=sys.stdout)
+    return written

@@ -5,7 +5,8 @@
 tiles, or cutouts centred on the seeds of a Selavy, PyBDSF, Aegean or galcam component
 catalogue), processes them on dask workers (or in this process with ``--n-workers 0``),
 saves each finished unit in ``OUTDIR/units/`` and merges them into ``OUTDIR/catalog.ecsv``,
-``OUTDIR/galaxies.reg``, ``OUTDIR/predictions.json`` and ``OUTDIR/coverage.png``;
+``OUTDIR/galaxies.reg``, ``OUTDIR/predictions.json`` (its category ids named in
+``OUTDIR/predictions.categories.json``) and ``OUTDIR/coverage.png``;
 ``OUTDIR/manifest.json`` records inputs, model, settings and progress. Rerunning the same
 command resumes an interrupted run.
 """
@@ -33,7 +34,9 @@ def add_parser(subparsers):
             "the model once; every finished unit is saved in OUTDIR/units/, and the "
             "detections are merged (a galaxy seen by several units appears once; a radio "
             "component belongs to the most confident galaxy). Writes OUTDIR/catalog.ecsv, "
-            "OUTDIR/galaxies.reg, OUTDIR/predictions.json, OUTDIR/coverage.png and "
+            "OUTDIR/galaxies.reg, OUTDIR/predictions.json (and "
+            "OUTDIR/predictions.categories.json, the names of its category ids), "
+            "OUTDIR/coverage.png and "
             "OUTDIR/manifest.json. Running the same command again resumes an interrupted "
             "run. Several workers need dask: pip install \"galcam[distributed]\"."
         ),

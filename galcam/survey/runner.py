@@ -55,7 +55,8 @@ log = logging.getLogger(__name__)
 #: Files a run writes in its output folder (besides ``units/``).
 OUTPUT_FILES = {"table": "catalog.ecsv", "fits": "catalog.fits", "votable": "catalog.vot",
                 "regions": "galaxies.reg", "predictions": "predictions.json",
-                "figure": "coverage.png", "manifest": MANIFEST_NAME}
+                "categories": "predictions.categories.json", "figure": "coverage.png",
+                "manifest": MANIFEST_NAME}
 # Columns whose meaning differs from GalaxyCatalog's in a survey catalogue.
 _SURVEY_DESCRIPTIONS = {
     "local_rms": "Noise around the galaxy: the rms (galcam.preprocessing.NoiseEstimator, "
@@ -312,7 +313,8 @@ class SurveyRunner:
         output_dir : str or path-like
             Output folder: ``units/``, ``manifest.json``, ``catalog.ecsv`` (and
             ``catalog.fits`` / ``catalog.vot`` if asked), ``galaxies.reg``,
-            ``predictions.json`` (COCO results in mosaic pixels) and ``coverage.png``.
+            ``predictions.json`` (COCO results in mosaic pixels; ``predictions.categories.json``
+            names their category ids) and ``coverage.png``.
         resume : bool, optional
             Skip the units done by an earlier run with the same fingerprint (default).
             False: start again (needs ``overwrite`` if the folder holds a run).
@@ -736,14 +738,22 @@ class SurveyRunner:
             write_table(vo_table, paths["votable"], format="votable", overwrite=True)
         paths["regions"] = catalog.write_regions(outdir / OUTPUT_FILES["regions"], "ds9",
                                                  overwrite=True)
-        text = json.dumps(result.to_coco(1))
+        def json_writer(content):
+            text = json.dumps(content)
 
-        def write_json(tmp):
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            def write(tmp):
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            return write
 
         paths["predictions"] = outdir / OUTPUT_FILES["predictions"]
-        atomic_write(paths["predictions"], write_json)
+        atomic_write(paths["predictions"], json_writer(result.to_coco(1)))
+        # the names of its category ids (1..N in the model's order), which galcam evaluate
+        # finds beside it
+        paths["categories"] = outdir / OUTPUT_FILES["categories"]
+        atomic_write(paths["categories"], json_writer({
+            "categories": [{"id": i + 1, "name": c} for i, c in enumerate(result.classes)],
+            "predictions": OUTPUT_FILES["predictions"]}))
         from .plotting import plot_coverage
 
         fig = plot_coverage(units, done=set(records), failed=set(failed), result=result,

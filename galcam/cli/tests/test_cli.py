@@ -121,3 +121,27 @@ def test_islands_reads_the_hdu_asked_for(tmp_path, rng, capsys):
     assert main(["islands", str(tmp_path / "ext.fits"), "-o", str(tmp_path / "p"),
                  "--hdu", "-1"]) == 2
     assert "--hdu: expected a 0-based HDU index" in capsys.readouterr().err
+
+
+def test_islands_records_its_run_and_removes_only_an_earlier_runs_files(tmp_path, rng, capsys):
+    import json
+
+    image = _radio_file(tmp_path / "emu.fits", rng)
+    out = tmp_path / "o"
+    assert main(["islands", str(image), "-o", str(out), "-q"]) == 0
+    run = json.loads((out / "galcam-run.json").read_text())
+    assert run["command"] == "islands" and sorted(run["files"]) == ["islands.ecsv",
+                                                                    "islands.png"]
+    # an earlier galcam run (say galcam predict) wrote overview.png: the manifest says so
+    (out / "overview.png").write_bytes(b"earlier")
+    run["files"]["overview.png"] = {"bytes": 7, "sha256": ""}
+    (out / "galcam-run.json").write_text(json.dumps(run))
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["islands", str(image), "-o", str(out)]) == 2
+    assert "overview.png (written by 'galcam islands'); use --overwrite" in \
+        capsys.readouterr().err
+    assert main(["islands", str(image), "-o", str(out), "--overwrite", "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["galcam-run.json", "islands.ecsv",
+                                                     "islands.png", "notes.txt"]
+    assert json.loads((out / "galcam-run.json").read_text())["removed"] == ["overview.png"]

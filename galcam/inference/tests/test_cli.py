@@ -54,7 +54,8 @@ def test_predict_one_image(main, model_dir, files, tmp_path, capsys):
     assert (out / "predictions.json").read_bytes() == before
     assert main([*args, "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "catalog.ecsv", "galaxies.crtf", "galaxies.reg", "overview.png", "predictions.json"
+        "catalog.ecsv", "galaxies.crtf", "galaxies.reg", "galcam-run.json", "overview.png",
+        "predictions.categories.json", "predictions.json"
     ]
 
 
@@ -185,7 +186,50 @@ def test_predict_coco(main, model_dir, tmp_path, capsys):
     preds = json.loads((out / "predictions.json").read_text())
     assert preds and all(p["image_id"] == 5 for p in preds)
     assert not (out / "catalog.ecsv").exists()
+    # the data set's ids, named: galcam evaluate matches them by name
+    named = json.loads((out / "predictions.categories.json").read_text())["categories"]
+    assert named == [{"id": 3, "name": "FR-I"}, {"id": 1, "name": "FR-II"},
+                     {"id": 2, "name": "FR-X"}, {"id": 4, "name": "R"}]
     capsys.readouterr()
+
+
+def test_one_run_per_output_folder(main, model_dir, files, tmp_path, capsys):
+    """Issue 24: a --coco run into the folder of a one-image run left that run's catalogue,
+    regions and figure beside its predictions, unmarked."""
+    import hashlib
+
+    radio, ir = files
+    coco = {"images": [{"id": 1, "file_name": radio.name, "width": 64, "height": 64}],
+            "categories": [{"id": 1, "name": "FR-I"}, {"id": 2, "name": "FR-II"},
+                           {"id": 3, "name": "FR-X"}, {"id": 4, "name": "R"}]}
+    (tmp_path / "imgs.json").write_text(json.dumps(coco))
+    out = tmp_path / "D"
+    base = ["--model", str(model_dir), "-o", str(out), "--device", "cpu", "--no-progress", "-q"]
+    assert main(["predict", str(radio), "--ir", str(ir), *base]) == 0
+    capsys.readouterr()
+    run = json.loads((out / "galcam-run.json").read_text())
+    assert run["command"] == "predict" and run["arguments"]["radio"] == str(radio)
+    assert run["galcam_version"] and len(run["model_sha256"]) == 64
+    assert sorted(run["files"]) == ["catalog.ecsv", "galaxies.crtf", "galaxies.reg",
+                                    "overview.png", "predictions.categories.json",
+                                    "predictions.json"]
+    for name, entry in run["files"].items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == entry["sha256"]
+    (out / "notes.txt").write_text("mine")  # not galcam's: never touched
+    coco_run = ["predict", "--coco", str(tmp_path / "imgs.json"), *base]
+    assert main(coco_run) == 2
+    line = _one_line_error(capsys)
+    assert "already holds predictions.json, predictions.categories.json, catalog.ecsv, " \
+           "galaxies.reg, galaxies.crtf, overview.png (written by 'galcam predict'); use " \
+           "--overwrite to replace" in line
+    assert main([*coco_run, "--overwrite"]) == 0
+    assert "removed catalog.ecsv, galaxies.reg, galaxies.crtf, overview.png of the earlier " \
+           "run" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "galcam-run.json", "notes.txt", "predictions.categories.json", "predictions.json"]
+    run = json.loads((out / "galcam-run.json").read_text())
+    assert sorted(run["files"]) == ["predictions.categories.json", "predictions.json"]
+    assert run["removed"] == ["catalog.ecsv", "galaxies.reg", "galaxies.crtf", "overview.png"]
 
 
 def test_train_cli_delegates(main, monkeypatch, tmp_path, capsys):

@@ -22,8 +22,11 @@ def test_survey_command(survey_model, mosaic, tmp_path, capsys):
     assert main(args[:-2]) == 0
     assert "9/9 units" in capsys.readouterr().out
     for name in ("catalog.ecsv", "catalog.fits", "catalog.vot", "galaxies.reg",
-                 "coverage.png", "manifest.json", "predictions.json"):
+                 "coverage.png", "manifest.json", "predictions.json",
+                 "predictions.categories.json"):
         assert (out / name).is_file(), name
+    named = json.loads((out / "predictions.categories.json").read_text())["categories"]
+    assert [c["name"] for c in named] == ["FR-I", "FR-II", "FR-X", "R"]
     ecsv = QTable.read(out / "catalog.ecsv")
     vot = QTable.read(out / "catalog.vot")
     assert len(ecsv) == len(vot) and "sky_centroid_ra" in vot.colnames

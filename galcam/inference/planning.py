@@ -237,7 +237,7 @@ def plan_image(image, *, tile_size, tile_overlap, pixel_scale, model_beam=None,
         Estimated memory above which the image is refused (default: `memory_budget`,
         half the machine's memory; ``math.inf``: never).
     where : str, optional
-        Names the image in messages (default: its file name).
+        Names the image in messages (default: its file name, quoted).
     look_at_data : bool, optional
         Warn about a blank (all-NaN) or constant image (a flagged cube plane).
 
@@ -251,7 +251,9 @@ def plan_image(image, *, tile_size, tile_overlap, pixel_scale, model_beam=None,
         With ``look_at_data``, an image without a finite pixel (as `galcam.io.read_image`
         raises for a file it reads in full).
     """
-    where = where or str((image.meta or {}).get("filename") or "image")
+    if where is None:
+        name = (image.meta or {}).get("filename")
+        where = f"'{name}'" if name else "image"
     shape = tuple(int(n) for n in image.data.shape)
     scales = axis_pixel_scales(image.wcs)
     beam = (image.meta or {}).get("beam")

@@ -529,14 +529,14 @@ class WeakSegmenter:
         """
         batch_size = check_positive_int(batch_size, "batch_size")
         image = read_image(radio, memmap=isinstance(radio, (str, os.PathLike)))
-        where = str(image.meta.get("filename") or type(radio).__name__)
-        return self._plan(image, where, batch_size)
+        return self._plan(image, type(radio).__name__, batch_size)
 
-    def _plan(self, image, where, batch_size):
+    def _plan(self, image, kind, batch_size):
+        name = image.meta.get("filename")
         return plan_image(image, tile_size=self._tile, tile_overlap=self._overlap,
                           pixel_scale=self.pixel_scale, model_beam=self.beam,
                           beam_matching=self._beam_matching, batch_size=batch_size,
-                          where=where)
+                          where=f"'{name}'" if name else kind)
 
     def tile_evidence(self, radio, ir=None, *, noise=None, ir_noise=None, batch_size=4):
         """The networks' outputs on every tile of an image, for the instance step.
@@ -734,8 +734,7 @@ class WeakSegmenter:
             raise TypeError("ir: expected an infrared image, got an EncodedCutout")
         image = read_image(radio, memmap=isinstance(radio, (str, os.PathLike)))
         shape = tuple(image.data.shape)
-        self._plan(image, str(image.meta.get("filename") or type(radio).__name__),
-                   batch_size).check(force=self._force)
+        self._plan(image, type(radio).__name__, batch_size).check(force=self._force)
         if ir is not None:
             ir = read_image(ir)
             if not _infrared_overlaps(image, ir):

@@ -124,7 +124,9 @@ def _make_wcs(header, where):
         try:
             wcs = WCS(header)
         except Exception as exc:
-            raise ImageReadError(f"{where}: the header's WCS cannot be parsed ({exc})") from exc
+            detail = " ".join(str(exc).split())  # wcslib's messages span several lines
+            raise ImageReadError(f"{where}: the header's WCS cannot be parsed ({detail})"
+                                 ) from exc
     for w in caught:
         if issubclass(w.category, FITSFixedWarning):
             log.debug("%s: %s", where, w.message)

@@ -501,7 +501,7 @@ class SurveyRunner:
         plan = plan_image(image, tile_size=seg.tile_size, tile_overlap=seg.tile_overlap,
                           pixel_scale=seg.pixel_scale, model_beam=seg.beam,
                           beam_matching=seg.beam_matching, memory_budget_bytes=math.inf,
-                          where=str(mosaic), look_at_data=False)
+                          where=f"'{mosaic}'", look_at_data=False)
         for text in plan.warnings:
             warnings.warn(text, AstropyUserWarning, stacklevel=3)
         if plan.refusals:

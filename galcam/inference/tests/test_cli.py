@@ -335,7 +335,7 @@ def test_predict_refuses_an_undersampled_image_unless_forced(main, model_dir, tm
             "--no-progress", "-q"]
     assert main(args) == 2
     line = _one_line_error(capsys)
-    assert "lofar.fits: pixels of 61\" are coarser than half the restoring beam" in line
+    assert "lofar.fits': pixels of 61\" are coarser than half the restoring beam" in line
     assert line.endswith("use --force to predict it anyway") and "force=True" not in line
     assert not out.exists()
     with pytest.warns(AstropyUserWarning, match="going on, as forced"):

@@ -456,3 +456,14 @@ def test_mjy_header_over_jy_data_is_questioned(tmp_path, rng, bunit, scale, warn
         read_image(path, unit="Jy/beam")  # the user's answer: no warning
     else:
         read_image(path)
+
+
+def test_a_wcs_error_of_several_lines_is_one_line(tmp_path):
+    header = celestial_header()
+    header["CTYPE1"], header["CTYPE2"] = "FREQ", "VELO"  # with CUNIT deg: wcslib refuses
+    path = tmp_path / "spectrum.fits"
+    fits.PrimaryHDU(np.ones((NY, NX), np.float32), header).writeto(path)
+    with pytest.raises(ImageReadError, match="spectrum.fits': the header's WCS cannot be "
+                       "parsed") as info:
+        read_image(path)
+    assert "\n" not in str(info.value)

@@ -73,6 +73,6 @@ def test_blank_and_undersampled_mosaics_are_one_line(survey_model, tmp_path, cap
     assert err.endswith("blank.fits': every pixel is NaN or infinite (blank image)")
     assert main(["survey", str(write_fits(lofar, tmp_path / "lofar.fits")), *base]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "lofar.fits: pixels of 61\" are coarser" in err
+    assert err.count("\n") == 0 and "lofar.fits': pixels of 61\" are coarser" in err
     assert err.endswith("; use --force to run it anyway") and "force=True" not in err
     assert not (tmp_path / "o").exists()

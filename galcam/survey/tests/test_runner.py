@@ -270,7 +270,7 @@ def test_undersampled_mosaic_is_refused_before_any_unit(survey_model, tmp_path):
 
     lofar = write_fits(make_radio(shape=(20, 20), pixel_scale=61.0, beam=(27.0, 27.0),
                                   sources=()), tmp_path / "lofar.fits")
-    with pytest.raises(ImageRefusedError, match="lofar.fits: pixels of 61\" are coarser than "
+    with pytest.raises(ImageRefusedError, match="lofar.fits': pixels of 61\" are coarser than "
                        "half the restoring beam.*pass force=True"):
         make_runner(survey_model).run(lofar, output_dir=tmp_path / "o", progress=False)
     assert not (tmp_path / "o" / "units").exists()

@@ -23,6 +23,7 @@ labels), every detection is kept with a score, and an image without galaxies giv
 result.
 """
 
+import itertools
 import json
 import logging
 import math
@@ -560,7 +561,7 @@ class WeakSegmenter:
         batch_size = check_positive_int(batch_size, "batch_size")
         _, items = self._prepare(radio, ir, noise, ir_noise, key=0, batch_size=batch_size)
         out, batch = [], []
-        for tile, inp in list(items) + [(None, None)]:
+        for tile, inp in itertools.chain(items, [(None, None)]):  # a sentinel ends the run
             if batch and (tile is None or len(batch) >= batch_size
                           or inp.channels.shape != batch[0][1].channels.shape):
                 outputs = self._networks(np.stack([b.channels for _, b in batch]))

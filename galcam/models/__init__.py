@@ -63,7 +63,7 @@ _LAZY = {
     "DEFAULT_SCALES": "spec",
     "ModelFolderError": "spec",
     "RESERVED_KEYS": "folder",
-    "config_sha256": "folder",
+    "config_sha256": "spec",
     "ModelSpec": "spec",
     "NetworkSpec": "spec",
     "SCHEMA_VERSION": "spec",

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from .spec import SCHEMA_VERSION, ModelFolderError
+from .spec import SCHEMA_VERSION, ModelFolderError, config_sha256
 
 __all__ = ["RESERVED_KEYS", "SCHEMA_VERSION", "ModelFolderError", "config_sha256",
            "load_model_folder", "resolve_device", "save_model_folder"]
@@ -39,12 +39,6 @@ log = logging.getLogger(__name__)
 #: Keys of config.json that `save_model_folder` adds itself (a caller must not give them).
 RESERVED_KEYS = ("schema_version", "galcam_version", "created", "weights")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-
-def config_sha256(path):
-    """SHA-256 of a model folder's ``config.json`` (it lists every weight file's SHA-256,
-    so it identifies the whole model): the ``model_sha256`` of catalogues and surveys."""
-    return _sha256(Path(path) / "config.json")
 
 
 def _sha256(path):

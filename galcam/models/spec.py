@@ -13,13 +13,14 @@ network.
 """
 
 import copy
+import hashlib
 import math
 import numbers
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-__all__ = ["SCHEMA_VERSION", "ModelSpec", "NetworkSpec", "ModelFolderError",
+__all__ = ["SCHEMA_VERSION", "ModelSpec", "NetworkSpec", "ModelFolderError", "config_sha256",
            "IMAGENET_MEAN", "IMAGENET_STD", "DEFAULT_SCALES", "CLASS_VIEWS"]
 
 #: Version of the model-folder layout written by this galcam.
@@ -41,6 +42,12 @@ _GROUPING_KEYS = ("resolution_scale", "unresolved_ratio", "link_radius_arcsec",
 
 
 _ABSENT = object()  # a key missing from config.json (None is a value there)
+
+
+def config_sha256(folder):
+    """SHA-256 of a model folder's ``config.json``: it lists every weight file's SHA-256,
+    so it identifies the whole model (the ``model_sha256`` of catalogues and surveys)."""
+    return hashlib.sha256((Path(folder) / "config.json").read_bytes()).hexdigest()
 
 
 class ModelFolderError(ValueError):

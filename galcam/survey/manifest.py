@@ -63,9 +63,10 @@ def file_fingerprint(path):
 
 def model_fingerprint(folder):
     """``{"path", "config_sha256"}`` of a model folder."""
+    from galcam.models.spec import config_sha256  # torch-free
+
     folder = Path(folder)
-    data = (folder / "config.json").read_bytes()
-    return {"path": str(folder.resolve()), "config_sha256": hashlib.sha256(data).hexdigest()}
+    return {"path": str(folder.resolve()), "config_sha256": config_sha256(folder)}
 
 
 def _canonical(value):

@@ -10,12 +10,13 @@ follows), so that the folder holds one run's files. Files that no manifest lists
 never removed: galcam did not write them, or cannot tell.
 """
 
-import hashlib
 import json
 import logging
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+
+from galcam.io import file_sha256
 
 from .main import GalcamCLIError
 
@@ -25,14 +26,6 @@ log = logging.getLogger(__name__)
 
 #: The manifest of the run that wrote an output folder.
 RUN_MANIFEST = "galcam-run.json"
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _jsonable(value):
@@ -147,7 +140,7 @@ class OutputFolder:
             "model_sha256": model_sha256,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "files": {name: {"bytes": (self.path / name).stat().st_size,
-                             "sha256": _sha256(self.path / name)} for name in written},
+                             "sha256": file_sha256(self.path / name)} for name in written},
             "removed": removed,
         }
         text = json.dumps(manifest, indent=2) + "\n"

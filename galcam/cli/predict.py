@@ -282,7 +282,7 @@ def _predict(args, segmenter, image, ir_image, radio, ir, progress):
 
 def _write(outdir, results, categories, catalog, summary):
     """Write the outputs of one run into ``outdir``; returns the names written."""
-    from galcam.io import atomic_write
+    from galcam.io import write_json
 
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -290,17 +290,8 @@ def _write(outdir, results, categories, catalog, summary):
         paths = catalog.write(outdir, overwrite=True)  # existing outputs were refused above
         written.extend(Path(p).name for p in paths.values())
 
-    def json_writer(content):
-        text = json.dumps(content)
-
-        def write(tmp):
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        return write
-
-    atomic_write(outdir / PREDICTIONS, json_writer(results))
-    atomic_write(outdir / CATEGORIES, json_writer({"categories": categories,
-                                                  "predictions": PREDICTIONS}))
+    write_json(outdir / PREDICTIONS, results)
+    write_json(outdir / CATEGORIES, {"categories": categories, "predictions": PREDICTIONS})
     written += [PREDICTIONS, CATEGORIES]
     log.info("wrote %s to %s", ", ".join(written), outdir)
     return written

@@ -8,11 +8,13 @@ from .fits import (
     atomic_write,
     beam_pixels,
     blank_reason,
+    file_sha256,
     image_beam,
     pixel_scale,
     pixel_solid_angle,
     read_image,
     write_image,
+    write_json,
 )
 
 __all__ = [
@@ -23,9 +25,11 @@ __all__ = [
     "atomic_write",
     "beam_pixels",
     "blank_reason",
+    "file_sha256",
     "image_beam",
     "pixel_scale",
     "pixel_solid_angle",
     "read_image",
     "write_image",
+    "write_json",
 ]

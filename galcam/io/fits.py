@@ -9,6 +9,8 @@ and some archives distribute tile-compressed ``.fits.fz`` files.
 2-D celestial WCS, with its unit and (for radio images) its beam.
 """
 
+import hashlib
+import json
 import logging
 import math
 import os
@@ -26,7 +28,7 @@ from radio_beam import Beam
 
 __all__ = ["read_image", "write_image", "Beam", "ImageReadError", "image_beam", "pixel_scale",
            "pixel_solid_angle", "beam_pixels", "GAUSS_AREA", "blank_reason",
-           "NO_FINITE_PIXEL"]
+           "NO_FINITE_PIXEL", "atomic_write", "write_json", "file_sha256"]
 
 log = logging.getLogger(__name__)
 
@@ -697,6 +699,28 @@ def write_image(image, path, *, overwrite=False):
     hdu = fits.PrimaryHDU(np.asarray(image.data, dtype=np.float32), header=header)
     atomic_write(path, lambda tmp: hdu.writeto(tmp))
     return path
+
+
+def write_json(path, content, *, indent=None):
+    """Write ``content`` as JSON (UTF-8) to ``path``, atomically (`atomic_write`)."""
+    text = json.dumps(content, indent=indent)
+    if indent is not None:
+        text += "\n"
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    return atomic_write(path, write)
+
+
+def file_sha256(path):
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write(path, writer):

@@ -18,7 +18,6 @@ the target, which is then renamed into place.
 """
 
 import datetime
-import hashlib
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from ..io import file_sha256
 from .spec import SCHEMA_VERSION, ModelFolderError, config_sha256
 
 __all__ = ["RESERVED_KEYS", "SCHEMA_VERSION", "ModelFolderError", "config_sha256",
@@ -39,14 +39,6 @@ log = logging.getLogger(__name__)
 #: Keys of config.json that `save_model_folder` adds itself (a caller must not give them).
 RESERVED_KEYS = ("schema_version", "galcam_version", "created", "weights")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_state_dict(name, state):
@@ -121,7 +113,7 @@ def save_model_folder(path, *, config, state_dicts, metrics=None, overwrite=Fals
             file = tmp / f"{name}.pt"
             torch.save({k: v.detach().to("cpu").clone() for k, v in state.items()}, file)
             table[name] = {"file": file.name, "bytes": file.stat().st_size,
-                           "sha256": _sha256(file)}
+                           "sha256": file_sha256(file)}
         full = {
             "schema_version": SCHEMA_VERSION,
             "galcam_version": __version__,
@@ -212,7 +204,7 @@ def load_model_folder(path, *, map_location="cpu"):
         if not file.is_file():
             raise FileNotFoundError(f"'{file}': weights file of {name!r} is missing from the "
                                     "model folder")
-        digest = _sha256(file)
+        digest = file_sha256(file)
         if digest != entry["sha256"]:
             size = file.stat().st_size
             expected = entry.get("bytes")

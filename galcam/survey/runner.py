@@ -26,7 +26,14 @@ from astropy import units as u
 
 from galcam._validation import check_bool, check_fraction, check_pair, check_positive_int
 from galcam.catalog import BRIGHTNESS_UNIT, mask_photometry, write_table
-from galcam.io import ImageReadError, atomic_write, beam_pixels, blank_reason, read_image
+from galcam.io import (
+    ImageReadError,
+    atomic_write,
+    beam_pixels,
+    blank_reason,
+    read_image,
+    write_json,
+)
 
 from .manifest import (
     MANIFEST_NAME,
@@ -738,22 +745,14 @@ class SurveyRunner:
             write_table(vo_table, paths["votable"], format="votable", overwrite=True)
         paths["regions"] = catalog.write_regions(outdir / OUTPUT_FILES["regions"], "ds9",
                                                  overwrite=True)
-        def json_writer(content):
-            text = json.dumps(content)
-
-            def write(tmp):
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-            return write
-
         paths["predictions"] = outdir / OUTPUT_FILES["predictions"]
-        atomic_write(paths["predictions"], json_writer(result.to_coco(1)))
+        write_json(paths["predictions"], result.to_coco(1))
         # the names of its category ids (1..N in the model's order), which galcam evaluate
         # finds beside it
         paths["categories"] = outdir / OUTPUT_FILES["categories"]
-        atomic_write(paths["categories"], json_writer({
+        write_json(paths["categories"], {
             "categories": [{"id": i + 1, "name": c} for i, c in enumerate(result.classes)],
-            "predictions": OUTPUT_FILES["predictions"]}))
+            "predictions": OUTPUT_FILES["predictions"]})
         from .plotting import plot_coverage
 
         fig = plot_coverage(units, done=set(records), failed=set(failed), result=result,

@@ -827,7 +827,7 @@ class GalaxyGrouper:
             # a billionth of a pixel is below any meaning
             return round(value, 9)
 
-        if opts["min_classes"] > (spec.n_classes if spec is not None else opts["min_classes"]):
+        if spec is not None and opts["min_classes"] > spec.n_classes:
             raise ValueError(f"min_classes: expected an integer in [0, {spec.n_classes}], got "
                              f"{opts['min_classes']!r}")
         return GroupingSettings(

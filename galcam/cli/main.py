@@ -105,7 +105,7 @@ def main(argv=None):
     try:
         return int(args.func(args) or 0)
     except (GalcamCLIError, FileNotFoundError, FileExistsError, ValueError, OSError,
-            UnitsError) as exc:
+            UnitsError, MemoryError) as exc:
         # one line, no traceback: the message names the file/parameter and what was expected
         print(f"galcam {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ from astropy.wcs import WCS
 
 from .. import __version__
 from .._validation import check_positive, check_positive_int
+from ..io import physical_memory
 from ..io.fits import atomic_write
 from ..morphology import CLASS_NAMES
 from ._scene import (
@@ -952,6 +953,27 @@ def _summary(stats, elapsed, n_images):
     }
 
 
+#: Peak memory of `simulate_mosaic` per radio pixel and its fixed part (bytes), measured
+#: with ``/usr/bin/time -f %M`` at 1500 and 3000 px (0.58 and 1.85 GB): the whole scene
+#: (radio model, noise, the infrared grid with 2.1 times the pixels) is built in memory.
+MOSAIC_BYTES_PER_PIXEL = 200
+MOSAIC_BASE_BYTES = 150 * 2**20
+
+
+def _check_mosaic_memory(size):
+    """Refuse up front a mosaic whose simulation would not fit in the machine's memory."""
+    need = MOSAIC_BASE_BYTES + MOSAIC_BYTES_PER_PIXEL * size**2
+    have = physical_memory()
+    if have is None or need <= 0.8 * have:
+        return
+    largest = int(math.sqrt(max(0.8 * have - MOSAIC_BASE_BYTES, 0) / MOSAIC_BYTES_PER_PIXEL))
+    raise MemoryError(
+        f"size: a {size} x {size} mosaic needs about {need / 1e9:.1f} GB of memory to simulate "
+        f"(about {MOSAIC_BYTES_PER_PIXEL} bytes per pixel), more than this machine can give "
+        f"({have / 1e9:.1f} GB in all); simulate at most {largest} x {largest} pixels here, or "
+        "assemble a larger mosaic from blocks (benchmarks/bench_survey_load.py does)")
+
+
 def simulate_mosaic(
     output_dir,
     *,
@@ -979,7 +1001,10 @@ def simulate_mosaic(
     output_dir : str or path-like
         Output folder; must be empty unless ``overwrite``.
     size : int, optional
-        Width and height of the radio mosaic, pixels (3000 px = 1.67 deg at 2"/px).
+        Width and height of the radio mosaic, pixels (3000 px = 1.67 deg at 2"/px). The
+        scene is built in memory: about 200 bytes per pixel (1.9 GB at 3000 px); a size
+        that would need more than 80% of the machine's memory is refused with
+        `MemoryError` before any work.
     n_galaxies : int, optional
         Galaxies to place (fewer when there is no room for them).
     seed : int
@@ -995,6 +1020,7 @@ def simulate_mosaic(
     size = check_positive_int(size, "size", minimum=64)
     n_galaxies = check_positive_int(n_galaxies, "n_galaxies", minimum=1)
     seed = check_positive_int(seed, "seed", allow_zero=True)
+    _check_mosaic_memory(size)
     if radio_naxis not in (2, 4):
         raise ValueError(f"radio_naxis must be 2 or 4, got {radio_naxis!r}")
     cfg = _validate_config(

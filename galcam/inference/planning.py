@@ -17,14 +17,13 @@ PyTorch).
 
 import logging
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 
 from astropy import units as u
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..io import NO_FINITE_PIXEL, ImageReadError, blank_reason
+from ..io import NO_FINITE_PIXEL, ImageReadError, blank_reason, physical_memory
 from .resample import (
     PIXEL_SCALE_RTOL,
     axis_pixel_scales,
@@ -80,11 +79,8 @@ def memory_budget():
 
     8 GiB where the machine's memory cannot be read.
     """
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        total = 0
-    return int(total // 2) if total > 0 else 8 * 2**30
+    total = physical_memory()
+    return int(total // 2) if total else 8 * 2**30
 
 
 def _gb(n_bytes):

@@ -16,6 +16,7 @@ from .fits import (
     write_image,
     write_json,
 )
+from .resources import physical_memory
 
 __all__ = [
     "Beam",
@@ -28,6 +29,7 @@ __all__ = [
     "file_sha256",
     "image_beam",
     "pixel_scale",
+    "physical_memory",
     "pixel_solid_angle",
     "read_image",
     "write_image",

@@ -367,6 +367,23 @@ def test_mosaic(tmp_path):
         simulate_mosaic(out, size=600, n_galaxies=5, seed=3)
 
 
+def test_mosaic_too_large_for_memory_is_refused_up_front(tmp_path, monkeypatch, capsys):
+    import galcam.datasets.simulate as sim
+
+    monkeypatch.setattr(sim, "physical_memory", lambda: 2 * 10**9)
+    out = tmp_path / "big"
+    with pytest.raises(MemoryError, match=r"a 4000 x 4000 mosaic needs about 3\.4 GB .* "
+                       r"at most 2685 x 2685 pixels here"):
+        simulate_mosaic(out, size=4000, n_galaxies=5, seed=3)
+    assert not out.exists()  # refused before anything was written
+    assert main(["simulate", "-o", str(out), "--mosaic", "4000", "--seed", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("galcam simulate: error: size: a 4000 x 4000")
+    # an unknown machine memory refuses nothing (the small mosaic of test_mosaic runs)
+    monkeypatch.setattr(sim, "physical_memory", lambda: None)
+    sim._check_mosaic_memory(4000)
+
+
 def test_cli(tmp_path, capsys):
     out = tmp_path / "cli"
     args = ["simulate", "-o", str(out), "--n", "2", "--seed", "9", "--no-progress", "--no-overview"]

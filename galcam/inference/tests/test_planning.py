@@ -117,6 +117,7 @@ def test_segmenter_refuses_before_resampling_and_force_goes_on(segmenter, monkey
     assert calls == [1] and result.shape == (12, 12)
     # the plan is logged at INFO before the work, for a file as well
     path = write_fits(make_radio(), tmp_path / "emu.fits")
+    caplog.clear()  # records of the calls above (kept when another test left INFO on)
     with caplog.at_level(logging.INFO, logger="galcam.inference"):
         segmenter(path, progress=False)
     first = next(r for r in caplog.records if "estimated" in r.getMessage())

@@ -55,8 +55,9 @@ def _write(spec, path):
         # scaled integers: BSCALE/BZERO, NaN has no integer: use BLANK
         header["BSCALE"] = spec["scale"]
         header["BZERO"] = 0.0
-        raw = np.where(np.isfinite(data), np.round(data / spec["scale"] * 100), -32768)
-        array = np.clip(raw, -32768, 32767).astype(np.int16)
+        # (finite values saturate at -32767: -32768 is the BLANK value)
+        raw = np.clip(np.round(data / spec["scale"] * 100), -32767, 32767)
+        array = np.where(np.isfinite(data), raw, -32768).astype(np.int16)
         header["BLANK"] = -32768
     else:
         array = (data * spec["scale"]).astype(spec["dtype"])

@@ -26,6 +26,8 @@ def main(argv=None):
     parser.add_argument("--per-class", type=int, default=3)
     parser.add_argument("--half-width", type=int, default=60,
                         help="half side of the shown window around the image centre, pixels")
+    parser.add_argument("--score-threshold", type=float, default=None,
+                        help="default: the model's recommended catalogue threshold")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -52,7 +54,8 @@ def main(argv=None):
     by_id = {i["id"]: i for i in coco["images"]}
 
     segmenter = WeakSegmenter.load(args.model, device="cpu")
-    colors = dict(zip(segmenter.classes, ("cyan", "lime", "orange", "magenta", "yellow")))
+    colors = dict(zip(segmenter.classes,
+                      ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange")))
     ncol = args.per_class
     fig = Figure(figsize=(2.6 * ncol, 2.75 * len(classes)))
     axes = fig.subplots(len(classes), ncol, squeeze=False)
@@ -60,12 +63,13 @@ def main(argv=None):
     for ax, (truth, image_id) in zip(axes.flat, chosen):
         path = folder / by_id[image_id]["file_name"]
         image = read_image(path)
-        result = segmenter(path)
+        result = segmenter(path, score_threshold=args.score_threshold)
         data = image.data
         h = args.half_width
         cy, cx = data.shape[0] // 2, data.shape[1] // 2
         window = (slice(cy - h, cy + h), slice(cx - h, cx + h))
-        ax.imshow(data[window], origin="lower", cmap="inferno", norm=radio_norm(data))
+        ax.imshow(data[window], origin="lower", cmap="gray_r",
+                  norm=radio_norm(data[window], percentile=99.9))
         top = max(result, key=lambda g: g.score, default=None)
         for g in result:
             mask = g.mask(data.shape)[window]
@@ -73,13 +77,16 @@ def main(argv=None):
                 ax.plot(contour[:, 1], contour[:, 0], color=colors.get(g.class_name, "w"),
                         lw=1.0)
             x, y = g.centroid
-            ax.text(x - (cx - h), y - (cy - h) + 6, f"{g.class_name} {g.score:.2f}",
-                    color=colors.get(g.class_name, "w"), fontsize=7, ha="center")
+            ax.text(x - (cx - h), y - (cy - h) + 8, f"{g.class_name} {g.score:.2f}",
+                    color=colors.get(g.class_name, "k"), fontsize=7, ha="center",
+                    clip_on=True, fontweight="bold")
         guess = "none" if top is None else top.class_name
         n_right += guess == truth
         ax.set_title(f"{Path(by_id[image_id]['file_name']).stem[:22]}\nlabel {truth}, "
                      f"top {guess}", fontsize=7,
                      color="black" if guess == truth else "firebrick")
+        ax.set_xlim(-0.5, 2 * h - 0.5)
+        ax.set_ylim(-0.5, 2 * h - 0.5)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{Path(args.model).name} on FIRST {folder.name} images "

@@ -280,8 +280,9 @@ def main(argv=None):
                         help="pixels, for the completeness of an assembled mosaic")
     parser.add_argument("--max-worker-gb", type=float, default=2.0)
     parser.add_argument("--memory-only", type=int, default=None, metavar="N",
-                        help="only measure memory: one run of N units (--max-units N), no "
-                        "kills (for mosaics whose full run takes too long on this machine)")
+                        help="only measure memory: one run of N units (--max-units N) in "
+                        "the reference folder, no kills (for mosaics whose full run takes too "
+                        "long here); a later run without it resumes that folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -310,7 +311,7 @@ def main(argv=None):
 
     ok = True
     if args.memory_only:
-        out = workdir / f"memory-{args.size}-w{args.workers}"
+        out = workdir / f"ref-{args.size}-w{args.workers}"  # a later full run resumes it
         cmd = survey_command(args, mosaic, ir, out) + ["--max-units", str(args.memory_only)]
         rc, wall, peaks = run_once(cmd)
         manifest = json.loads((out / "manifest.json").read_text())
@@ -329,12 +330,13 @@ def main(argv=None):
         print("PASS" if ok else "FAIL")
         return 0 if ok else 1
     ref_dir = workdir / f"ref-{args.size}-w{args.workers}"
-    if (ref_dir / "manifest.json").exists() and (ref_dir / "catalog.ecsv").exists():
+    if ((ref_dir / "manifest.json").exists()
+            and json.loads((ref_dir / "manifest.json").read_text())["status"] == "complete"):
         ref_wall = json.loads((ref_dir / "manifest.json").read_text())["history"][-1][
             "units_wall_s"]
         print(f"reference run found in {ref_dir} (units wall time {ref_wall:.0f} s)")
         ref_peaks = {}
-    else:
+    else:  # (an incomplete reference, e.g. of --memory-only, is resumed)
         rc, ref_wall, ref_peaks = run_once(survey_command(args, mosaic, ir, ref_dir))
         print(f"reference run: exit {rc}, {ref_wall:.0f} s wall, {units_done(ref_dir)} units")
         ok &= rc == 0

@@ -155,6 +155,13 @@ def too_much_memory(d, monkeypatch):
     return plan.refusals[0]
 
 
+def simulate_too_big(d, monkeypatch):
+    from galcam.datasets import simulate
+
+    monkeypatch.setattr(simulate, "physical_memory", lambda: 2 * 10**9)
+    return _cli(["simulate", "-o", str(d / "sim"), "--mosaic", "4000", "--seed", "3"], d)
+
+
 def survey_blank(d):
     return _cli(["survey", str(_fits(d / "mosaic.fits", value=np.nan)), "-o", str(d / "o"),
                  "--n-workers", "0"], d)
@@ -245,6 +252,7 @@ MESSAGES = {
     "negative-plane": negative_plane, "beam-in-arcsec": beam_in_arcsec,
     "no-brightness-unit": no_brightness_unit, "undersampled": undersampled,
     "too-many-pixels": too_many_pixels, "too-much-memory": too_much_memory,
+    "simulate-too-big": simulate_too_big,
     "survey-blank": survey_blank, "outputs-exist": outputs_exist, "earlier-run": earlier_run,
     "other-class-names": other_class_names, "two-image-hdus": two_image_hdus,
     "zero-beam": zero_beam, "unit-off-by-1000": unit_off_by_1000, "absurd-beam": absurd_beam,

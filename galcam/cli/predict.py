@@ -67,6 +67,10 @@ def add_parser(subparsers):
                         help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:N'")
     parser.add_argument("--batch-size", type=int, default=4, metavar="N",
                         help="tiles per network pass (default 4)")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="with --coco: N worker processes read and encode the images and "
+                        "find galaxies and hosts while the networks run (the pipelined "
+                        "engine; same results). Default 0: one process")
     parser.add_argument("--score-threshold", type=float, default=None, metavar="S",
                         help="drop detections scoring below S (default: for one image the "
                         "model's recommended catalogue threshold, for --coco 0: every "
@@ -139,6 +143,11 @@ def _check_args(args):
         raise GalcamCLIError("--image-dir goes with --coco")
     if args.batch_size < 1:
         raise GalcamCLIError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.workers < 0:
+        raise GalcamCLIError(f"--workers must be 0 or a positive integer, got {args.workers}")
+    if args.workers and not args.coco:
+        raise GalcamCLIError("--workers goes with --coco (a single image is tiled and "
+                             "streamed in one process; mosaics: galcam survey --n-workers)")
     if args.class_threshold is not None and not 0 <= args.class_threshold <= 1:
         raise GalcamCLIError(f"--class-threshold must be in [0, 1], got {args.class_threshold}")
     if args.beam_matching is not None and not 0 <= args.beam_matching <= 1:
@@ -246,7 +255,7 @@ def _predict(args, segmenter, image, ir_image, radio, ir, progress):
         results = segmenter.predict_dataset(args.coco, image_dir=args.image_dir,
                                             progress=progress, batch_size=args.batch_size,
                                             score_threshold=args.score_threshold,
-                                            plane=args.plane)
+                                            plane=args.plane, workers=args.workers)
         catalog = None
         n_images = len({r["image_id"] for r in results})
         summary = f"{len(results)} detections in {n_images} images with detections"

@@ -331,6 +331,7 @@ class WeakSegmenter:
             raise TypeError(f"host_finder: expected a HostFinder or None, got "
                             f"{type(host_finder).__name__}")
         self._networks = networks
+        self._device = networks.device
         self._spec = spec = networks.spec
         self._grouper = grouper
         self._grouping = grouper.settings(spec)
@@ -495,7 +496,7 @@ class WeakSegmenter:
     unresolved_ratio = property(lambda self: self._grouping.unresolved_ratio,
                                 doc="Area ratio below which an island is not grouped (None: "
                                     "every island is grouped).")
-    device = property(lambda self: self._networks.device,
+    device = property(lambda self: self._device,
                       doc="The `torch.device` the networks run on.")
     encoder = property(lambda self: self._encoder, doc="The `CutoutEncoder` of the model.")
     host_finder = property(lambda self: self._host_finder,
@@ -612,7 +613,7 @@ class WeakSegmenter:
         return results[0][1]
 
     def predict_dataset(self, dataset, *, image_dir=None, progress=True, batch_size=4,
-                        score_threshold=0.0, plane=None):
+                        score_threshold=0.0, plane=None, workers=0):
         """Predict every image of a COCO data set; returns COCO results.
 
         Only the images are read: a JSON file is loaded with its ``annotations`` dropped
@@ -636,6 +637,12 @@ class WeakSegmenter:
             image, which applies the model's recommended threshold).
         plane : int or dict, optional
             Plane of radio cubes (see `galcam.io.read_image`).
+        workers : int, optional
+            0 (default): every stage in this process, one after the other. N >= 1: the
+            pipelined engine (`galcam.inference.pipeline`): N worker processes read and
+            encode the images and run the instance step and the hosts while this process
+            runs the networks on batches, so that neither waits for the other. Same
+            results, in the same order; workers take a few seconds to start.
 
         Returns
         -------
@@ -645,6 +652,7 @@ class WeakSegmenter:
         """
         batch_size = check_positive_int(batch_size, "batch_size")
         score_threshold = check_fraction(score_threshold, "score_threshold")
+        workers = check_positive_int(workers, "workers", allow_zero=True)
         ds = self._open_dataset(dataset, image_dir)
         categories = category_ids(self.classes, ds.categories)  # matched by name
         missing = [c for c in self.classes if c not in categories]
@@ -659,11 +667,14 @@ class WeakSegmenter:
                         "level: their galaxies are grouped and scored without the resolution "
                         "term (the model's recommended score threshold assumes it)", n_png,
                         len(records))
-        jobs = (self._prepare_record(rec, plane, batch_size) for rec in records)
+        if workers:
+            results = self._run_pipelined(records, plane, batch_size, progress,
+                                          score_threshold, workers)
+        else:
+            jobs = (self._prepare_record(rec, plane, batch_size) for rec in records)
+            results = self._run(jobs, batch_size, progress, score_threshold, total=None)
         out = []
-        for rec, (_, result) in zip(records, self._run(jobs, batch_size, progress,
-                                                      score_threshold, total=None),
-                                    strict=True):
+        for rec, (_, result) in zip(records, results, strict=True):
             keep = [d for d in result if d.class_name in categories]
             sub = SegmentationResult(keep, classes=result.classes, shape=result.shape,
                                      wcs=result.wcs, meta=result.meta, work_wcs=result.work_wcs)
@@ -748,7 +759,7 @@ class WeakSegmenter:
         if noise is not None and noise.has_maps and noise.shape != shape:
             raise ValueError(f"noise: maps of shape {noise.shape} do not match the radio image "
                              f"{shape}")
-        meta = {"model": self._name, "device": str(self.device),
+        meta = {"model": self._name, "device": str(self._device),
                 "input": str(image.meta.get("filename") or type(radio).__name__)}
         beam = image.meta.get("beam")
         target, matched = None, False  # the working pixel scale (None: the image's own)
@@ -784,7 +795,7 @@ class WeakSegmenter:
         if tuple(cutout.channel_names) != tuple(self._encoder.channels):
             raise ValueError(f"radio: the EncodedCutout has channels {cutout.channel_names}, "
                              f"the model needs {self._encoder.channels}")
-        meta = {"model": self._name, "device": str(self.device), "input": repr(cutout)}
+        meta = {"model": self._name, "device": str(self._device), "input": repr(cutout)}
         meta["beam_area_ratio"] = check_beam(cutout.beam, self.beam, where="cutout")
         if self.pixel_scale is not None and cutout.wcs is not None:
             scales = axis_pixel_scales(cutout.wcs)
@@ -894,6 +905,23 @@ class WeakSegmenter:
             if bar is not None:
                 bar.close()
 
+    def _run_pipelined(self, records, plane, batch_size, progress, score_threshold, workers):
+        """`_run` for image records with worker processes (`galcam.inference.pipeline`)."""
+        from .pipeline import run_pipelined
+
+        bar = None
+        if _show_progress(progress):
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=0, desc="predicting", unit="tile")
+        try:
+            yield from run_pipelined(self, records, plane=plane, batch_size=batch_size,
+                                     score_threshold=score_threshold, workers=workers,
+                                     progress_bar=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+
     def _finished(self, order, score_threshold):
         while order and order[0].closed and order[0].pending == 0:
             job = order.popleft()
@@ -909,14 +937,21 @@ class WeakSegmenter:
     def _process(self, batch, bar):
         outputs = self._networks(np.stack([inp.channels for _, _, inp in batch]))
         for k, (job, tile, inp) in enumerate(batch):
-            evidence = self._evidence(outputs, k, inp)
-            for galaxy in self._grouper(evidence, self._grouping):
-                det = self._tile_detection(job, tile, inp, galaxy, outputs.probabilities[k])
-                if det is not None:
-                    job.detections.append(det)
+            self._group_tile(job, tile, inp, outputs.tile(k))
             job.pending -= 1
             if bar is not None:
                 bar.update(1)
+
+    def _group_tile(self, job, tile, inp, outputs):
+        """The instance step on one tile: its galaxies join ``job.detections``.
+
+        ``outputs`` are the networks' outputs of this tile alone (`NetworkOutputs` of one).
+        """
+        evidence = self._evidence(outputs, 0, inp)
+        for galaxy in self._grouper(evidence, self._grouping):
+            det = self._tile_detection(job, tile, inp, galaxy, outputs.probabilities[0])
+            if det is not None:
+                job.detections.append(det)
 
     def _tile_detection(self, job, tile, inp, galaxy, probs):
         mask = galaxy.mask & inp.valid
@@ -945,7 +980,7 @@ class WeakSegmenter:
     def _finalize(self, job, score_threshold):
         merged = merge_tile_detections(job.detections, job.work_shape,
                                        iou_threshold=self._merge_iou)
-        dets = []
+        kept = []  # (merged detection, best tile detection, crop, x0, y0, cx, cy)
         below = 0
         for m in merged:
             best = job.detections[m.best]
@@ -959,16 +994,22 @@ class WeakSegmenter:
                     continue
                 crop, x0, y0 = back
             ys, xs = np.nonzero(crop)
-            cx, cy = float(xs.mean() + x0), float(ys.mean() + y0)
-            sky = None if job.wcs is None else job.wcs.pixel_to_world(cx, cy)
+            kept.append((m, best, crop, x0, y0, float(xs.mean() + x0), float(ys.mean() + y0)))
+        # the sky centroids in one WCS call (one call per detection cost more than the
+        # rest of this step)
+        sky = None
+        if job.wcs is not None and kept:
+            sky = job.wcs.pixel_to_world([k[5] for k in kept], [k[6] for k in kept])
+        dets = []
+        for i, (m, best, crop, x0, y0, cx, cy) in enumerate(kept):
             p = best.payload
             dets.append(Detection(
-                id=len(dets), class_name=self.classes[p["class_index"]],
+                id=i, class_name=self.classes[p["class_index"]],
                 class_index=p["class_index"], score=float(best.score),
                 class_probabilities=tuple(float(v) for v in p["probabilities"]),
                 bbox=(int(x0), int(y0), int(crop.shape[1]), int(crop.shape[0])),
-                mask_crop=crop, centroid=(cx, cy), sky_centroid=sky,
-                tiles=tuple(sorted({job.detections[i].tile.index for i in m.members})),
+                mask_crop=crop, centroid=(cx, cy), sky_centroid=None if sky is None else sky[i],
+                tiles=tuple(sorted({job.detections[j].tile.index for j in m.members})),
                 evidence=p["evidence"]))
         meta = dict(job.meta)
         meta.update(model_sha256=self._model_sha256,

@@ -198,6 +198,43 @@ class Backbone(nn.Module):
                 module.fixed = True
         return self
 
+    def fold_batchnorm(self):
+        """Fold every batch-norm layer into the convolution before it, in place; return self.
+
+        For inference only: each ``conv -> bn`` pair becomes one convolution with a bias,
+        ``w' = w * g / sqrt(v + eps)``, ``b' = (b - m) * g / sqrt(v + eps) + beta``, computed
+        from the running statistics ``m, v`` and affine ``g, beta`` that the layer uses in
+        evaluation (`FixedBatchNorm2d` always uses them), and the batch-norm layer becomes
+        an identity. The outputs are those of the unfolded network to float rounding; the
+        network runs one pass less over every feature map. A folded backbone cannot be
+        trained further (its batch-norm layers are gone) and is put in evaluation mode.
+        """
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+        self.eval()
+        pairs = [(self, "conv1", "bn1")]
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            for block in layer:
+                pairs += [(block, f"conv{k}", f"bn{k}") for k in (1, 2, 3)
+                          if hasattr(block, f"bn{k}")]
+                if block.downsample is not None:
+                    pairs.append((block.downsample, "0", "1"))
+        for parent, conv, bn in pairs:
+            norm = getattr(parent, bn) if not bn.isdigit() else parent[int(bn)]
+            if not isinstance(norm, nn.BatchNorm2d):
+                continue  # folded already
+            if isinstance(norm, FixedBatchNorm2d) and not norm.fixed:
+                norm.eval()  # an ordinary BatchNorm2d: running statistics in evaluation
+            layer = getattr(parent, conv) if not conv.isdigit() else parent[int(conv)]
+            folded = fuse_conv_bn_eval(layer, norm)
+            folded.requires_grad_(False)
+            if conv.isdigit():
+                parent[int(conv)], parent[int(bn)] = folded, nn.Identity()
+            else:
+                setattr(parent, conv, folded)
+                setattr(parent, bn, nn.Identity())
+        return self
+
     def extra_repr(self):
         return (f"arch={self.arch!r}, output_stride={self.output_stride}, "
                 f"in_channels={self.in_channels}, frozen_batchnorm={self.frozen_batchnorm}")

@@ -13,6 +13,7 @@ network.
 """
 
 import copy
+import dataclasses
 import hashlib
 import math
 import numbers
@@ -48,6 +49,11 @@ def config_sha256(folder):
     """SHA-256 of a model folder's ``config.json``: it lists every weight file's SHA-256,
     so it identifies the whole model (the ``model_sha256`` of catalogues and surveys)."""
     return hashlib.sha256((Path(folder) / "config.json").read_bytes()).hexdigest()
+
+
+def _rebuild(cls, values):
+    """Unpickle a `ModelSpec` (see its ``__reduce__``)."""
+    return cls(**values)
 
 
 class ModelFolderError(ValueError):
@@ -194,6 +200,15 @@ class ModelSpec:
         if self.pixel_scale is not None and _positive(self.pixel_scale):
             set_(self, "pixel_scale", float(self.pixel_scale))
         self._check()
+
+    def __reduce__(self):
+        # mapping proxies do not pickle: the read-only fields travel as plain dicts and
+        # are frozen again by __post_init__ (worker processes receive specs)
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in ("encoding", "grouping", "instances", "extra", "beam"):
+            if values[name] is not None:
+                values[name] = _thaw(values[name])
+        return (_rebuild, (type(self), values))
 
     # --- validation -----------------------------------------------------------------
     def _check(self, where="ModelSpec"):

@@ -840,7 +840,8 @@ def retrain_irnet(model, dataset, *, output_dir, seed=0, device="auto", progress
     hyper = config_json["preset"]["hyperparameters"]
     config = resolve_config(hyper["preset"], **{**_flat_hyperparameters(hyper), **overrides})
     ctx = DistContext.from_env(device)
-    net = ModelNetworks.from_states(spec, states, path=model_dir, device=ctx.device).cam_net
+    net = ModelNetworks.from_states(spec, states, path=model_dir, device=ctx.device,
+                                   optimize=False).cam_net  # trained on: not folded
 
     t0 = time.perf_counter()
     train_set = tdata.encode_view(tdata.as_weak_view(dataset, "dataset"), spec.encoder())

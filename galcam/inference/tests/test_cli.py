@@ -190,7 +190,20 @@ def test_predict_coco(main, model_dir, tmp_path, capsys):
     named = json.loads((out / "predictions.categories.json").read_text())["categories"]
     assert named == [{"id": 3, "name": "FR-I"}, {"id": 1, "name": "FR-II"},
                      {"id": 2, "name": "FR-X"}, {"id": 4, "name": "R"}]
+    # the pipelined engine (a worker process): the same predictions
+    assert main(["predict", "--coco", str(tmp_path / "imgs.json"), "--model", str(model_dir),
+                 "-o", str(tmp_path / "piped"), "--device", "cpu", "--no-progress", "-q",
+                 "--workers", "1"]) == 0
+    assert json.loads((tmp_path / "piped" / "predictions.json").read_text()) == preds
     capsys.readouterr()
+    for bad, message in ((["--workers", "-1"], "--workers must be 0 or a positive integer"),
+                         (["--workers", "2", str(tmp_path / "a.fits")],
+                          "--workers goes with --coco")):
+        args = ["predict", "--model", str(model_dir), "-o", str(tmp_path / "x"), *bad]
+        if "--coco" not in message:
+            args += ["--coco", str(tmp_path / "imgs.json")]
+        assert main(args) == 2
+        assert message in _one_line_error(capsys)
 
 
 def test_one_run_per_output_folder(main, model_dir, files, tmp_path, capsys):

@@ -80,3 +80,56 @@ def test_networks_check_their_inputs(nets):
     networks = ModelNetworks(cam, irnet, _spec(), device="cpu")
     with pytest.raises(ValueError, match=r"channels: expected an array \(B, 3, H, W\)"):
         networks(np.zeros((3, 40, 40), np.float32))
+
+
+def _randomise_batchnorm(module, seed):
+    """Running statistics and affine parameters far from the identity (a trained look)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) * 2 + 0.2)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.3)
+    return module
+
+
+def test_fold_batchnorm_keeps_every_stage_output():
+    torch.manual_seed(1)
+    backbone = _randomise_batchnorm(Backbone("resnet18"), 2).eval()
+    x = torch.rand(2, 3, 48, 40)
+    with torch.no_grad():
+        before = backbone.forward_stages(x)
+        backbone.fold_batchnorm()
+        after = backbone.forward_stages(x)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in backbone.modules())
+        assert backbone.fold_batchnorm() is backbone  # folding again changes nothing
+        again = backbone.forward_stages(x)
+    for a, b, c in zip(before, after, again, strict=True):
+        scale = float(a.abs().max())
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=2e-5 * scale)
+        np.testing.assert_array_equal(c.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_optimized_networks_give_the_same_outputs(shared):
+    torch.manual_seed(5)
+    cam = _randomise_batchnorm(CAMNet("resnet18", 4), 6).eval()
+    irnet = IRNet(Backbone("resnet18"))
+    if shared:
+        irnet.backbone.load_state_dict(cam.backbone.state_dict())
+    else:
+        _randomise_batchnorm(irnet.backbone, 7)
+    irnet.eval()
+    plain = ModelNetworks(copy.deepcopy(cam), copy.deepcopy(irnet), _spec(), device="cpu")
+    fast = ModelNetworks(cam, irnet, _spec(), device="cpu", optimize=True)
+    assert fast.optimized and not plain.optimized
+    assert (fast.irnet.backbone is fast.cam_net.backbone) is shared  # one copy when equal
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.cam_net.modules())
+    channels = torch.rand(3, 3, 40, 52).numpy()
+    a, b = plain(channels), fast(channels)
+    for name in ("cams", "probabilities", "edges", "displacements"):
+        ref, got = getattr(a, name), getattr(b, name)
+        np.testing.assert_allclose(got, ref, atol=1e-4 * max(1.0, float(np.abs(ref).max())),
+                                   err_msg=name)

@@ -28,6 +28,16 @@ def test_bundled_config_round_trips_exactly():
     assert ModelSpec.from_dict(spec.to_dict()) == spec
 
 
+def test_spec_pickles_and_stays_read_only():
+    import pickle
+
+    spec = ModelSpec.from_dict(_bundled_config(), path="default")
+    back = pickle.loads(pickle.dumps(spec))  # worker processes receive specs
+    assert back == spec and back.to_dict() == spec.to_dict()
+    with pytest.raises(TypeError):
+        back.encoding["n_sigma"] = 5
+
+
 def test_spec_is_immutable_and_with_options_checks():
     spec = ModelSpec(classes=("A", "B"))
     with pytest.raises(AttributeError):

@@ -277,13 +277,66 @@ def model_loads():
 
 
 # ------------------------------------------------------------------ reading the windows
+_IMAGES = {}  # (path, plane, mtime, size) -> [memory-mapped image, uses] of this process
+#: Units served by one opening of a mosaic in a worker (see `_open_image`).
+REOPEN_AFTER = 32
+_IMAGES_LOCK = threading.Lock()
+
+
+def _open_image(path, plane=None):
+    """A mosaic read memory-mapped, kept open for the next units of this process.
+
+    Reading the header, the WCS and the beam cost about a tenth of a unit's time when
+    done for every unit. Only memory-mapped images are kept (at most two: the radio
+    mosaic and the infrared image); scaled or compressed files, which are read whole,
+    are read again for each unit rather than held in memory. An image is opened afresh
+    after `REOPEN_AFTER` units, so that the pages of the file a worker has read do not
+    pile up in its resident memory over a long survey, and when the file changed on
+    disk (its modification time or size).
+    """
+    from galcam.io import read_image
+
+    try:
+        st = os.stat(path)
+    except OSError:  # read_image says what is wrong with the path
+        return read_image(path, memmap=True, plane=plane)
+    key = (os.fspath(path), json.dumps(plane, sort_keys=True, default=str), st.st_mtime_ns,
+           st.st_size)
+    with _IMAGES_LOCK:
+        entry = _IMAGES.get(key)
+        if entry is not None:
+            entry[1] += 1
+            if entry[1] > REOPEN_AFTER:
+                del _IMAGES[key]
+                entry = None
+    if entry is not None:
+        return entry[0]
+    image = read_image(path, memmap=True, plane=plane)
+    if _memory_mapped(image.data):
+        with _IMAGES_LOCK:
+            while len(_IMAGES) >= 2:
+                _IMAGES.pop(next(iter(_IMAGES)))
+            _IMAGES[key] = [image, 1]
+    return image
+
+
+def _memory_mapped(array):
+    """Whether an array is a view of a memory-mapped file (not data held in memory)."""
+    import mmap
+
+    base = array
+    while base is not None:
+        if isinstance(base, np.memmap | mmap.mmap):
+            return True
+        base = getattr(base, "base", None)
+    return False
+
+
 def _window_image(path, plane, unit):
     """The unit's window of the mosaic as an NDData (only the window is read)."""
     from astropy.nddata import NDData
 
-    from galcam.io import read_image
-
-    image = read_image(path, memmap=True, plane=plane)
+    image = _open_image(path, plane)
     data = np.array(image.data[unit.y0:unit.y1, unit.x0:unit.x1], dtype=np.float32)
     wcs = image.wcs.slice((slice(unit.y0, unit.y1), slice(unit.x0, unit.x1)))
     # the mosaic's beam: for the resolution of islands and the working pixel scale; the
@@ -297,9 +350,7 @@ def _ir_window(path, radio_wcs, shape, pad=3):
     """The part of the infrared image covering a radio window (None if they do not meet)."""
     from astropy.nddata import NDData
 
-    from galcam.io import read_image
-
-    ir = read_image(path, memmap=True)
+    ir = _open_image(path)
     h, w = shape
     ex = np.linspace(-0.5, w - 0.5, 9)
     ey = np.linspace(-0.5, h - 0.5, 9)

@@ -145,3 +145,40 @@ def test_a_unit_at_another_pixel_scale_is_one_tile():
         # resampled to 2"/px, a unit is one 64 px network input, not 65 px (2 x 2 tiles)
         _, shape, _ = working_wcs(make_wcs(size, pixel_scale=mosaic_scale), size, 2.0)
         assert shape == (64, 64), (mosaic_scale, size, shape)
+
+
+def test_mosaic_is_opened_once_per_process_and_reread_when_it_changes(tmp_path, monkeypatch):
+    import os
+
+    from astropy.io import fits
+
+    monkeypatch.setattr(units_module, "_IMAGES", {})
+    header = make_wcs((40, 50)).to_header()
+    header["BUNIT"] = "Jy/beam"
+    data = np.arange(2000, dtype=np.float32).reshape(40, 50)
+    path = tmp_path / "mosaic.fits"
+    fits.writeto(path, data, header)
+    first = units_module._open_image(path)
+    assert units_module._memory_mapped(first.data)
+    assert units_module._open_image(path) is first  # kept: not read again
+    monkeypatch.setattr(units_module, "REOPEN_AFTER", 3)
+    assert units_module._open_image(path) is first  # third use
+    assert units_module._open_image(path) is not first  # opened afresh after 3 units
+    unit = units_module.WorkUnit("u0", 0, "tile", 10, 5, 30, 20)
+    window = units_module._window_image(path, None, unit)
+    np.testing.assert_array_equal(window.data, data[5:20, 10:30])
+    # the file replaced (new content, new time): read again, never stale data
+    fits.writeto(path, data + 1, header, overwrite=True)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    again = units_module._open_image(path)
+    assert again is not first and again.data[0, 0] == 1
+    # scaled integers are read whole (not memory-mapped): not held by the process
+    scaled = tmp_path / "scaled.fits"
+    hdu = fits.PrimaryHDU((data / 10).astype(np.float32), header)
+    hdu.scale("int16", bscale=0.1)
+    hdu.writeto(scaled)
+    image = units_module._open_image(scaled)
+    assert not units_module._memory_mapped(image.data)
+    assert units_module._open_image(scaled) is not image
+    assert len(units_module._IMAGES) <= 2

@@ -1,0 +1,138 @@
+"""Which CAM views earn their cost: quality and time of cheaper network passes.
+
+A model's networks look at each tile at several CAM scales (the bundled model: 0.6 and
+1) and in its mirror image (``flip``). Each view costs a network pass. This benchmark
+predicts validation sets with each view setting asked for and scores them with the same
+scorer (``galcam.evaluation.evaluate``), class-aware and class-agnostic (every class
+merged into one, which measures masks and hosts whatever the class convention):
+
+- ``segm``: COCO mask AP at IoU 0.5 (class-aware: mean over the classes);
+- ``kp3``: host keypoint AP50 with a 3" arcsec similarity (``keypoints_mAP50_arcsec``);
+- ``acc``: class accuracy of the matched galaxies (IoU >= 0.5);
+- ``s/cutout``: wall time per cutout of ``predict_dataset`` (serial, this process).
+
+Validation sets only (the issue's rule: never tune on a test set): by default galcam's
+own validation set (``galcam simulate --n 100 --seed 3003``) and a set of another
+generator (``bench_independent.make_dataset(..., 100, seed=31)``, which no model was
+trained on; its test seeds are 11 and 13).
+
+Usage::
+
+    python benchmarks/bench_views.py                      # the model's views, then 1.0
+    python benchmarks/bench_views.py --views '0.6,1.0;1.0;1.0/noflip;0.6,1.0/noflip'
+"""
+
+import argparse
+import copy
+import json
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+KEYS = ("segm_mAP50", "keypoints_mAP50_arcsec", "class_accuracy")
+
+
+def validation_sets(workdir):
+    """``{name: (images.json, annotations.json, image_dir)}``, written when missing."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_independent import make_dataset
+
+    from galcam.datasets import simulate_dataset
+
+    workdir = Path(workdir)
+    sim = workdir / "galcam-val-3003"
+    if not (sim / "annotations.json").exists():
+        simulate_dataset(sim, 100, seed=3003, overview=False, overwrite=True, progress=False)
+    ind = workdir / "independent-val-31"
+    if not (ind / "annotations.json").exists():
+        make_dataset(ind, 100, 31)
+    return {"galcam simulate 3003 (val)": (sim / "annotations.json", sim / "annotations.json",
+                                           sim),
+            "bench_independent 31 (val)": (ind / "images.json", ind / "annotations.json",
+                                           ind)}
+
+
+def agnostic(truth_path, preds):
+    """Truth and predictions with every class merged into one 'galaxy'."""
+    truth = json.loads(Path(truth_path).read_text())
+    truth["categories"] = [{"id": 1, "name": "galaxy"}]
+    for a in truth["annotations"]:
+        a["category_id"] = 1
+    preds = copy.deepcopy(preds)
+    for p in preds:
+        p["category_id"] = 1
+    return truth, preds
+
+
+def score(truth_path, preds, image_dir):
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    from galcam.evaluation import evaluate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        aware = evaluate(str(truth_path), preds, image_dir=image_dir).metrics
+        truth, merged = agnostic(truth_path, preds)
+        flat = evaluate(truth, merged, image_dir=image_dir).metrics
+    return aware, flat
+
+
+def parse_views(text):
+    out = []
+    for item in text.split(";"):
+        scales, _, flag = item.strip().partition("/")
+        if flag not in ("", "noflip"):
+            raise SystemExit(f"--views: unknown flag {flag!r} in {item!r} (only /noflip)")
+        out.append((tuple(float(s) for s in scales.split(",")), flag != "noflip"))
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--views", default=None,
+                        help="semicolon-separated 'SCALES[/noflip]' (default: the model's "
+                        "own views, then 1.0 alone)")
+    parser.add_argument("--workdir", default="/tmp/galcam-bench-views")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--json", default=None, help="also write the numbers here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    import torch
+
+    from galcam import WeakSegmenter
+
+    torch.set_num_threads(args.threads)
+    own = WeakSegmenter.load(args.model, device="cpu").spec.cam_scales
+    views = parse_views(args.views) if args.views else [(tuple(own), True), ((1.0,), True)]
+    sets = validation_sets(args.workdir)
+    rows = []
+    for scales, flip in views:
+        seg = WeakSegmenter.load(args.model, device="cpu",
+                                 spec_changes={"cam_scales": list(scales)}, flip=flip)
+        for name, (images, truth, image_dir) in sets.items():
+            n = len(json.loads(Path(images).read_text())["images"])
+            t = time.perf_counter()
+            preds = seg.predict_dataset(images, image_dir=image_dir, progress=False)
+            seconds = (time.perf_counter() - t) / n
+            aware, flat = score(truth, preds, image_dir)
+            rows.append({"cam_scales": list(scales), "flip": flip, "set": name,
+                         "s_per_cutout": seconds,
+                         **{k: aware.get(k) for k in KEYS},
+                         "agnostic_segm_AP50": flat["segm_mAP50"],
+                         "agnostic_kp3": flat["keypoints_mAP50_arcsec"]})
+            r = rows[-1]
+            print(f"scales {','.join(f'{s:g}' for s in scales):<10} flip {str(flip):<5} "
+                  f"{name:<28} segm {r['segm_mAP50']:.3f} kp3 "
+                  f"{r['keypoints_mAP50_arcsec']:.3f} acc {r['class_accuracy']:.3f} | "
+                  f"agnostic segm {r['agnostic_segm_AP50']:.3f} kp3 {r['agnostic_kp3']:.3f} "
+                  f"| {seconds:.3f} s/cutout", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

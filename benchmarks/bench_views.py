@@ -1,7 +1,9 @@
 """Which CAM views earn their cost: quality and time of cheaper network passes.
 
 A model's networks look at each tile at several CAM scales (the bundled model: 0.6 and
-1) and in its mirror image (``flip``). Each view costs a network pass. This benchmark
+1) and in its mirror image (``flip``). Each view costs a network pass; so does the
+arithmetic (``/bfloat16``: the passes in bfloat16, `~galcam.models.ModelNetworks`
+``precision``). This benchmark
 predicts validation sets with each view setting asked for and scores them with the same
 scorer (``galcam.evaluation.evaluate``), class-aware and class-agnostic (every class
 merged into one, which measures masks and hosts whatever the class convention):
@@ -20,6 +22,7 @@ Usage::
 
     python benchmarks/bench_views.py                      # the model's views, then 1.0
     python benchmarks/bench_views.py --views '0.6,1.0;1.0;1.0/noflip;0.6,1.0/noflip'
+    python benchmarks/bench_views.py --views '0.6,1.0;0.6,1.0/bfloat16'   # arithmetic
 """
 
 import argparse
@@ -80,12 +83,17 @@ def score(truth_path, preds, image_dir):
 
 
 def parse_views(text):
+    """``[(scales, flip, precision)]`` from 'SCALES[/noflip][/bfloat16|/float16];...'."""
     out = []
     for item in text.split(";"):
-        scales, _, flag = item.strip().partition("/")
-        if flag not in ("", "noflip"):
-            raise SystemExit(f"--views: unknown flag {flag!r} in {item!r} (only /noflip)")
-        out.append((tuple(float(s) for s in scales.split(",")), flag != "noflip"))
+        scales, *flags = item.strip().split("/")
+        bad = [f for f in flags if f not in ("noflip", "bfloat16", "float16")]
+        if bad:
+            raise SystemExit(f"--views: unknown flag(s) {bad} in {item!r} (noflip, bfloat16, "
+                             "float16)")
+        precision = next((f for f in flags if f.endswith("16")), "float32")
+        out.append((tuple(float(s) for s in scales.split(",")), "noflip" not in flags,
+                    precision))
     return out
 
 
@@ -97,6 +105,7 @@ def main(argv=None):
                         "own views, then 1.0 alone)")
     parser.add_argument("--workdir", default="/tmp/galcam-bench-views")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -106,25 +115,29 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     own = WeakSegmenter.load(args.model, device="cpu").spec.cam_scales
-    views = parse_views(args.views) if args.views else [(tuple(own), True), ((1.0,), True)]
+    views = (parse_views(args.views) if args.views
+             else [(tuple(own), True, "float32"), ((1.0,), True, "float32")])
     sets = validation_sets(args.workdir)
     rows = []
-    for scales, flip in views:
-        seg = WeakSegmenter.load(args.model, device="cpu",
-                                 spec_changes={"cam_scales": list(scales)}, flip=flip)
+    for scales, flip, precision in views:
+        seg = WeakSegmenter.load(args.model, device=args.device,
+                                 spec_changes={"cam_scales": list(scales)}, flip=flip,
+                                 precision=precision)
         for name, (images, truth, image_dir) in sets.items():
             n = len(json.loads(Path(images).read_text())["images"])
             t = time.perf_counter()
             preds = seg.predict_dataset(images, image_dir=image_dir, progress=False)
             seconds = (time.perf_counter() - t) / n
             aware, flat = score(truth, preds, image_dir)
-            rows.append({"cam_scales": list(scales), "flip": flip, "set": name,
+            rows.append({"cam_scales": list(scales), "flip": flip, "precision": precision,
+                         "set": name,
                          "s_per_cutout": seconds,
                          **{k: aware.get(k) for k in KEYS},
                          "agnostic_segm_AP50": flat["segm_mAP50"],
                          "agnostic_kp3": flat["keypoints_mAP50_arcsec"]})
             r = rows[-1]
-            print(f"scales {','.join(f'{s:g}' for s in scales):<10} flip {str(flip):<5} "
+            print(f"scales {','.join(f'{s:g}' for s in scales):<8} flip {str(flip):<5} "
+                  f"{precision:<8} "
                   f"{name:<28} segm {r['segm_mAP50']:.3f} kp3 "
                   f"{r['keypoints_mAP50_arcsec']:.3f} acc {r['class_accuracy']:.3f} | "
                   f"agnostic segm {r['agnostic_segm_AP50']:.3f} kp3 {r['agnostic_kp3']:.3f} "

@@ -67,6 +67,11 @@ def add_parser(subparsers):
                         help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:N'")
     parser.add_argument("--batch-size", type=int, default=4, metavar="N",
                         help="tiles per network pass (default 4)")
+    parser.add_argument("--precision", default="float32",
+                        choices=("float32", "bfloat16", "float16"),
+                        help="arithmetic of the network passes (default float32, as "
+                        "trained; bfloat16 is several times faster on CPUs with bfloat16 "
+                        "units and on GPUs; float16 on CUDA only)")
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="with --coco: N worker processes read and encode the images and "
                         "find galaxies and hosts while the networks run (the pipelined "
@@ -211,7 +216,7 @@ def run(args):
                                 class_threshold=args.class_threshold)
         options = {} if args.beam_matching is None else {"beam_matching": args.beam_matching}
         segmenter = WeakSegmenter.load(args.model, device=args.device, grouper=grouper,
-                                       force=args.force, **options)
+                                       force=args.force, precision=args.precision, **options)
     except RuntimeError as exc:  # e.g. a GPU requested on a machine without one
         raise GalcamCLIError(str(exc)) from exc
     progress = not args.no_progress

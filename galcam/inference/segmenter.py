@@ -118,7 +118,8 @@ def _split_options(options, where):
         elif key == "flip":
             flip = check_bool(value, "flip")
         else:
-            valid = sorted([*_LEGACY_GROUPER, *_LEGACY_SPEC, "flip"])
+            valid = sorted([*_LEGACY_GROUPER, *_LEGACY_SPEC, "flip", "tile_overlap",
+                            "merge_iou", "beam_matching", "force", "precision"])
             raise TypeError(f"{where}: unknown option {key!r} (valid: {', '.join(valid)})")
     return grouper, spec, flip
 
@@ -128,7 +129,7 @@ def load_options(options):
 
     What ``galcam survey --model-options`` and `~galcam.survey.SurveyRunner` take: the
     segmenter's own options (``tile_overlap``, ``merge_iou``, ``beam_matching``,
-    ``force``), the
+    ``force``, ``precision``), the
     grouper's (``class_threshold``, ``min_classes``, ``mask_mode``, ``link_radius`` and
     ``area_scale`` as strings such as ``"20 arcsec"`` or numbers of pixels,
     ``resolution_scale``, ``unresolved_ratio``, ``island_overlap``, ``radio_weight``,
@@ -154,7 +155,7 @@ def load_options(options):
     if not isinstance(options, dict):
         raise TypeError(f"model options: expected a JSON object, got {type(options).__name__}")
     own = {k: v for k, v in options.items() if k in ("tile_overlap", "merge_iou",
-                                                     "beam_matching", "force")}
+                                                     "beam_matching", "force", "precision")}
     rest = {k: v for k, v in options.items() if k not in own}
     grouper, spec, flip = _split_options(rest, "model options")
     kwargs = dict(own)
@@ -352,7 +353,7 @@ class WeakSegmenter:
     @classmethod
     def load(cls, model="default", *, device="auto", grouper=None, host_finder=DEFAULT_HOST_FINDER,
              tile_overlap=1 / 3, merge_iou=0.3, beam_matching=0.5, spec_changes=None,
-             flip=True, force=False, **legacy):
+             flip=True, force=False, precision="float32", **legacy):
         """Load a model folder or a registered model.
 
         Parameters
@@ -369,6 +370,11 @@ class WeakSegmenter:
             ``{"cam_scales": [1.0]}`` (fewer CAM scales: faster, measured in the docs).
         flip : bool, optional
             Add the CAMs of mirrored images (default True).
+        precision : {'float32', 'bfloat16', 'float16'}, optional
+            Arithmetic of the network passes (`~galcam.models.ModelNetworks`): float32 as
+            trained (default), or bfloat16 (several times faster on CPUs with bfloat16
+            matrix units and on GPUs; float16 on CUDA only); its effect on quality is
+            measured in the docs (*Inference*, "Performance").
         **legacy
             Keywords of earlier versions, deprecated: the grouping options
             (``class_threshold``, ``min_classes``, ``mask_mode``, ``link_radius``,
@@ -409,7 +415,8 @@ class WeakSegmenter:
         spec = ModelSpec.from_dict(config, path=path)
         if changes:
             spec = spec.with_options(**changes)
-        networks = ModelNetworks.from_states(spec, states, path=path, device=device, flip=flip)
+        networks = ModelNetworks.from_states(spec, states, path=path, device=device, flip=flip,
+                                             precision=precision)
         log.info("loaded model %s: classes %s, input %dx%d, pixel scale %s arcsec", path,
                  ", ".join(spec.classes), *spec.image_size, spec.pixel_scale)
         segmenter = cls(networks, grouper=grouper, host_finder=host_finder,

@@ -21,7 +21,10 @@ from .folder import resolve_device
 from .irnet import IRNet
 from .spec import ModelFolderError
 
-__all__ = ["ModelNetworks", "NetworkOutputs", "shares_backbone"]
+__all__ = ["ModelNetworks", "NetworkOutputs", "shares_backbone", "PRECISIONS"]
+
+#: Arithmetic of the network passes (`ModelNetworks` ``precision``) and its torch type.
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +94,13 @@ class ModelNetworks:
         ``'auto'`` (CUDA if available), ``'cpu'``, ``'cuda'``, ``'cuda:N'``.
     flip : bool, optional
         Add the CAMs of mirrored images (True).
+    precision : {'float32', 'bfloat16', 'float16'}, optional
+        Arithmetic of the network passes. ``'float32'`` (default) as trained;
+        ``'bfloat16'`` runs the passes under `torch.autocast` in bfloat16, several times
+        faster on CPUs with bfloat16 matrix units (Intel AMX, AVX-512 BF16) and on GPUs,
+        slower on CPUs without them; ``'float16'`` is for CUDA only. Outputs are returned
+        in float32 either way; what the lower precision does to quality is measured in the
+        docs (*Inference*, "Performance").
     optimize : bool, optional
         Prepare the networks for fast inference, in place: batch-norm layers folded into
         the convolutions (`~galcam.models.Backbone.fold_batchnorm`), IRNet's frozen
@@ -101,7 +111,8 @@ class ModelNetworks:
         (`from_states`) are optimised.
     """
 
-    def __init__(self, cam_net, irnet, spec, *, device="auto", flip=True, optimize=False):
+    def __init__(self, cam_net, irnet, spec, *, device="auto", flip=True, optimize=False,
+                 precision="float32"):
         if not isinstance(cam_net, CAMNet):
             raise TypeError(f"cam_net: expected a galcam.models.CAMNet, got "
                             f"{type(cam_net).__name__}")
@@ -113,6 +124,13 @@ class ModelNetworks:
         self.spec = spec
         self.flip = check_bool(flip, "flip")
         self.device = resolve_device(device)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {sorted(PRECISIONS)}, got "
+                             f"{precision!r}")
+        if precision == "float16" and self.device.type != "cuda":
+            raise ValueError(f"precision='float16' needs a CUDA device (this one is "
+                             f"'{self.device}'); on a CPU use 'bfloat16'")
+        self.precision = precision
         self.cam_net = cam_net.to(self.device).eval()
         self.irnet = irnet.to(self.device).eval()
         self.shared = shares_backbone(self.cam_net, self.irnet)
@@ -129,7 +147,8 @@ class ModelNetworks:
         self._std = np.asarray(spec.std, dtype=np.float32)[None, :, None, None]
 
     @classmethod
-    def from_states(cls, spec, states, *, path, device="auto", flip=True, optimize=True):
+    def from_states(cls, spec, states, *, path, device="auto", flip=True, optimize=True,
+                    precision="float32"):
         """Build the networks of ``spec`` and load their weights.
 
         Parameters
@@ -139,7 +158,7 @@ class ModelNetworks:
             ``{"cam": state_dict, "irnet": state_dict}`` as read from a model folder.
         path : path-like
             The model folder (named in errors).
-        device, flip, optimize
+        device, flip, optimize, precision
             As for the class (``optimize`` True by default here: these networks are for
             inference).
         """
@@ -159,7 +178,8 @@ class ModelNetworks:
             irnet_state.update({k: v for k, v in states["cam"].items()
                                 if k.startswith("backbone.")})
         _load_state(irnet, irnet_state, "IRNet", path)
-        return cls(cam_net, irnet, spec, device=device, flip=flip, optimize=optimize)
+        return cls(cam_net, irnet, spec, device=device, flip=flip, optimize=optimize,
+                   precision=precision)
 
     def normalize(self, channels):
         """``(x - mean) / std`` of encoded channels (B, C, H, W) in [0, 1], as float32."""
@@ -186,9 +206,11 @@ class ModelNetworks:
         xt = torch.from_numpy(self.normalize(x)).to(self.device)
         if self.optimized:
             xt = xt.contiguous(memory_format=torch.channels_last)
-        return NetworkOutputs(*_batch_forward(
-            self.cam_net, self.irnet, xt, self.spec.cam_scales, self.flip, self.shared,
-            class_scales=self.spec.class_scales, class_views=self.spec.class_views))
+        with torch.autocast(self.device.type, dtype=PRECISIONS[self.precision],
+                            enabled=self.precision != "float32"):
+            return NetworkOutputs(*_batch_forward(
+                self.cam_net, self.irnet, xt, self.spec.cam_scales, self.flip, self.shared,
+                class_scales=self.spec.class_scales, class_views=self.spec.class_views))
 
 
 @torch.no_grad()
@@ -227,10 +249,11 @@ def _batch_forward(cam_net, irnet, x, scales, flip, shared, class_scales=None,
             if flip:
                 xs = torch.cat([xs, xs.flip(-1)])
             out = cam_net.forward_all(xs)
-        cam = out.cams[:b]
+        cams = out.cams.float()  # sums and maxima in float32 under autocast too
+        cam = cams[:b]
         if flip:
-            cam = cam + out.cams[b:].flip(-1)
-        logits.setdefault(s, out.logits.reshape(-1, b, out.logits.shape[-1]))
+            cam = cam + cams[b:].flip(-1)
+        logits.setdefault(s, out.logits.float().reshape(-1, b, out.logits.shape[-1]))
         strided = strided + F.interpolate(cam, size=(h4, w4), mode="bilinear",
                                           align_corners=False)
     strided = strided / (strided.amax(dim=(2, 3), keepdim=True) + CAM_EPS)
@@ -242,12 +265,13 @@ def _batch_forward(cam_net, irnet, x, scales, flip, shared, class_scales=None,
         parts.append(have)
         if have.shape[0] < n_views:
             parts.append(view_logits(cam_net, _rescale(x, s), views=views,
-                                     start=have.shape[0]))
+                                     start=have.shape[0]).float())
     prob = torch.sigmoid(torch.cat(parts).mean(dim=0))
     if ir_out is None:
         ir_out = irnet(both)
-    edge = torch.sigmoid(ir_out.edge[:b, 0] / 2 + ir_out.edge[b:, 0].flip(-1) / 2)
+    ir_edge = ir_out.edge.float()
+    edge = torch.sigmoid(ir_edge[:b, 0] / 2 + ir_edge[b:, 0].flip(-1) / 2)
     edge = edge[:, :h4, :w4]
-    dp = ir_out.displacement[:b, :, :h4, :w4]
+    dp = ir_out.displacement[:b, :, :h4, :w4].float()
     return (strided.float().cpu().numpy(), prob.float().cpu().numpy(),
             edge.float().cpu().numpy(), dp.float().cpu().numpy())

@@ -575,3 +575,15 @@ def test_detections_carry_their_own_class_probabilities(segmenter):
         p = np.asarray(d.class_probabilities)
         assert p.sum() == pytest.approx(1.0)
         assert result.classes[int(np.argmax(p))] == d.class_name
+
+
+def test_precision_option_reaches_the_networks(model_dir):
+    assert segmod.load_options({"precision": "bfloat16"}) == {"precision": "bfloat16"}
+    seg = WeakSegmenter.load(model_dir, device="cpu", **segmod.load_options(
+        {"precision": "bfloat16"}))
+    assert seg.networks.precision == "bfloat16"
+    assert WeakSegmenter.load(model_dir, device="cpu").networks.precision == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        WeakSegmenter.load(model_dir, device="cpu", precision="int8")
+    with pytest.raises(TypeError, match="unknown option 'precison'.*precision"):
+        segmod.load_options({"precison": "bfloat16"})

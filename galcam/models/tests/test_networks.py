@@ -133,3 +133,28 @@ def test_optimized_networks_give_the_same_outputs(shared):
         ref, got = getattr(a, name), getattr(b, name)
         np.testing.assert_allclose(got, ref, atol=1e-4 * max(1.0, float(np.abs(ref).max())),
                                    err_msg=name)
+
+
+def test_bfloat16_passes_are_close_and_returned_in_float32(nets):
+    cam, irnet = nets
+    plain = ModelNetworks(cam, irnet, _spec(), device="cpu")
+    low = ModelNetworks(cam, irnet, _spec(), device="cpu", precision="bfloat16")
+    torch.manual_seed(8)
+    channels = torch.rand(2, 3, 40, 52).numpy()
+    a, b = plain(channels), low(channels)
+    for name in ("cams", "probabilities", "edges", "displacements"):
+        ref, got = getattr(a, name), getattr(b, name)
+        assert got.dtype == np.float32, name
+        assert not np.array_equal(got, ref) or name == "probabilities"  # it did run in bf16
+        np.testing.assert_allclose(got, ref, atol=0.05 * max(1.0, float(np.abs(ref).max())),
+                                   err_msg=name)
+    # the CAMs still reach 1 (normalised in float32)
+    assert np.allclose(b.cams.max(axis=(2, 3)), a.cams.max(axis=(2, 3)), atol=1e-3)
+
+
+def test_precision_is_checked(nets):
+    cam, irnet = nets
+    with pytest.raises(ValueError, match="precision: expected one of"):
+        ModelNetworks(cam, irnet, _spec(), device="cpu", precision="half")
+    with pytest.raises(ValueError, match="needs a CUDA device.*use 'bfloat16'"):
+        ModelNetworks(cam, irnet, _spec(), device="cpu", precision="float16")

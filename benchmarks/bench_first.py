@@ -27,12 +27,12 @@ from collections import Counter
 from pathlib import Path
 
 
-def classify(model, folder, *, device="cpu", batch_size=4):
+def classify(model, folder, *, device="cpu", batch_size=4, precision="float32"):
     """``{image_id: (class or None, score)}`` from the highest-scoring detection."""
     from galcam.inference import WeakSegmenter
 
     folder = Path(folder)
-    segmenter = WeakSegmenter.load(model, device=device)
+    segmenter = WeakSegmenter.load(model, device=device, precision=precision)
     coco = json.loads((folder / "annotations.json").read_text())
     images = {"images": coco["images"],
               "categories": [{"id": k + 1, "name": c} for k, c in enumerate(segmenter.classes)]}
@@ -84,6 +84,9 @@ def main(argv=None):
     parser.add_argument("--map", action="append", default=[], metavar="MODEL=DATA",
                         help="model class -> data set class (default: the same names)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="float32",
+                        choices=("float32", "bfloat16", "float16"),
+                        help="arithmetic of the network passes (WeakSegmenter.load)")
     parser.add_argument("--json", type=Path, help="write the numbers to this file")
     args = parser.parse_args(argv)
     mapping = {}
@@ -99,7 +102,8 @@ def main(argv=None):
     coco = json.loads((args.data / "annotations.json").read_text())
     cats = {c["id"]: c["name"] for c in coco["categories"]}
     truth = {a["image_id"]: cats[a["category_id"]] for a in coco["annotations"]}
-    predicted, seconds = classify(args.model, args.data, device=args.device)
+    predicted, seconds = classify(args.model, args.data, device=args.device,
+                                  precision=args.precision)
     if not mapping:
         mapping = {c: c for c in set(cats.values())}
     result = score(truth, predicted, mapping)

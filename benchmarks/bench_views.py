@@ -37,24 +37,36 @@ from pathlib import Path
 KEYS = ("segm_mAP50", "keypoints_mAP50_arcsec", "class_accuracy")
 
 
-def validation_sets(workdir):
-    """``{name: (images.json, annotations.json, image_dir)}``, written when missing."""
+def validation_sets(workdir, spec="galcam:3003:100,independent:31:100"):
+    """``{name: (images.json, annotations.json, image_dir)}``, written when missing.
+
+    ``spec``: comma-separated ``GENERATOR:SEED:N``, GENERATOR ``galcam`` (``galcam
+    simulate``) or ``independent`` (``bench_independent.make_dataset``).
+    """
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_independent import make_dataset
 
     from galcam.datasets import simulate_dataset
 
-    workdir = Path(workdir)
-    sim = workdir / "galcam-val-3003"
-    if not (sim / "annotations.json").exists():
-        simulate_dataset(sim, 100, seed=3003, overview=False, overwrite=True, progress=False)
-    ind = workdir / "independent-val-31"
-    if not (ind / "annotations.json").exists():
-        make_dataset(ind, 100, 31)
-    return {"galcam simulate 3003 (val)": (sim / "annotations.json", sim / "annotations.json",
-                                           sim),
-            "bench_independent 31 (val)": (ind / "images.json", ind / "annotations.json",
-                                           ind)}
+    sets = {}
+    for item in spec.split(","):
+        kind, seed, n = item.split(":")
+        seed, n = int(seed), int(n)
+        folder = Path(workdir) / f"{kind}-s{seed}-n{n}"
+        if kind == "galcam":
+            if not (folder / "annotations.json").exists():
+                simulate_dataset(folder, n, seed=seed, overview=False, overwrite=True,
+                                 progress=False)
+            sets[f"galcam simulate {seed} (n={n})"] = (folder / "annotations.json",
+                                                       folder / "annotations.json", folder)
+        elif kind == "independent":
+            if not (folder / "annotations.json").exists():
+                make_dataset(folder, n, seed)
+            sets[f"bench_independent {seed} (n={n})"] = (folder / "images.json",
+                                                         folder / "annotations.json", folder)
+        else:
+            raise SystemExit(f"--sets: unknown generator {kind!r} (galcam, independent)")
+    return sets
 
 
 def agnostic(truth_path, preds):
@@ -106,6 +118,10 @@ def main(argv=None):
     parser.add_argument("--workdir", default="/tmp/galcam-bench-views")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sets", default="galcam:3003:100,independent:31:100",
+                        help="validation sets, GENERATOR:SEED:N comma-separated (galcam: "
+                        "galcam simulate; independent: bench_independent.make_dataset). "
+                        "Never a test set (galcam 2002, independent 11 and 13)")
     parser.add_argument("--json", default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -117,7 +133,7 @@ def main(argv=None):
     own = WeakSegmenter.load(args.model, device="cpu").spec.cam_scales
     views = (parse_views(args.views) if args.views
              else [(tuple(own), True, "float32"), ((1.0,), True, "float32")])
-    sets = validation_sets(args.workdir)
+    sets = validation_sets(args.workdir, args.sets)
     rows = []
     for scales, flip, precision in views:
         seg = WeakSegmenter.load(args.model, device=args.device,
@@ -138,7 +154,7 @@ def main(argv=None):
             r = rows[-1]
             print(f"scales {','.join(f'{s:g}' for s in scales):<8} flip {str(flip):<5} "
                   f"{precision:<8} "
-                  f"{name:<28} segm {r['segm_mAP50']:.3f} kp3 "
+                  f"{name:<32} segm {r['segm_mAP50']:.3f} kp3 "
                   f"{r['keypoints_mAP50_arcsec']:.3f} acc {r['class_accuracy']:.3f} | "
                   f"agnostic segm {r['agnostic_segm_AP50']:.3f} kp3 {r['agnostic_kp3']:.3f} "
                   f"| {seconds:.3f} s/cutout", flush=True)

@@ -25,6 +25,10 @@ __all__ = ["ModelNetworks", "NetworkOutputs", "shares_backbone", "PRECISIONS"]
 
 #: Arithmetic of the network passes (`ModelNetworks` ``precision``) and its torch type.
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: Largest differences from float32 that a lower precision may make on the test pattern of
+#: `ModelNetworks` (class probabilities; CAMs, each normalised to a maximum of 1). The
+#: bundled EMU model makes 0.02 and 0.03 in bfloat16, the bundled FIRST model 0.54 and 1.
+PRECISION_LIMITS = {"probabilities": 0.1, "cams": 0.2}
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,8 +103,10 @@ class ModelNetworks:
         ``'bfloat16'`` runs the passes under `torch.autocast` in bfloat16, several times
         faster on CPUs with bfloat16 matrix units (Intel AMX, AVX-512 BF16) and on GPUs,
         slower on CPUs without them; ``'float16'`` is for CUDA only. Outputs are returned
-        in float32 either way; what the lower precision does to quality is measured in the
-        docs (*Inference*, "Performance").
+        in float32 either way. A lower precision is checked once, here, on a test pattern
+        against float32 and refused (`ValueError`) for a model whose outputs it changes
+        more than `PRECISION_LIMITS` (``precision_check`` holds the differences); what it
+        does to quality is measured in the docs (*Inference*, "Throughput").
     optimize : bool, optional
         Prepare the networks for fast inference, in place: batch-norm layers folded into
         the convolutions (`~galcam.models.Backbone.fold_batchnorm`), IRNet's frozen
@@ -131,6 +137,7 @@ class ModelNetworks:
             raise ValueError(f"precision='float16' needs a CUDA device (this one is "
                              f"'{self.device}'); on a CPU use 'bfloat16'")
         self.precision = precision
+        self.precision_check = None
         self.cam_net = cam_net.to(self.device).eval()
         self.irnet = irnet.to(self.device).eval()
         self.shared = shares_backbone(self.cam_net, self.irnet)
@@ -145,6 +152,47 @@ class ModelNetworks:
             self.irnet.to(memory_format=torch.channels_last)
         self._mean = np.asarray(spec.mean, dtype=np.float32)[None, :, None, None]
         self._std = np.asarray(spec.std, dtype=np.float32)[None, :, None, None]
+        if precision != "float32":
+            self.precision_check = self._check_precision()
+
+    def _check_precision(self):
+        """Refuse a lower precision that changes this model's outputs (see `PRECISION_LIMITS`).
+
+        Some models are not stable in bfloat16: batch-norm channels with a small variance
+        and a large mean amplify the rounding of the convolution before them (the bundled
+        FIRST model's class probabilities move by 0.5 and its CAMs by 1; its validation
+        accuracy falls from 0.72 to 0.30). Both precisions are run on a fixed test pattern
+        (Gaussian blobs on faint noise, the size of the model's tiles); the largest
+        differences are returned, or `ValueError` is raised when they pass the limits.
+        """
+        h, w = self.spec.image_size
+        rng = np.random.default_rng(0)
+        yy, xx = np.mgrid[:h, :w]
+        pattern = np.clip(rng.normal(0, 0.02, (2, len(self.spec.channels), h, w)), 0, None)
+        for b in range(2):
+            for _ in range(4):
+                cx, cy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
+                sigma, peak = rng.uniform(2, 8), rng.uniform(0.3, 1)
+                pattern[b] += peak * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2)
+                                            / (2 * sigma**2))
+        pattern = np.clip(pattern, 0, 1).astype(np.float32)
+        low = self(pattern)
+        self.precision, precision = "float32", self.precision
+        try:
+            ref = self(pattern)
+        finally:
+            self.precision = precision
+        diff = {"probabilities": float(np.abs(low.probabilities - ref.probabilities).max()),
+                "cams": float(np.abs(low.cams - ref.cams).max())}
+        bad = {k: v for k, v in diff.items() if v > PRECISION_LIMITS[k]}
+        if bad:
+            raise ValueError(
+                f"precision={precision!r}: this model's outputs change too much in "
+                f"{precision} (largest difference from float32 on a test pattern: "
+                + ", ".join(f"{k} {v:.2f} (at most {PRECISION_LIMITS[k]})"
+                            for k, v in bad.items())
+                + "); use precision='float32'")
+        return diff
 
     @classmethod
     def from_states(cls, spec, states, *, path, device="auto", flip=True, optimize=True,

@@ -158,3 +158,27 @@ def test_precision_is_checked(nets):
         ModelNetworks(cam, irnet, _spec(), device="cpu", precision="half")
     with pytest.raises(ValueError, match="needs a CUDA device.*use 'bfloat16'"):
         ModelNetworks(cam, irnet, _spec(), device="cpu", precision="float16")
+
+
+def test_a_model_unstable_in_bfloat16_is_refused(nets):
+    cam, irnet = nets
+    stable = ModelNetworks(cam, irnet, _spec(), device="cpu", precision="bfloat16")
+    assert set(stable.precision_check) == {"probabilities", "cams"}
+    assert max(stable.precision_check.values()) < 0.1
+    # batch norms with a tiny variance after a large mean: bfloat16 rounding of the
+    # convolution is amplified (what the bundled FIRST model has, in milder form)
+    # the same network in float32, but its first convolution adds 300 that its batch norm
+    # takes away again, and that batch norm divides by a tiny deviation (its scale shrunk
+    # to match): bfloat16 keeps 300 to within about 1, which the division amplifies
+    fragile = copy.deepcopy(cam)
+    conv, bn = fragile.backbone.conv1, fragile.backbone.bn1
+    with torch.no_grad():
+        conv.bias = torch.nn.Parameter(torch.full((conv.out_channels,), 300.0))
+        bn.running_mean += 300.0
+        shrink = torch.sqrt((bn.running_var + bn.eps) / (1e-4 + bn.eps))
+        bn.running_var.fill_(1e-4)
+        bn.weight /= shrink
+    with pytest.raises(ValueError, match=r"change too much in bfloat16.*use precision='float32'"):
+        ModelNetworks(fragile, irnet, _spec(), device="cpu", precision="bfloat16")
+    # float32 is never checked
+    assert ModelNetworks(fragile, irnet, _spec(), device="cpu").precision_check is None

@@ -104,6 +104,23 @@ def test_two_worker_cluster_gives_the_single_process_catalogue(survey_model, mos
     assert all(w["peak_rss_mb"] > 0 for w in workers.values())
 
 
+def test_a_running_cluster_by_its_address_gives_the_same_catalogue(survey_model, mosaic,
+                                                                    sync_run, tmp_path):
+    """What a cluster of batch jobs (dask-jobqueue's SLURMCluster) hands over: an address."""
+    distributed = pytest.importorskip("distributed")
+    faulthandler.dump_traceback_later(240, exit=True)  # never hang the test suite
+    try:
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                      dashboard_address=":0") as cluster:
+            result = make_runner(survey_model, n_workers=None,
+                                 scheduler=cluster.scheduler_address).run(
+                mosaic["radio"], mosaic["ir"], output_dir=tmp_path / "remote", progress=False)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert result.complete and result.manifest["history"][-1]["mode"] == "remote"
+    assert _rows(result.paths["table"]) == _rows(sync_run.paths["table"])
+
+
 def test_resume_after_a_partial_run(survey_model, mosaic, sync_run, tmp_path):
     out = tmp_path / "partial"
     runner = make_runner(survey_model)

@@ -68,13 +68,15 @@ def quality(outdir, truth_path, classes):
 def one_run(args, mosaic, ir, outdir, n_workers, area, max_units):
     from galcam.survey import SurveyRunner
 
+    options = {} if args.precision == "float32" else {"precision": args.precision}
     runner = SurveyRunner(args.model, n_workers=n_workers, device=args.device,
-                          batch_size=args.batch_size,
-                          torch_threads=max(1, args.cores // max(n_workers, 1)))
+                          batch_size=args.batch_size, model_options=options,
+                          torch_threads=args.torch_threads
+                          or max(1, args.cores // max(n_workers, 1)))
     if n_workers == 0:
         import torch
 
-        torch.set_num_threads(args.cores)
+        torch.set_num_threads(args.torch_threads or args.cores)
     t0 = time.perf_counter()
     # resumes a run of the same settings: throughput counts the units of this call only
     result = runner.run(mosaic, ir, output_dir=outdir, progress=False, max_units=max_units)
@@ -128,6 +130,12 @@ def main(argv=None):
                         help="comma-separated worker counts (0 = in process, no dask)")
     parser.add_argument("--cores", type=int, default=2, help="CPU cores shared by the workers")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch threads per worker (default: --cores divided among the "
+                        "workers; 1 measures how the workers scale)")
+    parser.add_argument("--precision", default="float32",
+                        choices=("float32", "bfloat16", "float16"),
+                        help="arithmetic of the network passes (a model option)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--no-ir", action="store_true", help="radio only")
     parser.add_argument("--max-units", default=None,

@@ -9,7 +9,9 @@ last stages run in a pool of worker processes while this process runs the networ
 batches of tiles as they arrive, so that no stage waits for another:
 
 - a worker reads and encodes an image (`WeakSegmenter._prepare_record`) and sends its
-  tiles back; a few images are prepared ahead (twice the number of workers);
+  tiles back; images are prepared ahead (twice the batch size or twice the number of
+  workers, whichever is more), so that the next batch is ready when the networks finish
+  one;
 - this process stacks tiles (of consecutive images, as the serial engine does) into
   batches and runs the networks (`~galcam.models.ModelNetworks`);
 - when the last tile of an image has been through the networks, a worker runs the
@@ -30,7 +32,6 @@ in each (a few seconds) and, as for any spawned process, needs that guard in a s
 
 import logging
 import multiprocessing
-import os
 import pickle
 import sys
 from collections import deque
@@ -128,8 +129,13 @@ def run_pipelined(segmenter, records, *, plane, batch_size, score_threshold, wor
         order = deque()  # _Pending of every image taken from `prepared`, in image order
         queue = deque()  # (pending, tile, input) waiting for the networks
 
+        # images prepared ahead: the next batch's, while the networks run on this one (the
+        # workers take tasks in order, so fewer would queue them behind the instance steps
+        # of the batch just run and leave the networks waiting)
+        ahead = max(2 * workers, 2 * batch_size)
+
         def refill():
-            while len(prepared) < 2 * workers:
+            while len(prepared) < ahead:
                 record = next(records, None)
                 if record is None:
                     return
@@ -178,7 +184,3 @@ def _run_batch(segmenter, queue, batch_size, submit_finish, progress_bar):
     if progress_bar is not None:
         progress_bar.update(len(batch))
 
-
-def default_workers():
-    """Worker processes for the pipeline on this machine: the CPU cores less one, 1 to 8."""
-    return max(1, min(8, (os.cpu_count() or 1) - 1))

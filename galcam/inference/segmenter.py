@@ -374,7 +374,7 @@ class WeakSegmenter:
             Arithmetic of the network passes (`~galcam.models.ModelNetworks`): float32 as
             trained (default), or bfloat16 (several times faster on CPUs with bfloat16
             matrix units and on GPUs; float16 on CUDA only); its effect on quality is
-            measured in the docs (*Inference*, "Performance").
+            measured in the docs (*Inference*, "Throughput").
         **legacy
             Keywords of earlier versions, deprecated: the grouping options
             (``class_threshold``, ``min_classes``, ``mask_mode``, ``link_radius``,

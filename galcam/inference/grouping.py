@@ -405,7 +405,13 @@ def galaxy_class_probabilities(probabilities, cams, mask, keys):
     out = np.zeros(p.shape, dtype=np.float64)
     if keys.size == 0:
         return out
-    support = np.clip(np.asarray(cams)[keys][:, mask], 0, 1)
+    mask = np.asarray(mask, dtype=bool)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size:  # only the mask's bounding box of the CAMs is looked at (same values)
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        support = np.clip(np.asarray(cams)[:, box[0], box[1]][keys][:, mask[box]], 0, 1)
+    else:
+        support = np.zeros((keys.size, 0))
     evidence = p[keys] * (support.max(axis=1) if support.shape[1] else 0.0)
     total = evidence.sum()
     if not total > 0:

@@ -392,3 +392,21 @@ def test_galaxy_class_probabilities_are_the_galaxys_own():
     # no CAM over a galaxy: the tile's probabilities, normalised over the candidates
     q = galaxy_class_probabilities(probs, np.zeros((4, 32, 32)), radio01 > 0, [1, 2])
     np.testing.assert_allclose(q, [0, 0.99 / 1.19, 0.2 / 1.19, 0])
+
+
+def test_galaxy_class_probabilities_known_answer_and_empty_mask():
+    from galcam.inference.grouping import galaxy_class_probabilities
+
+    cams = np.zeros((3, 20, 30))
+    cams[0, 5, 7] = 0.5   # inside the galaxy
+    cams[1, 6, 8] = 2.0   # inside, clipped to 1
+    cams[1, 15, 25] = 0.9  # outside: not the galaxy's evidence
+    cams[2, 15, 25] = 1.0  # outside
+    mask = np.zeros((20, 30), bool)
+    mask[4:8, 6:10] = True
+    p = np.array([0.8, 0.4, 0.9])
+    q = galaxy_class_probabilities(p, cams, mask, [0, 1, 2])
+    np.testing.assert_allclose(q, np.array([0.8 * 0.5, 0.4 * 1.0, 0.0]) / 0.8)
+    # an empty mask: no evidence, the tile's probabilities over the candidates
+    q = galaxy_class_probabilities(p, cams, np.zeros((20, 30), bool), [0, 2])
+    np.testing.assert_allclose(q, [0.8 / 1.7, 0, 0.9 / 1.7])

@@ -47,8 +47,9 @@ _LINEAR_KEYS = ("CDELT", "PC", "CD", "CROTA")
 
 def axis_pixel_scales(wcs):
     """Pixel scale along each pixel axis ``(x, y)``, in arcsec."""
-    return tuple(float(v) for v in (proj_plane_pixel_scales(wcs.celestial) * u.deg).to_value(
-        u.arcsec))
+    # a 2-D celestial WCS is used as it is (`WCS.celestial` deep-copies it every time)
+    cel = wcs if wcs.naxis == 2 and wcs.wcs.naxis == 2 and wcs.is_celestial else wcs.celestial
+    return tuple(float(v) for v in (proj_plane_pixel_scales(cel) * u.deg).to_value(u.arcsec))
 
 
 def working_wcs(wcs, shape, pixel_scale):

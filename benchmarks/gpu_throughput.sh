@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The throughput checks of issue 26 on a GPU node, as one short script (about 6 minutes
-# on one H100 with 16 cores): per-stage times and end-to-end rates of the serial and
+# The throughput checks of issue 26 on a GPU node, as one short script (not yet run on
+# a GPU: written without one): per-stage times and end-to-end rates of the serial and
 # pipelined engines in float32 and bfloat16, and the quality of bfloat16/float16 on the
 # validation sets. Everything prints to stdout; the numbers go into docs/inference.rst
 # ("Throughput") with this command next to them.

@@ -5,9 +5,10 @@ quality is a cross-source matrix, with sets from generators the model was not tr
 on). It shares no source model with galcam's simulator or with ``bench_independent``,
 and it moves what a survey moves:
 
-- **Pixels and beams**: each cutout has its own pixel scale, 1.2-3.0" (galcam resamples
-  to its model's 2"), and restoring beam, major axis FWHM 8-24", axis ratio 0.5-1, so
-  both sides of the bundled model's 13" x 11" beam are sampled. Each cutout covers about
+- **Pixels and beams**: each cutout has its own restoring beam, major axis FWHM 8-24",
+  axis ratio 0.5-1, so both sides of the bundled model's 13" x 11" beam are sampled,
+  and its own pixel scale, 1.2-3.0" with at least 2.2 pixels across the beam's minor
+  axis (galcam resamples to its model's 2"). Each cutout covers about
   7' x 7' (its size in pixels follows from the scale).
 - **Sources** are built from clumps: an FR-II is two lobes of 3-7 Gaussian clumps strewn
   along the jet axis, a hotspot on the outer edge of each, sometimes a faint bridge and a
@@ -156,12 +157,14 @@ def _wcs(rng, size, scale, projection="SIN", rotate=False, centre=None):
 
 
 def _cutout(rng, klass):
-    scale = rng.uniform(1.2, 3.0)
-    size = int(round(FIELD / scale))
-    yy, xx = np.mgrid[:size, :size].astype(np.float64)
     bmaj = rng.uniform(8.0, 24.0)
     bmin = bmaj * rng.uniform(0.5, 1.0)
     bpa = rng.uniform(0.0, math.pi)
+    # pixels of 1.2-3.0", but at least 2.2 across the beam's minor axis (as a survey
+    # image is sampled; galcam refuses undersampled images)
+    scale = rng.uniform(1.2, max(1.2, min(3.0, bmin / 2.2)))
+    size = int(round(FIELD / scale))
+    yy, xx = np.mgrid[:size, :size].astype(np.float64)
     kernel = _kernel(bmaj, bmin, bpa, scale)
     rms = rng.uniform(15e-6, 45e-6)
     galaxies = [(klass, size / 2 + rng.uniform(-0.06, 0.06) * size,

@@ -41,7 +41,8 @@ def validation_sets(workdir, spec="galcam:3003:100,independent:31:100"):
     """``{name: (images.json, annotations.json, image_dir)}``, written when missing.
 
     ``spec``: comma-separated ``GENERATOR:SEED:N``, GENERATOR ``galcam`` (``galcam
-    simulate``) or ``independent`` (``bench_independent.make_dataset``).
+    simulate``), ``independent`` (``bench_independent.make_dataset``) or ``shifted``
+    (``bench_shifted.make_dataset``).
     """
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_independent import make_dataset
@@ -64,8 +65,16 @@ def validation_sets(workdir, spec="galcam:3003:100,independent:31:100"):
                 make_dataset(folder, n, seed)
             sets[f"bench_independent {seed} (n={n})"] = (folder / "images.json",
                                                          folder / "annotations.json", folder)
+        elif kind == "shifted":
+            from bench_shifted import make_dataset as make_shifted
+
+            if not (folder / "annotations.json").exists():
+                make_shifted(folder, n, seed)
+            sets[f"bench_shifted {seed} (n={n})"] = (folder / "images.json",
+                                                     folder / "annotations.json", folder)
         else:
-            raise SystemExit(f"--sets: unknown generator {kind!r} (galcam, independent)")
+            raise SystemExit(f"--sets: unknown generator {kind!r} (galcam, independent, "
+                             "shifted)")
     return sets
 
 
@@ -121,7 +130,7 @@ def main(argv=None):
     parser.add_argument("--sets", default="galcam:3003:100,independent:31:100",
                         help="validation sets, GENERATOR:SEED:N comma-separated (galcam: "
                         "galcam simulate; independent: bench_independent.make_dataset). "
-                        "Never a test set (galcam 2002, independent 11 and 13)")
+                        "Never a test set (galcam 2002, independent 11 and 13, shifted 21)")
     parser.add_argument("--json", default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

@@ -21,7 +21,8 @@ from .folder import resolve_device
 from .irnet import IRNet
 from .spec import ModelFolderError
 
-__all__ = ["ModelNetworks", "NetworkOutputs", "shares_backbone", "PRECISIONS"]
+__all__ = ["ModelNetworks", "NetworkOutputs", "shares_backbone", "PRECISIONS",
+           "PRECISION_LIMITS", "has_bfloat16_units"]
 
 #: Arithmetic of the network passes (`ModelNetworks` ``precision``) and its torch type.
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -59,6 +60,25 @@ class NetworkOutputs:
         """The outputs of tile ``k`` alone, as `NetworkOutputs` of one (views, no copies)."""
         return NetworkOutputs(self.cams[k:k + 1], self.probabilities[k:k + 1],
                               self.edges[k:k + 1], self.displacements[k:k + 1])
+
+
+def has_bfloat16_units(device):
+    """Whether ``device`` computes in bfloat16 natively (then ``precision='bfloat16'`` pays).
+
+    A CPU with Intel AMX tiles or AVX-512 BF16 instructions, or a CUDA GPU that supports
+    bfloat16 (Ampere and later). False when torch cannot tell.
+    """
+    device = torch.device(device)
+    try:
+        if device.type == "cuda":
+            return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        if device.type == "cpu":
+            checks = [getattr(torch.cpu, name, None) for name in
+                      ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+            return any(bool(check()) for check in checks if check is not None)
+    except (RuntimeError, AttributeError):  # private torch helpers: absent or failing
+        return False
+    return False
 
 
 def shares_backbone(cam_net, irnet):

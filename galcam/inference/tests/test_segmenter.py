@@ -587,3 +587,31 @@ def test_precision_option_reaches_the_networks(model_dir):
         WeakSegmenter.load(model_dir, device="cpu", precision="int8")
     with pytest.raises(TypeError, match="unknown option 'precison'.*precision"):
         segmod.load_options({"precison": "bfloat16"})
+
+
+def test_a_machine_with_bfloat16_units_is_told_about_the_faster_precision(model_dir, caplog,
+                                                                          monkeypatch):
+    import logging
+
+    monkeypatch.setattr(segmod, "has_bfloat16_units", lambda device: True)
+    with caplog.at_level(logging.INFO, logger="galcam.inference.segmenter"):
+        WeakSegmenter.load(model_dir, device="cpu")
+    assert "this CPU has bfloat16 units: precision='bfloat16'" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="galcam.inference.segmenter"):
+        WeakSegmenter.load(model_dir, device="cpu", precision="bfloat16")
+    assert "bfloat16 units" not in caplog.text
+    monkeypatch.setattr(segmod, "has_bfloat16_units", lambda device: False)
+    with caplog.at_level(logging.INFO, logger="galcam.inference.segmenter"):
+        WeakSegmenter.load(model_dir, device="cpu")
+    assert "bfloat16 units" not in caplog.text
+
+
+def test_bfloat16_units_are_detected_without_failing():
+    import torch
+
+    from galcam.models.networks import has_bfloat16_units
+
+    assert isinstance(has_bfloat16_units("cpu"), bool)
+    if not torch.cuda.is_available():
+        assert has_bfloat16_units("cuda") is False

@@ -287,20 +287,6 @@ def make_dataset(folder, n, seed):
     return folder
 
 
-def agnostic(truth_path, preds):
-    """Truth and predictions with every class merged into one."""
-    import copy
-
-    truth = json.loads(Path(truth_path).read_text())
-    truth["categories"] = [{"id": 1, "name": "galaxy"}]
-    for a in truth["annotations"]:
-        a["category_id"] = 1
-    preds = copy.deepcopy(preds)
-    for p in preds:
-        p["category_id"] = 1
-    return truth, preds
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default", help="model folder or name")
@@ -312,6 +298,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from astropy.utils.exceptions import AstropyUserWarning
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_views import agnostic
 
     from galcam.baseline import ClassicalFinder
     from galcam.evaluation import evaluate

@@ -46,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))  # _coco_writer, beside this script
+
 CLASSES = ("FR-I", "FR-II", "FR-X", "R")
 SIZE = 210
 PIXEL = 2.0  # arcsec
@@ -231,14 +233,8 @@ def _cutout(rng, klass, beam_range=(12.0, 18.0)):
 
 def make_dataset(folder, n, seed, *, beam_range=(12.0, 18.0)):
     """Write ``n`` cutouts (classes in turn) and their truth as a COCO data set."""
-    from astropy.io import fits
-    from pycocotools import mask as mask_utils
+    from _coco_writer import annotation, write_coco, write_cutout
 
-    from galcam.io import atomic_write
-
-    folder = Path(folder)
-    (folder / "radio").mkdir(parents=True, exist_ok=True)
-    (folder / "ir").mkdir(exist_ok=True)
     rng = np.random.default_rng(seed)
     images, annotations = [], []
     for k in range(n):
@@ -247,37 +243,12 @@ def make_dataset(folder, n, seed, *, beam_range=(12.0, 18.0)):
             radio, ir, rwcs, iwcs, beam, mask, host = _cutout(rng, klass, beam_range)
             if mask.sum() >= 10:
                 break
-        name = f"ind_{k:05d}"
-        header = rwcs.to_header()
-        header["BUNIT"] = "Jy/beam"
-        header["BMAJ"], header["BMIN"], header["BPA"] = beam[0] / 3600, beam[1] / 3600, beam[2]
-        fits.writeto(folder / "radio" / f"{name}.fits", radio, header, overwrite=True)
-        ih = iwcs.to_header()
-        ih["BUNIT"] = "DN"
-        fits.writeto(folder / "ir" / f"{name}_w1.fits", ir, ih, overwrite=True)
-        images.append({"id": k + 1, "file_name": f"radio/{name}.fits",
-                       "ir_file_name": f"ir/{name}_w1.fits", "width": SIZE, "height": SIZE})
-        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-        ys, xs = np.nonzero(mask)
-        annotations.append({
-            "id": k + 1, "image_id": k + 1, "category_id": CLASSES.index(klass) + 1,
-            "segmentation": {"size": [SIZE, SIZE], "counts": rle["counts"].decode("ascii")},
-            "bbox": [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
-                     float(ys.max() - ys.min() + 1)],
-            "area": int(mask.sum()), "iscrowd": 0,
-            "keypoints": [round(host[0], 3), round(host[1], 3), 2], "num_keypoints": 1})
-    categories = [{"id": i + 1, "name": c, "supercategory": "radio galaxy"}
-                  for i, c in enumerate(CLASSES)]
+        record = write_cutout(folder, f"ind_{k:05d}", radio, ir, rwcs, iwcs, beam)
+        images.append({"id": k + 1, **record})
+        annotations.append(annotation(k + 1, k + 1, klass, mask, host))
     info = {"description": "bench_independent.py: EMU-like cutouts not made by galcam's "
                            "simulator", "seed": seed}
-    for name, content in (("images.json", {"info": info, "images": images,
-                                            "categories": categories}),
-                          ("annotations.json", {"info": info, "images": images,
-                                                "annotations": annotations,
-                                                "categories": categories})):
-        text = json.dumps(content)
-        atomic_write(folder / name, lambda tmp, text=text: Path(tmp).write_text(text))
-    return folder
+    return write_coco(folder, images, annotations, info)
 
 
 def main(argv=None):

@@ -49,6 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))  # _coco_writer, bench_views beside this
+
 CLASSES = ("FR-I", "FR-II", "FR-X", "R")
 FIELD = 420.0  # arcsec across a cutout
 IR_PIXEL = 1.0
@@ -235,14 +237,8 @@ def _cutout(rng, klass):
 def make_dataset(folder, n, seed):
     """Write ``n`` cutouts and their truth as a COCO data set (``images.json`` without
     annotations, ``annotations.json`` with them)."""
-    from astropy.io import fits
-    from pycocotools import mask as mask_utils
+    from _coco_writer import annotation, write_coco, write_cutout
 
-    from galcam.io import atomic_write
-
-    folder = Path(folder)
-    (folder / "radio").mkdir(parents=True, exist_ok=True)
-    (folder / "ir").mkdir(exist_ok=True)
     rng = np.random.default_rng(seed)
     images, annotations = [], []
     for k in range(n):
@@ -251,40 +247,13 @@ def make_dataset(folder, n, seed):
             radio, ir, rwcs, iwcs, beam, truth = _cutout(rng, klass)
             if truth and truth[0][0] == klass:
                 break
-        name = f"shift_{k:05d}"
-        header = rwcs.to_header()
-        header["BUNIT"] = "Jy/beam"
-        header["BMAJ"], header["BMIN"], header["BPA"] = beam[0] / 3600, beam[1] / 3600, beam[2]
-        fits.writeto(folder / "radio" / f"{name}.fits", radio, header, overwrite=True)
-        ih = iwcs.to_header()
-        ih["BUNIT"] = "DN"
-        fits.writeto(folder / "ir" / f"{name}_w1.fits", ir, ih, overwrite=True)
-        h, w = radio.shape
-        images.append({"id": k + 1, "file_name": f"radio/{name}.fits",
-                       "ir_file_name": f"ir/{name}_w1.fits", "width": w, "height": h})
+        record = write_cutout(folder, f"shift_{k:05d}", radio, ir, rwcs, iwcs, beam)
+        images.append({"id": k + 1, **record})
         for klass_i, mask, host in truth:
-            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-            ys, xs = np.nonzero(mask)
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": k + 1,
-                "category_id": CLASSES.index(klass_i) + 1,
-                "segmentation": {"size": [h, w], "counts": rle["counts"].decode("ascii")},
-                "bbox": [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
-                         float(ys.max() - ys.min() + 1)],
-                "area": int(mask.sum()), "iscrowd": 0,
-                "keypoints": [round(host[0], 3), round(host[1], 3), 2], "num_keypoints": 1})
-    categories = [{"id": i + 1, "name": c, "supercategory": "radio galaxy"}
-                  for i, c in enumerate(CLASSES)]
+            annotations.append(annotation(len(annotations) + 1, k + 1, klass_i, mask, host))
     info = {"description": "bench_shifted.py: radio cutouts of other pixel scales, beams, "
                            "clumpy sources, sidelobes and crowding", "seed": seed}
-    for name, content in (("images.json", {"info": info, "images": images,
-                                            "categories": categories}),
-                          ("annotations.json", {"info": info, "images": images,
-                                                "annotations": annotations,
-                                                "categories": categories})):
-        text = json.dumps(content)
-        atomic_write(folder / name, lambda tmp, text=text: Path(tmp).write_text(text))
-    return folder
+    return write_coco(folder, images, annotations, info)
 
 
 def main(argv=None):
@@ -298,8 +267,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from astropy.utils.exceptions import AstropyUserWarning
-
-    sys.path.insert(0, str(Path(__file__).parent))
     from bench_views import agnostic
 
     from galcam.baseline import ClassicalFinder

@@ -182,6 +182,9 @@ def test_png_data_sets_are_scored_without_the_resolution_term(segmenter, tmp_pat
     assert "1 of 1 images are PNGs" in caplog.text and "without the resolution term" in caplog.text
     # the term is left out, not taken as 0: the island keeps a non-zero score
     assert pred and all(p["score"] > 0 for p in pred)
+    # PNG records go through the pipelined engine's workers as well
+    assert segmenter.predict_dataset(tmp_path / "images.json", progress=False,
+                                     workers=1) == pred
 
 
 @pytest.mark.parametrize("key, default", [("resolution_scale", 1.0),

@@ -27,12 +27,16 @@ from collections import Counter
 from pathlib import Path
 
 
-def classify(model, folder, *, device="cpu", batch_size=4, precision="float32"):
+def classify(model, folder, *, device="cpu", batch_size=4, precision="float32",
+             link_radius=None):
     """``{image_id: (class or None, score)}`` from the highest-scoring detection."""
-    from galcam.inference import WeakSegmenter
+    import astropy.units as u
+
+    from galcam.inference import GalaxyGrouper, WeakSegmenter
 
     folder = Path(folder)
-    segmenter = WeakSegmenter.load(model, device=device, precision=precision)
+    grouper = None if link_radius is None else GalaxyGrouper(link_radius=link_radius * u.arcsec)
+    segmenter = WeakSegmenter.load(model, device=device, precision=precision, grouper=grouper)
     coco = json.loads((folder / "annotations.json").read_text())
     images = {"images": coco["images"],
               "categories": [{"id": k + 1, "name": c} for k, c in enumerate(segmenter.classes)]}
@@ -87,6 +91,8 @@ def main(argv=None):
     parser.add_argument("--precision", default="float32",
                         choices=("float32", "bfloat16", "float16"),
                         help="arithmetic of the network passes (WeakSegmenter.load)")
+    parser.add_argument("--link-radius", type=float, default=None, metavar="ARCSEC",
+                        help="the grouper's link radius (default: the model's)")
     parser.add_argument("--json", type=Path, help="write the numbers to this file")
     args = parser.parse_args(argv)
     mapping = {}
@@ -103,7 +109,7 @@ def main(argv=None):
     cats = {c["id"]: c["name"] for c in coco["categories"]}
     truth = {a["image_id"]: cats[a["category_id"]] for a in coco["annotations"]}
     predicted, seconds = classify(args.model, args.data, device=args.device,
-                                  precision=args.precision)
+                                  precision=args.precision, link_radius=args.link_radius)
     if not mapping:
         mapping = {c: c for c in set(cats.values())}
     result = score(truth, predicted, mapping)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 
 def classify(model, folder, *, device="cpu", batch_size=4, precision="float32",
-             link_radius=None):
+             link_radius=None, spec_changes=None):
     """``{image_id: (class or None, score)}`` from the highest-scoring detection."""
     import astropy.units as u
 
@@ -36,7 +36,8 @@ def classify(model, folder, *, device="cpu", batch_size=4, precision="float32",
 
     folder = Path(folder)
     grouper = None if link_radius is None else GalaxyGrouper(link_radius=link_radius * u.arcsec)
-    segmenter = WeakSegmenter.load(model, device=device, precision=precision, grouper=grouper)
+    segmenter = WeakSegmenter.load(model, device=device, precision=precision, grouper=grouper,
+                                   spec_changes=spec_changes)
     coco = json.loads((folder / "annotations.json").read_text())
     images = {"images": coco["images"],
               "categories": [{"id": k + 1, "name": c} for k, c in enumerate(segmenter.classes)]}
@@ -93,6 +94,9 @@ def main(argv=None):
                         help="arithmetic of the network passes (WeakSegmenter.load)")
     parser.add_argument("--link-radius", type=float, default=None, metavar="ARCSEC",
                         help="the grouper's link radius (default: the model's)")
+    parser.add_argument("--spec-changes", type=json.loads, default=None, metavar="JSON",
+                        help="ModelSpec fields to change for this run, e.g. "
+                        "'{\"class_views\": \"dihedral\"}' (WeakSegmenter.load)")
     parser.add_argument("--json", type=Path, help="write the numbers to this file")
     args = parser.parse_args(argv)
     mapping = {}
@@ -109,7 +113,8 @@ def main(argv=None):
     cats = {c["id"]: c["name"] for c in coco["categories"]}
     truth = {a["image_id"]: cats[a["category_id"]] for a in coco["annotations"]}
     predicted, seconds = classify(args.model, args.data, device=args.device,
-                                  precision=args.precision, link_radius=args.link_radius)
+                                  precision=args.precision, link_radius=args.link_radius,
+                                  spec_changes=args.spec_changes)
     if not mapping:
         mapping = {c: c for c in set(cats.values())}
     result = score(truth, predicted, mapping)

@@ -79,6 +79,8 @@ _LEGACY_GROUPER = {"class_threshold": "class_threshold", "min_classes": "min_cla
                    "unresolved_ratio": "unresolved_ratio"}
 _LEGACY_SPEC = {"scales": "cam_scales", "class_scales": "class_scales",
                 "class_views": "class_views"}
+# `WeakSegmenter.load` keywords of its own that `load_options` passes on as they are
+_SEGMENTER_OPTIONS = ("tile_overlap", "merge_iou", "beam_matching", "force", "precision")
 
 
 def _split_options(options, where):
@@ -119,8 +121,7 @@ def _split_options(options, where):
         elif key == "flip":
             flip = check_bool(value, "flip")
         else:
-            valid = sorted([*_LEGACY_GROUPER, *_LEGACY_SPEC, "flip", "tile_overlap",
-                            "merge_iou", "beam_matching", "force", "precision"])
+            valid = sorted([*_LEGACY_GROUPER, *_LEGACY_SPEC, "flip", *_SEGMENTER_OPTIONS])
             raise TypeError(f"{where}: unknown option {key!r} (valid: {', '.join(valid)})")
     return grouper, spec, flip
 
@@ -155,8 +156,7 @@ def load_options(options):
     """
     if not isinstance(options, dict):
         raise TypeError(f"model options: expected a JSON object, got {type(options).__name__}")
-    own = {k: v for k, v in options.items() if k in ("tile_overlap", "merge_iou",
-                                                     "beam_matching", "force", "precision")}
+    own = {k: v for k, v in options.items() if k in _SEGMENTER_OPTIONS}
     rest = {k: v for k, v in options.items() if k not in own}
     grouper, spec, flip = _split_options(rest, "model options")
     kwargs = dict(own)

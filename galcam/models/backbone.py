@@ -219,20 +219,14 @@ class Backbone(nn.Module):
                           if hasattr(block, f"bn{k}")]
                 if block.downsample is not None:
                     pairs.append((block.downsample, "0", "1"))
-        for parent, conv, bn in pairs:
-            norm = getattr(parent, bn) if not bn.isdigit() else parent[int(bn)]
+        for parent, conv, bn in pairs:  # names of Sequential members are "0", "1", ...
+            norm = getattr(parent, bn)
             if not isinstance(norm, nn.BatchNorm2d):
                 continue  # folded already
-            if isinstance(norm, FixedBatchNorm2d) and not norm.fixed:
-                norm.eval()  # an ordinary BatchNorm2d: running statistics in evaluation
-            layer = getattr(parent, conv) if not conv.isdigit() else parent[int(conv)]
-            folded = fuse_conv_bn_eval(layer, norm)
+            folded = fuse_conv_bn_eval(getattr(parent, conv), norm)
             folded.requires_grad_(False)
-            if conv.isdigit():
-                parent[int(conv)], parent[int(bn)] = folded, nn.Identity()
-            else:
-                setattr(parent, conv, folded)
-                setattr(parent, bn, nn.Identity())
+            setattr(parent, conv, folded)
+            setattr(parent, bn, nn.Identity())
         return self
 
     def extra_repr(self):

@@ -196,12 +196,8 @@ class ModelNetworks:
                 pattern[b] += peak * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2)
                                             / (2 * sigma**2))
         pattern = np.clip(pattern, 0, 1).astype(np.float32)
-        low = self(pattern)
-        self.precision, precision = "float32", self.precision
-        try:
-            ref = self(pattern)
-        finally:
-            self.precision = precision
+        precision = self.precision
+        low, ref = self._forward(pattern, precision), self._forward(pattern, "float32")
         diff = {"probabilities": float(np.abs(low.probabilities - ref.probabilities).max()),
                 "cams": float(np.abs(low.cams - ref.cams).max())}
         bad = {k: v for k, v in diff.items() if v > PRECISION_LIMITS[k]}
@@ -271,11 +267,15 @@ class ModelNetworks:
         if x.ndim != 4 or x.shape[1] != len(self.spec.channels):
             raise ValueError(f"channels: expected an array (B, {len(self.spec.channels)}, H, W), "
                              f"got shape {x.shape}")
+        return self._forward(x, self.precision)
+
+    def _forward(self, x, precision):
+        """`NetworkOutputs` of a checked batch ``x`` with the passes in ``precision``."""
         xt = torch.from_numpy(self.normalize(x)).to(self.device)
         if self.optimized:
             xt = xt.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=PRECISIONS[self.precision],
-                            enabled=self.precision != "float32"):
+        with torch.autocast(self.device.type, dtype=PRECISIONS[precision],
+                            enabled=precision != "float32"):
             return NetworkOutputs(*_batch_forward(
                 self.cam_net, self.irnet, xt, self.spec.cam_scales, self.flip, self.shared,
                 class_scales=self.spec.class_scales, class_views=self.spec.class_views))

@@ -165,11 +165,11 @@ def test_a_model_unstable_in_bfloat16_is_refused(nets):
     stable = ModelNetworks(cam, irnet, _spec(), device="cpu", precision="bfloat16")
     assert set(stable.precision_check) == {"probabilities", "cams"}
     assert max(stable.precision_check.values()) < 0.1
-    # batch norms with a tiny variance after a large mean: bfloat16 rounding of the
-    # convolution is amplified (what the bundled FIRST model has, in milder form)
-    # the same network in float32, but its first convolution adds 300 that its batch norm
-    # takes away again, and that batch norm divides by a tiny deviation (its scale shrunk
-    # to match): bfloat16 keeps 300 to within about 1, which the division amplifies
+    # batch norms with a tiny variance after a large mean amplify the bfloat16 rounding of
+    # the convolution (what the bundled FIRST model has, in milder form): the same network
+    # in float32, but its first convolution adds 300 that its batch norm takes away again,
+    # and that batch norm divides by a tiny deviation (its scale shrunk to match);
+    # bfloat16 keeps 300 to within about 1, which the division amplifies
     fragile = copy.deepcopy(cam)
     conv, bn = fragile.backbone.conv1, fragile.backbone.bn1
     with torch.no_grad():

@@ -12,13 +12,12 @@ What it measures, on a set of EMU-like cutouts (``galcam simulate``: 210 x 210 p
    seconds per cutout, peak memory of this process and of the workers, and whether the
    predictions are the same as those of the first configuration (COCO results: identical,
    or the same detections, classes, boxes and masks with scores within 1e-4).
-3. **Cheaper views** (``--views``): the CAM scales and mirror views of the networks,
-   e.g. ``1.0`` (one scale) against the model's own, with their cost; their quality is
-   measured by ``benchmarks/bench_weak.py`` / ``galcam evaluate`` on validation sets
-   (see the docs), not here.
-4. **Survey rates**, extrapolated from cutouts per second: a survey unit is one
+3. **Survey rates**, extrapolated from cutouts per second: a survey unit is one
    210-pixel tile, and with the survey's default overlap of 1/3 each unit adds
    (140 x 2")^2 = 0.00605 deg2 of sky; EMU-PS (270 deg2) and full EMU (20,000 deg2).
+
+The quality and cost of cheaper CAM views and of bfloat16 are measured by
+``benchmarks/bench_views.py`` on validation sets.
 
 Usage::
 
@@ -143,9 +142,11 @@ def compare(results, reference):
     return f"DIFFER (scores by up to {diff:.2g})"
 
 
-def run_config(model, coco, config, *, device, batch_size, spec_changes, flip,
-               precision="float32"):
-    """Predict the set once (after a warm-up on its first images); seconds and results."""
+def run_config(model, coco, config, *, device, batch_size, precision, workdir):
+    """Predict the set once (after a warm-up on its first images); seconds and results.
+
+    The warm-up set is written into ``workdir``, never beside the user's data set.
+    """
     import torch
 
     from galcam import WeakSegmenter
@@ -153,8 +154,7 @@ def run_config(model, coco, config, *, device, batch_size, spec_changes, flip,
     kind, _, rest = config.partition(":")
     n, _, threads = rest.partition(":")
     n = int(n or 1)
-    seg = WeakSegmenter.load(model, device=device, spec_changes=spec_changes or None,
-                             flip=flip, precision=precision)
+    seg = WeakSegmenter.load(model, device=device, precision=precision)
     workers = 0
     if kind == "serial":
         torch.set_num_threads(n)
@@ -167,9 +167,11 @@ def run_config(model, coco, config, *, device, batch_size, spec_changes, flip,
     warm = json.loads(Path(coco).read_text())
     warm["images"] = warm["images"][:batch_size]
     warm.pop("annotations", None)
-    warm_path = Path(coco).with_name("warmup.json")
+    warm_path = Path(workdir) / "warmup.json"
+    warm_path.parent.mkdir(parents=True, exist_ok=True)
     warm_path.write_text(json.dumps(warm))
-    seg.predict_dataset(warm_path, progress=False, batch_size=batch_size)
+    seg.predict_dataset(warm_path, image_dir=Path(coco).parent, progress=False,
+                        batch_size=batch_size)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -198,9 +200,6 @@ def main(argv=None):
     parser.add_argument("--configs", default="serial:1,serial:2,piped:1",
                         help="comma-separated serial:THREADS / piped:WORKERS[:THREADS] "
                         "(piped: torch threads default to the cores less the workers)")
-    parser.add_argument("--views", default=None, metavar="SCALES[/noflip];...",
-                        help="also time the serial engine with other CAM views, e.g. "
-                        "'1.0;1.0/noflip' (semicolon-separated; scales comma-separated)")
     parser.add_argument("--profile-threads", type=int, default=1,
                         help="torch threads for the per-stage profile (default 1)")
     args = parser.parse_args(argv)
@@ -241,7 +240,7 @@ def main(argv=None):
     for config in args.configs.split(","):
         seconds, results, threads, gpu_mb = run_config(
             args.model, coco, config, device=args.device, batch_size=args.batch_size,
-            spec_changes=None, flip=True, precision=args.precision)
+            precision=args.precision, workdir=args.workdir)
         rate = n_images / seconds
         # the largest finished child so far (getrusage keeps no per-run figure): only
         # meaningful for the pipelined configurations
@@ -256,17 +255,6 @@ def main(argv=None):
               f"{own_peak_mb():8.0f} {workers_mb:>10} {gpu_mb:7.0f}  {same}",
               flush=True)
 
-    # 3. cheaper views
-    if args.views:
-        print(f"\nCAM views (serial, {args.profile_threads} torch thread(s)):")
-        for views in args.views.split(";"):
-            scales, _, flag = views.partition("/")
-            changes = {"cam_scales": [float(s) for s in scales.split(",")]}
-            seconds, _, _, _ = run_config(args.model, coco, f"serial:{args.profile_threads}",
-                                          device=args.device, batch_size=args.batch_size,
-                                          spec_changes=changes, flip=flag != "noflip")
-            print(f"  cam_scales={changes['cam_scales']} flip={flag != 'noflip'}: "
-                  f"{seconds / n_images:.4f} s/cutout")
     print("\nunit = one 210-px tile; deg2/h counts the new sky of a unit at the survey's "
           f"overlap of 1/3 ({UNIT_DEG2:.5f} deg2); peaks are resident set high-water marks "
           "(workers: the largest worker process so far)")

@@ -26,6 +26,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from galcam.models.spec import PRECISION_NAMES
+
 
 def classify(model, folder, *, device="cpu", batch_size=4, precision="float32",
              link_radius=None, spec_changes=None):
@@ -90,7 +92,7 @@ def main(argv=None):
                         help="model class -> data set class (default: the same names)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="float32",
-                        choices=("float32", "bfloat16", "float16"),
+                        choices=PRECISION_NAMES,
                         help="arithmetic of the network passes (WeakSegmenter.load)")
     parser.add_argument("--link-radius", type=float, default=None, metavar="ARCSEC",
                         help="the grouper's link radius (default: the model's)")

@@ -32,6 +32,8 @@ import os
 import time
 from pathlib import Path
 
+from galcam.models.spec import PRECISION_NAMES
+
 EMU_PILOT_DEG2 = 270.0
 EMU_FULL_DEG2 = 20000.0
 
@@ -134,7 +136,7 @@ def main(argv=None):
                         help="torch threads per worker (default: --cores divided among the "
                         "workers; 1 measures how the workers scale)")
     parser.add_argument("--precision", default="float32",
-                        choices=("float32", "bfloat16", "float16"),
+                        choices=PRECISION_NAMES,
                         help="arithmetic of the network passes (a model option)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--no-ir", action="store_true", help="radio only")

@@ -40,6 +40,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from galcam.models.spec import PRECISION_NAMES
+
 UNIT_DEG2 = (140 * 2.0 / 3600.0) ** 2  # new sky per 210-px unit at overlap 1/3, 2"/px
 EMU_PILOT_DEG2 = 270.0
 EMU_FULL_DEG2 = 20000.0
@@ -194,7 +196,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--precision", default="float32",
-                        choices=("float32", "bfloat16", "float16"),
+                        choices=PRECISION_NAMES,
                         help="arithmetic of the network passes in every configuration "
                         "(predictions are compared within one precision)")
     parser.add_argument("--configs", default="serial:1,serial:2,piped:1",

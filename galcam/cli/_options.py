@@ -4,7 +4,8 @@ import re
 
 from galcam._validation import check_positive_int
 
-__all__ = ["add_hdu_option", "check_planes", "hdu_value", "in_cli_words"]
+__all__ = ["add_hdu_option", "add_precision_option", "check_planes", "hdu_value",
+           "in_cli_words"]
 
 #: What a plane option expects, in the words of the message that refuses another value.
 PLANE_EXPECTED = ("a 0-based plane index (0 is the first plane; galcam does not count planes "
@@ -52,6 +53,16 @@ def add_hdu_option(parser, what="RADIO.fits"):
                         help=f"HDU of {what} that holds the image, as a 0-based index or an "
                         "EXTNAME (default: the first HDU with an image; galcam warns when a "
                         "file holds several)")
+
+
+def add_precision_option(parser, default="float32"):
+    """Add ``--precision``: the arithmetic of the network passes (``WeakSegmenter.load``)."""
+    from galcam.models.spec import PRECISION_NAMES
+
+    parser.add_argument("--precision", default=default, choices=PRECISION_NAMES,
+                        help="arithmetic of the network passes (default float32, as "
+                        "trained; bfloat16 is several times faster on CPUs with bfloat16 "
+                        "units and on GPUs; float16 on CUDA only)")
 
 
 #: Library keywords in messages and the command-line flags that say the same.

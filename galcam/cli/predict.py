@@ -20,7 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ._options import add_hdu_option, check_planes, hdu_value
+from ._options import add_hdu_option, add_precision_option, check_planes, hdu_value
 from ._outputs import RUN_MANIFEST, OutputFolder, arguments_of
 from .main import GalcamCLIError, refuse_constant_image
 
@@ -67,11 +67,7 @@ def add_parser(subparsers):
                         help="'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:N'")
     parser.add_argument("--batch-size", type=int, default=4, metavar="N",
                         help="tiles per network pass (default 4)")
-    parser.add_argument("--precision", default="float32",
-                        choices=("float32", "bfloat16", "float16"),
-                        help="arithmetic of the network passes (default float32, as "
-                        "trained; bfloat16 is several times faster on CPUs with bfloat16 "
-                        "units and on GPUs; float16 on CUDA only)")
+    add_precision_option(parser)
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="with --coco: N worker processes read and encode the images and "
                         "find galaxies and hosts while the networks run (the pipelined "

@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ._options import check_planes, in_cli_words
+from ._options import add_precision_option, check_planes, in_cli_words
 from .main import GalcamCLIError
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,7 @@ def add_parser(subparsers):
     units.add_argument("--class-threshold", type=float, default=None, metavar="P",
                        help="class probability from which a class is present (default: the "
                        "model's)")
-    run_group.add_argument("--precision", default=None,
-                           choices=("float32", "bfloat16", "float16"),
-                           help="arithmetic of the network passes (default float32, as "
-                           "trained; bfloat16 is several times faster on CPUs with bfloat16 "
-                           "units and on GPUs; float16 on CUDA only)")
+    add_precision_option(run_group, default=None)  # None: as --model-options says
     units.add_argument("--model-options", default=None, metavar="JSON",
                        help="other options of the segmenter as a JSON object, e.g. "
                        "'{\"mask_mode\": \"walk\", \"link_radius\": \"30 arcsec\"}' "

@@ -30,7 +30,6 @@ On Linux they are forked (they start in a fraction of a second, and a script nee
 in each (a few seconds) and, as for any spawned process, needs that guard in a script.
 """
 
-import logging
 import multiprocessing
 import pickle
 import sys
@@ -38,8 +37,6 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 __all__ = ["run_pipelined"]
 

@@ -19,13 +19,13 @@ from .cam import CAM_EPS, CAMNet
 from .cam_inference import _N_VIEWS, _rescale, view_logits
 from .folder import resolve_device
 from .irnet import IRNet
-from .spec import ModelFolderError
+from .spec import PRECISION_NAMES, ModelFolderError
 
 __all__ = ["ModelNetworks", "NetworkOutputs", "shares_backbone", "PRECISIONS",
            "PRECISION_LIMITS", "has_bfloat16_units"]
 
 #: Arithmetic of the network passes (`ModelNetworks` ``precision``) and its torch type.
-PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+PRECISIONS = {name: getattr(torch, name) for name in PRECISION_NAMES}
 #: Largest differences from float32 that a lower precision may make on the test pattern of
 #: `ModelNetworks` (class probabilities; CAMs, each normalised to a maximum of 1). The
 #: bundled EMU model makes 0.02 and 0.03 in bfloat16, the bundled FIRST model 0.54 and 1.

@@ -51,6 +51,11 @@ def config_sha256(folder):
     return hashlib.sha256((Path(folder) / "config.json").read_bytes()).hexdigest()
 
 
+#: Arithmetic a model's network passes may run in (`~galcam.models.ModelNetworks`
+#: ``precision``): float32 as trained, bfloat16, float16 (CUDA only).
+PRECISION_NAMES = ("float32", "bfloat16", "float16")
+
+
 def _rebuild(cls, values):
     """Unpickle a `ModelSpec` (see its ``__reduce__``)."""
     return cls(**values)

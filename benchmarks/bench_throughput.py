@@ -48,13 +48,12 @@ EMU_FULL_DEG2 = 20000.0
 
 
 def make_cutouts(workdir, n, seed):
-    """A simulated set of ``n`` cutouts (reused when it is there)."""
-    from galcam.datasets import simulate_dataset
+    """A simulated set of ``n`` cutouts (``galcam simulate``; reused when it is there)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_views import validation_sets
 
-    out = Path(workdir) / f"cutouts-n{n}-s{seed}"
-    if not (out / "annotations.json").exists():
-        simulate_dataset(out, n, seed=seed, overview=False, overwrite=True, progress=False)
-    return out / "annotations.json"
+    (images, _, _), = validation_sets(workdir, f"galcam:{seed}:{n}").values()
+    return images
 
 
 class StageClock:

@@ -267,10 +267,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from astropy.utils.exceptions import AstropyUserWarning
-    from bench_views import agnostic
+    from bench_views import score
 
     from galcam.baseline import ClassicalFinder
-    from galcam.evaluation import evaluate
     from galcam.inference import WeakSegmenter
 
     folder = Path(args.work) / f"n{args.n}_seed{args.seed}"
@@ -290,9 +289,7 @@ def main(argv=None):
             t = time.perf_counter()
             pred = system.predict_dataset(folder / "images.json", image_dir=folder)
             seconds = (time.perf_counter() - t) / args.n
-            aware = evaluate(truth, pred, image_dir=folder).metrics
-            flat_truth, flat_pred = agnostic(truth, pred)
-            flat = evaluate(flat_truth, flat_pred, image_dir=folder).metrics
+            aware, flat = score(truth, pred, folder)  # class-aware, class-agnostic
             out[name] = {**{k: aware.get(k) for k in KEYS},
                          "agnostic_segm_AP50": flat["segm_mAP50"],
                          "agnostic_kp3": flat["keypoints_mAP50_arcsec"],

@@ -22,7 +22,9 @@ baseline finder can apply it to real images:
   a brighter peak (so that noise bumps and the clumps of a smooth lobe do not count), and
   at least ``peak_fraction`` of the brightest peak;
 * ``a`` is the largest distance between two such peaks (the two lobe or jet peaks on either
-  side of the core); a single peak gives ``a = 0`` and class R;
+  side of the core), or, with ``pairing="per-side"``, Fanaroff & Riley's (1974) distance
+  between the brightest peaks on opposite sides of the centre; a single peak gives
+  ``a = 0`` and class R;
 * the major axis joins those two peaks (the jet axis); for a single peak it is the principal
   axis of the brightness-weighted emission;
 * ``b`` is the extent of the emission along the major axis (pixel centres, plus one pixel),
@@ -45,6 +47,7 @@ __all__ = [
     "FR2_MIN",
     "Morphology",
     "NoEmissionError",
+    "PAIRINGS",
     "classify_ab",
     "measure_ab",
 ]
@@ -55,6 +58,8 @@ CLASS_NAMES = ("FR-I", "FR-II", "FR-X", "R")
 FR1_MAX = 0.45
 #: a/b above this is FR-II.
 FR2_MIN = 0.55
+#: How `measure_ab` picks the two peaks whose distance is ``a``.
+PAIRINGS = ("farthest", "per-side")
 
 
 class NoEmissionError(ValueError):
@@ -112,7 +117,8 @@ class Morphology:
     Attributes
     ----------
     a : float
-        Largest distance between two emission peaks (0 for a single peak), pixels.
+        Distance between the two emission peaks chosen by ``pairing`` (the two farthest
+        apart, or the brightest on each side of the centre; 0 for a single peak), pixels.
     b : float
         Extent of the ``n_sigma`` emission along the major axis, pixels.
     c : float
@@ -293,6 +299,27 @@ def _prominent_peaks(data, above, threshold, min_separation, h):
     return np.column_stack([coords[order, 1], coords[order, 0], values[order]]).astype(float)
 
 
+def _per_side_separation(peaks, axis, centre_u, min_separation, farthest):
+    """``a`` by Fanaroff & Riley's definition: brightest peak on each side of the centre.
+
+    ``peaks`` are ``(x, y, value)`` brightest first, ``axis`` the unit vector of the major
+    axis, ``centre_u`` the centre's coordinate along it; ``farthest`` is the fallback.
+    """
+    along = peaks[:, 0] * axis[0] + peaks[:, 1] * axis[1] - centre_u
+    core_zone = 0.5 * min_separation
+    sides = [np.flatnonzero(along < -core_zone), np.flatnonzero(along > core_zone)]
+    central = np.flatnonzero(np.abs(along) <= core_zone)
+    # peaks are sorted brightest first, so the first index of each set is its brightest
+    ends = [s[0] for s in sides if s.size]
+    if len(ends) == 2:
+        i, j = ends
+    elif len(ends) == 1 and central.size:
+        i, j = ends[0], central[0]
+    else:
+        return farthest
+    return float(math.hypot(*(peaks[i, :2] - peaks[j, :2])))
+
+
 def measure_ab(
     image,
     rms,
@@ -305,6 +332,7 @@ def measure_ab(
     prominence_fraction=0.05,
     fr1_max=FR1_MAX,
     fr2_min=FR2_MIN,
+    pairing="farthest",
 ):
     """Measure ``a``, ``b`` and the class of one radio source (Gupta et al. 2023, sec. 2.3.2).
 
@@ -332,6 +360,16 @@ def measure_ab(
         ... and at least this fraction of the brightest peak.
     fr1_max, fr2_min : float, optional
         Class thresholds on ``a / b`` (0.45 and 0.55), see `classify_ab`.
+    pairing : {"farthest", "per-side"}, optional
+        Which two peaks give ``a``. ``"farthest"`` (the default, as galcam's simulator
+        labels its galaxies): the two peaks farthest apart. ``"per-side"``: Fanaroff &
+        Riley's (1974) own definition, the distance between the *brightest* peaks on
+        opposite sides of the source's centre (the middle of the box along the major axis
+        joining the two farthest peaks); peaks within ``min_separation / 2`` of the centre
+        along that axis are the core and take no side. A faint noise bump at the end of a
+        diffuse FR-I jet then no longer makes it an FR-II. With peaks on one side only,
+        ``a`` is measured from the brightest central peak (or, without one, falls back to
+        the farthest pair).
 
     Returns
     -------
@@ -364,6 +402,8 @@ def measure_ab(
         raise ValueError(f"measure_ab: peak_fraction must be in [0, 1], got {peak_fraction}")
     if prominence < 0 or not 0 <= prominence_fraction <= 1:
         raise ValueError("measure_ab: prominence must be >= 0 and prominence_fraction in [0, 1]")
+    if pairing not in PAIRINGS:
+        raise ValueError(f"measure_ab: pairing must be one of {PAIRINGS}, got {pairing!r}")
     valid = np.isfinite(data)
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
@@ -417,6 +457,8 @@ def measure_ab(
     b = float(pu.max() - pu.min() + 1.0)
     c = float(pv.max() - pv.min() + 1.0)
     mu, mv = 0.5 * (pu.max() + pu.min()), 0.5 * (pv.max() + pv.min())
+    if pairing == "per-side" and len(peaks) >= 2:
+        a = _per_side_separation(peaks, u_, mu, min_separation, a)
     center = (float(mu * u_[0] - mv * u_[1]), float(mu * u_[1] + mv * u_[0]))
     label = classify_ab(a, b, fr1_max=fr1_max, fr2_min=fr2_min)
     return Morphology(

@@ -5,18 +5,26 @@ and catalogue-based search, made explicit and reproducible:
 
 1. **Noise and islands.** Measure the rms with `galcam.preprocessing.NoiseEstimator` and
    find the islands above ``n_sigma`` (3) times the rms with at least ``n_pixels`` (5)
-   pixels with `galcam.preprocessing.find_islands`, as in Gupta et al. (2023), section 3.1.
+   pixels with `galcam.preprocessing.find_islands`, as in Gupta et al. (2023), section 3.1;
+   seed and flood: an island counts when its peak reaches ``seed_n_sigma`` (5). Each island
+   is *resolved* or not by a test that compares its flux with that of a point source of
+   the same peak cut at the same threshold, with a margin for the noise (so it holds at
+   any S/N).
 2. **Grouping.** Join islands that belong to one galaxy by three rules (documented in
    ``docs/baseline.rst``): *nearly touching* resolved islands, *aligned doubles* (two
    resolved islands of similar flux whose elongations point at each other), and *a core
    between two lobes*. Groups made of a single unresolved island are point sources and are
    dropped.
 3. **Class.** The paper's rule on the ratio a/b of the peak separation to the 5-sigma
-   extent (section 2.3.2) with `galcam.morphology.measure_ab`.
-4. **Host.** The brightest infrared island (above median + 3 MAD, at least 5 pixels, the
+   extent (section 2.3.2) with `galcam.morphology.measure_ab`, ``a`` measured as Fanaroff &
+   Riley (1974) did, between the brightest peaks on opposite sides of the centre; a
+   single-peaked source much larger than the beam is FR-I (edge darkened), not R.
+4. **Host.** Among the infrared islands (above median + 3 MAD, at least 5 pixels, the
    paper's infrared preprocessing) within ``host_radius`` of the radio core (the brightest
-   compact peak between the lobes) or, without a core, of the geometric centre; failing
-   that, the infrared island inside the radio emission nearest that point.
+   compact peak between the lobes) or, without a core, of the geometric centre, the one of
+   largest likelihood ratio (distance against the infrared source counts, Sutherland &
+   Saunders 1992); failing that, the infrared island inside the radio emission nearest
+   that point.
 5. **Score.** ``(1 - exp(-peak_snr / snr_scale)) * (1 - exp(-(extent - 1) / extent_scale))``:
    how significant the emission is (peak signal-to-noise) times how clearly it is extended
    (``extent``, the integrated over the peak flux density in beams, is 1 for a point source).
@@ -42,12 +50,23 @@ from galcam._validation import (
     readonly,
 )
 
-__all__ = ["ClassicalFinder", "ClassicalDetection", "detections_to_table", "RULES"]
+__all__ = [
+    "ClassicalFinder",
+    "ClassicalDetection",
+    "detections_to_table",
+    "HOST_RULES",
+    "RESOLVED_TESTS",
+    "RULES",
+]
 
 log = logging.getLogger(__name__)
 
 #: The grouping rules of `ClassicalFinder`, see ``docs/baseline.rst``.
 RULES = ("touching", "double", "core")
+#: Resolved/unresolved tests of `ClassicalFinder` (``resolved_test``).
+RESOLVED_TESTS = ("snr", "ratio")
+#: Infrared host rules of `ClassicalFinder` (``host_rule``).
+HOST_RULES = ("likelihood", "brightest")
 
 _FWHM_TO_SIGMA = 1.0 / np.sqrt(8.0 * np.log(2.0))
 
@@ -71,8 +90,8 @@ class ClassicalDetection:
     host_sky : `~astropy.coordinates.SkyCoord` or None
         Host position on the sky (None when the radio image has no celestial WCS).
     host_method : str
-        ``"ir"`` (the brightest infrared source within ``host_radius`` of the radio core or,
-        without a core, of the geometric centre), ``"ir-in-source"`` (none there: the
+        ``"ir"`` (the infrared source within ``host_radius`` of the radio core or, without a
+        core, of the geometric centre picked by ``host_rule``), ``"ir-in-source"`` (none there: the
         infrared source inside the radio mask nearest that point), ``"core"`` (no infrared
         source: the radio core) or ``"centre"`` (no core and no infrared source: the
         geometric centre, the centre of the box enclosing the 5-sigma emission).
@@ -205,6 +224,7 @@ class _Island:
     sigma_minor: float
     theta: float  # major-axis angle from +x, radians
     resolved: bool
+    peak_snr: float
 
 
 class _UnionFind:
@@ -226,6 +246,10 @@ class _UnionFind:
 class ClassicalFinder:
     """Find, segment and classify extended radio galaxies without machine learning.
 
+    Written for galcam from the published rules it cites (Gupta et al. 2023; Fanaroff &
+    Riley 1974; Sutherland & Saunders 1992) and the practice of PyBDSF and Aegean (seed
+    and flood islands); no code of those projects is used.
+
     Configure once, then call on images: ``ClassicalFinder()(radio, ir)``. The steps and
     the grouping rules are described in the module docstring and in ``docs/baseline.rst``.
 
@@ -238,10 +262,25 @@ class ClassicalFinder:
     noise_method : str, optional
         Method of `galcam.preprocessing.NoiseEstimator` for the radio image
         (``"sigma_clip"``, unbiased, or the paper's ``"paper"``).
+    seed_n_sigma : float or None, optional
+        Seed-and-flood islands: an island (flooded down to ``n_sigma``) counts only when its
+        peak reaches ``seed_n_sigma`` times the rms (5, as PyBDSF and Aegean seed); a group
+        of islands is reported only when one of them does. Fainter islands can still join
+        a galaxy as its core or a piece of it. None: every island counts.
+    resolved_test : {"snr", "ratio"}, optional
+        How an island is found *resolved* (extended) or not. ``"snr"`` (default): its
+        integrated flux is compared with that of a point source of the same peak cut at
+        the same threshold (``beam_area * (peak - threshold)``, exact for a Gaussian beam
+        at any S/N), and the ratio must exceed ``resolved_ratio`` plus
+        ``resolved_n_sigma`` times its own noise, so that faint point sources are not
+        called resolved by chance and bright, barely resolved ones are. ``"ratio"``: the
+        earlier test, integrated flux over peak (both per beam) at least
+        ``resolved_ratio``, blind to the S/N. Either way an island whose flux-weighted rms
+        size along its major axis exceeds ``resolved_ratio`` times the beam's is resolved.
     resolved_ratio : float, optional
-        An island is *resolved* when its integrated flux over its peak (both per beam) is at
-        least this, or its flux-weighted rms size along the major axis exceeds
-        ``resolved_ratio`` times the beam's. A point source has a ratio of at most 1.
+        Threshold of the resolved test (see ``resolved_test``).
+    resolved_n_sigma : float, optional
+        Margin of the ``"snr"`` resolved test, in units of the noise of the flux ratio.
     touch_distance : float, optional
         Rule 1: two resolved islands whose nearest pixels are at most this many beam
         major-axis FWHMs apart are one galaxy (emission broken up by the 3-sigma cut).
@@ -267,8 +306,29 @@ class ClassicalFinder:
     peak_separation : float, optional
         Minimum distance between two emission peaks in the a/b rule, in beam major-axis
         FWHMs.
+    ab_pairing : {"per-side", "farthest"}, optional
+        Which peaks give ``a`` in the a/b rule (see `galcam.morphology.measure_ab`):
+        ``"per-side"`` (default), Fanaroff & Riley's brightest peak on each side of the
+        centre; ``"farthest"``, the two peaks farthest apart.
+    single_peak_max_extent : float or None, optional
+        A source with a single peak is R (``a = 0``) in the paper's rule. With this set (in
+        beam major-axis FWHMs), a single-peaked source whose extent ``b`` is larger is
+        FR-I instead: its brightest emission is at its centre and fades outwards (edge
+        darkened, ``a / b`` near 0), as a core-dominated FR-I with faint jets. None: the
+        paper's rule.
+    host_rule : {"likelihood", "brightest"}, optional
+        How the infrared host is picked among the candidates near the radio core or
+        centre. ``"likelihood"`` (default): the largest likelihood ratio
+        ``exp(-r^2 / 2 sigma^2) / n(>S)`` (Sutherland & Saunders 1992, with the source
+        counts ``n(>S)`` of the infrared image itself), which weighs the distance ``r``
+        against how common a source as bright as the candidate is, with ``sigma =
+        host_sigma``. ``"brightest"``: the brightest candidate within ``host_radius``.
     host_radius : `~astropy.units.Quantity`, optional
-        Infrared candidates are searched within this angle of the radio core or centre.
+        Infrared candidates are searched within this angle of the radio core or centre
+        (and, with ``host_rule="likelihood"``, within three ``sigma`` when that is larger).
+    host_sigma : `~astropy.units.Quantity`, optional
+        Uncertainty of the anchor's position as seen from the infrared (the radio and
+        infrared positions' errors together), for ``host_rule="likelihood"``.
     ir_n_sigma : float, optional
         Infrared islands are above median + ``ir_n_sigma`` x MAD (the paper: 3).
     ir_n_pixels : int, optional
@@ -294,18 +354,25 @@ class ClassicalFinder:
         n_sigma=3.0,
         n_pixels=5,
         noise_method="sigma_clip",
-        resolved_ratio=1.5,
-        touch_distance=1.0,
+        seed_n_sigma=5.0,
+        resolved_test="snr",
+        resolved_ratio=1.2,
+        resolved_n_sigma=2.0,
+        touch_distance=0.5,
         max_separation=4.0 * u.arcmin,
         pair_flux_ratio=10.0,
         alignment_angle=30.0 * u.deg,
         elongation=1.3,
-        core_offset=1.0,
+        core_offset=0.5,
         snr_scale=10.0,
         extent_scale=1.0,
         morphology_n_sigma=5.0,
         peak_separation=1.0,
+        ab_pairing="per-side",
+        single_peak_max_extent=6.0,
+        host_rule="likelihood",
         host_radius=12.0 * u.arcsec,
+        host_sigma=3.0 * u.arcsec,
         ir_n_sigma=3.0,
         ir_n_pixels=5,
         rules=("touching", "double", "core"),
@@ -321,7 +388,14 @@ class ClassicalFinder:
                 f"noise_method must be one of 'sigma_clip', 'paper', 'mad'; got {noise_method!r}"
             )
         self.noise_method = noise_method
+        self.seed_n_sigma = check_positive(seed_n_sigma, "seed_n_sigma", allow_none=True)
+        if resolved_test not in RESOLVED_TESTS:
+            raise ValueError(f"resolved_test must be one of {RESOLVED_TESTS}, got "
+                             f"{resolved_test!r}")
+        self.resolved_test = resolved_test
         self.resolved_ratio = check_positive(resolved_ratio, "resolved_ratio")
+        self.resolved_n_sigma = check_positive(resolved_n_sigma, "resolved_n_sigma",
+                                               allow_zero=True)
         self.touch_distance = check_positive(touch_distance, "touch_distance", allow_zero=True)
         self.max_separation = check_quantity(max_separation, "max_separation", u.arcsec)
         self.pair_flux_ratio = check_fraction(pair_flux_ratio, "pair_flux_ratio", 1, math.inf,
@@ -337,7 +411,19 @@ class ClassicalFinder:
         self.extent_scale = check_positive(extent_scale, "extent_scale")
         self.morphology_n_sigma = check_positive(morphology_n_sigma, "morphology_n_sigma")
         self.peak_separation = check_positive(peak_separation, "peak_separation")
+        from galcam.morphology import PAIRINGS
+
+        if ab_pairing not in PAIRINGS:
+            raise ValueError(f"ab_pairing must be one of {PAIRINGS}, got {ab_pairing!r}")
+        self.ab_pairing = ab_pairing
+        self.single_peak_max_extent = check_positive(
+            single_peak_max_extent, "single_peak_max_extent", allow_none=True
+        )
+        if host_rule not in HOST_RULES:
+            raise ValueError(f"host_rule must be one of {HOST_RULES}, got {host_rule!r}")
+        self.host_rule = host_rule
         self.host_radius = check_quantity(host_radius, "host_radius", u.arcsec)
+        self.host_sigma = check_quantity(host_sigma, "host_sigma", u.arcsec)
         self.ir_n_sigma = check_positive(ir_n_sigma, "ir_n_sigma")
         self.ir_n_pixels = check_positive_int(ir_n_pixels, "ir_n_pixels")
         if isinstance(classes, str) or len(tuple(classes)) != 4:
@@ -355,7 +441,10 @@ class ClassicalFinder:
             "n_sigma",
             "n_pixels",
             "noise_method",
+            "seed_n_sigma",
+            "resolved_test",
             "resolved_ratio",
+            "resolved_n_sigma",
             "touch_distance",
             "max_separation",
             "pair_flux_ratio",
@@ -365,7 +454,11 @@ class ClassicalFinder:
             "snr_scale",
             "extent_scale",
             "rules",
+            "ab_pairing",
+            "single_peak_max_extent",
+            "host_rule",
             "host_radius",
+            "host_sigma",
         )
         return "ClassicalFinder(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in keys) + ")"
 
@@ -410,13 +503,17 @@ class ClassicalFinder:
             return []
         data = np.where(np.isfinite(radio.data), radio.data, 0.0).astype(np.float64) - bkg_map
         snr = data / rms_map
-        isl = self._measure_islands(data, islands.segment_image, geom)
+        isl = self._measure_islands(data, rms_map, islands.segment_image, geom)
         groups, rules = self._group(isl, geom)
         ir_sources = self._ir_sources(ir, radio) if ir is not None else None
         detections = []
         for members in groups:
             if len(members) == 1 and not isl[members[0]].resolved:
                 continue  # an unresolved single island: a point source, not a radio galaxy
+            if self.seed_n_sigma is not None and all(
+                isl[k].peak_snr < self.seed_n_sigma for k in members
+            ):
+                continue  # no island of the group reaches the seed threshold: noise
             detections.append(
                 self._describe(
                     [isl[k] for k in members],
@@ -455,7 +552,7 @@ class ClassicalFinder:
             "host_radius": self.host_radius.to_value(u.arcsec) / scale,
         }
 
-    def _measure_islands(self, data, segm, geom):
+    def _measure_islands(self, data, rms_map, segm, geom):
         out = []
         labels = segm.data
         for label, slc in zip(segm.labels, segm.slices):
@@ -484,8 +581,9 @@ class ClassicalFinder:
             k = int(np.argmax(values))
             peak = float(values[k])
             flux = float(values.sum())
-            ratio = flux / geom["beam_area"] / peak if peak > 0 else 0.0
-            resolved = ratio >= self.resolved_ratio or major >= self.resolved_ratio * geom["sigma"]
+            rms = float(rms_map[ys[k], xs[k]])
+            resolved = self._is_resolved(peak, flux, rms, len(values), geom)
+            resolved = resolved or major >= self.resolved_ratio * geom["sigma"]
             out.append(
                 _Island(
                     label=int(label),
@@ -500,9 +598,25 @@ class ClassicalFinder:
                     sigma_minor=minor,
                     theta=theta,
                     resolved=bool(resolved),
+                    peak_snr=peak / rms if rms > 0 else 0.0,
                 )
             )
         return out
+
+    def _is_resolved(self, peak, flux, rms, n_pixels, geom):
+        """The resolved test on an island's peak, flux (pixel sums), rms and size."""
+        omega = geom["beam_area"]
+        if peak <= 0:
+            return False
+        if self.resolved_test == "ratio":
+            return flux / omega / peak >= self.resolved_ratio
+        # a point source of this peak cut at the island threshold holds omega * (peak - cut)
+        cut = self.n_sigma * rms
+        point = omega * max(peak - cut, rms)
+        ratio = flux / point
+        # noise of a sum of n beam-correlated pixels: rms * sqrt(n * min(n, omega))
+        noise = rms * math.sqrt(n_pixels * min(n_pixels, omega)) / point
+        return ratio >= self.resolved_ratio + self.resolved_n_sigma * noise
 
     # ------------------------------------------------------------------ grouping
     def _group(self, isl, geom):
@@ -616,11 +730,19 @@ class ClassicalFinder:
         )
         rms = float(np.median(rms_map[mask]))
         morph = self._morphology(data, rms, mask, geom)
-        class_name = self._class_name(morph.label)
+        label = morph.label
+        if (
+            label == "R"
+            and self.single_peak_max_extent is not None
+            and morph.b > self.single_peak_max_extent * geom["fwhm"]
+        ):
+            label = "FR-I"  # one peak, but extended far beyond the beam: edge-darkened
+        class_name = self._class_name(label)
         core = self._find_core(members, morph, geom)
         geometric = (float(morph.center[0]), float(morph.center[1]))
         anchor = core if core is not None else geometric
-        host, method = self._host(anchor, mask, ir_sources, geom)
+        sigma = self.host_sigma.to_value(u.arcsec) / geom["scale"]
+        host, method = self._host(anchor, mask, ir_sources, geom, sigma)
         if host is None:
             host, method = anchor, ("core" if core is not None else "centre")
         host_sky = None
@@ -647,16 +769,28 @@ class ClassicalFinder:
             rules=tuple(rules),
         )
 
-    @staticmethod
-    def _host(anchor, mask, ir_sources, geom):
-        """The infrared host: the brightest source near the anchor, else the nearest inside."""
+    def _host(self, anchor, mask, ir_sources, geom, sigma):
+        """The infrared host near the anchor (by ``host_rule``), else the nearest inside.
+
+        ``ir_sources`` rows are ``(x, y, peak, n_brighter)`` with ``n_brighter`` the
+        surface density (per radio pixel) of infrared sources at least that bright;
+        ``sigma`` is the anchor's position uncertainty in radio pixels.
+        """
         if ir_sources is None or not len(ir_sources):
             return None, None
         d = np.hypot(ir_sources[:, 0] - anchor[0], ir_sources[:, 1] - anchor[1])
-        near = np.flatnonzero(d <= geom["host_radius"])
-        if near.size:
-            best = near[np.argmax(ir_sources[near, 2])]
-            return (float(ir_sources[best, 0]), float(ir_sources[best, 1])), "ir"
+        if self.host_rule == "likelihood":
+            near = np.flatnonzero(d <= max(geom["host_radius"], 3.0 * sigma))
+            if near.size:
+                # log of the likelihood ratio f(r) / n(>S) (Sutherland & Saunders 1992)
+                log_lr = -0.5 * (d[near] / sigma) ** 2 - np.log(ir_sources[near, 3])
+                best = near[np.argmax(log_lr)]
+                return (float(ir_sources[best, 0]), float(ir_sources[best, 1])), "ir"
+        else:
+            near = np.flatnonzero(d <= geom["host_radius"])
+            if near.size:
+                best = near[np.argmax(ir_sources[near, 2])]
+                return (float(ir_sources[best, 0]), float(ir_sources[best, 1])), "ir"
         ny, nx = mask.shape
         ix = np.rint(ir_sources[:, 0]).astype(int)
         iy = np.rint(ir_sources[:, 1]).astype(int)
@@ -671,7 +805,11 @@ class ClassicalFinder:
         """The paper's a/b measurement; at the island threshold if nothing reaches 5 sigma."""
         from galcam.morphology import NoEmissionError, measure_ab
 
-        options = {"mask": mask, "min_separation": max(self.peak_separation * geom["fwhm"], 1.0)}
+        options = {
+            "mask": mask,
+            "min_separation": max(self.peak_separation * geom["fwhm"], 1.0),
+            "pairing": self.ab_pairing,
+        }
         try:
             return measure_ab(data, rms, n_sigma=self.morphology_n_sigma, **options)
         except NoEmissionError:
@@ -719,10 +857,13 @@ class ClassicalFinder:
 
     # ------------------------------------------------------------------ infrared
     def _ir_sources(self, ir, radio):
-        """Infrared islands (median + ir_n_sigma x MAD, >= ir_n_pixels) as (x, y, peak).
+        """Infrared islands (median + ir_n_sigma x MAD, >= ir_n_pixels) as (x, y, peak, n).
 
         Positions are the flux-weighted centroids of a 5 x 5 box around each island's peak on
-        the infrared image's own grid, converted to radio pixels through the sky.
+        the infrared image's own grid, converted to radio pixels through the sky. ``n`` is
+        the surface density, per radio pixel, of the infrared sources at least as bright
+        (one more than counted, over the infrared image's valid area): the source counts
+        ``n(>S)`` of the likelihood ratio.
         """
         from galcam.io import read_image
         from galcam.preprocessing.islands import find_islands
@@ -734,7 +875,7 @@ class ClassicalFinder:
         noise = NoiseEstimator(method="paper-ir")(ir)
         islands = find_islands(ir, noise, n_sigma=self.ir_n_sigma, n_pixels=self.ir_n_pixels)
         if islands.segment_image is None:
-            return np.zeros((0, 3))
+            return np.zeros((0, 4))
         data = np.where(np.isfinite(ir.data), ir.data, 0.0).astype(np.float64)
         data = data - float(noise.background.to_value(ir.unit or u.dimensionless_unscaled))
         segm = islands.segment_image
@@ -755,10 +896,17 @@ class ClassicalFinder:
                 cx, cy = float(px), float(py)
             rows.append((cx, cy, data[py, px]))
         rows = np.array(rows)
+        from galcam.io import pixel_scale
+
+        area = np.count_nonzero(np.isfinite(ir.data)) * (
+            pixel_scale(ir) / pixel_scale(radio)
+        ).to_value(u.dimensionless_unscaled) ** 2
+        brighter = (rows[None, :, 2] >= rows[:, None, 2]).sum(axis=1)
+        density = (brighter + 1.0) / max(area, 1.0)
         sky = ir.wcs.pixel_to_world(rows[:, 0], rows[:, 1])
         rx, ry = radio.wcs.world_to_pixel(sky)
         ok = np.isfinite(rx) & np.isfinite(ry)
-        return np.column_stack([rx[ok], ry[ok], rows[ok, 2]])
+        return np.column_stack([rx[ok], ry[ok], rows[ok, 2], density[ok]])
 
     # ------------------------------------------------------------------ data sets
     def predict_dataset(self, dataset, *, image_dir=None):

@@ -48,10 +48,46 @@ def add_parser(subparsers):
         metavar="ARCSEC",
         help="search radius for the infrared host around the core, arcsec",
     )
+    parser.add_argument(
+        "--host-rule",
+        default="likelihood",
+        choices=["likelihood", "brightest"],
+        help="infrared host among the candidates: largest likelihood ratio (default) or "
+        "the brightest",
+    )
+    parser.add_argument(
+        "--ab-pairing",
+        default="per-side",
+        choices=["per-side", "farthest"],
+        help="peaks of the a/b rule: brightest on each side of the centre (default, "
+        "Fanaroff & Riley 1974) or the two farthest apart",
+    )
+    parser.add_argument(
+        "--single-peak-max-extent",
+        default="6",
+        metavar="BEAMS|none",
+        help="a single-peaked source longer than this many beams is FR-I, not R (6); "
+        "'none': every single-peaked source is R (the paper's rule)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace predictions.json")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
+
+
+def _beams_or_none(text):
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise GalcamCLIError(
+            f"--single-peak-max-extent: expected a number of beams or 'none', got {text!r}"
+        ) from None
+    if not value > 0:
+        raise GalcamCLIError(f"--single-peak-max-extent: expected a positive number of beams "
+                             f"or 'none', got {text!r}")
+    return value
 
 
 def run(args):
@@ -68,6 +104,9 @@ def run(args):
         raise GalcamCLIError(f"'{outdir}' already holds {OUTPUT}; use --overwrite to replace it")
     options = {"n_sigma": args.n_sigma, "n_pixels": args.n_pixels}
     options["noise_method"] = args.noise_method
+    options["host_rule"] = args.host_rule
+    options["ab_pairing"] = args.ab_pairing
+    options["single_peak_max_extent"] = _beams_or_none(args.single_peak_max_extent)
     if args.host_radius is not None:
         options["host_radius"] = args.host_radius * u.arcsec
     finder = ClassicalFinder(**options, progress=False if args.no_progress else None)

@@ -99,6 +99,30 @@ class TestMeasureAB:
         assert m.ratio < 0.45
         assert m.label == "FR-I"
 
+    def test_per_side_pairing_fanaroff_riley(self):
+        # an FR-I: two bright jet knots 16 px apart near the core, and two faint but
+        # prominent blobs at the ends of a plume 90 px long. The farthest peaks make it an
+        # FR-II; Fanaroff & Riley's brightest peak on each side keep it an FR-I.
+        shape = (100, 160)
+        img, _, _ = double(shape=shape, sep=16, sigma=2.5, amp=100.0)
+        img += gauss(shape, 79.5, 49.5, 22.0, 12.0, sigma_y=4.0)
+        img += gauss(shape, 79.5 - 38, 49.5, 2.5, 20.0) + gauss(shape, 79.5 + 38, 49.5, 2.5, 20.0)
+        far = measure_ab(img, RMS, peak_fraction=0.1, prominence_fraction=0.02)
+        assert far.n_peaks == 4
+        assert far.a == pytest.approx(76, abs=1.5)
+        assert far.label == "FR-II"
+        side = measure_ab(img, RMS, peak_fraction=0.1, prominence_fraction=0.02,
+                          pairing="per-side")
+        assert side.a == pytest.approx(16, abs=1)
+        assert side.label == "FR-I"
+        # same peaks and box: only a differs
+        assert side.b == far.b and side.n_peaks == far.n_peaks
+        # an FR-II (bright hotspots at the ends) is the same either way
+        img2, _, _ = double(shape=shape, sep=70, sigma=2.5, amp=100.0)
+        assert measure_ab(img2, RMS, pairing="per-side").a == pytest.approx(70, abs=1)
+        with pytest.raises(ValueError, match="pairing must be one of"):
+            measure_ab(img2, RMS, pairing="nearest")
+
     def test_fr_x_boundary(self):
         # a/b = 0.5: peaks 40 px apart in emission 80 px long
         shape = (100, 160)

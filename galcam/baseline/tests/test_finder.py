@@ -124,15 +124,15 @@ def test_point_sources_alone_give_nothing(finder):
     assert finder(radio_image([], seed=3)) == []
 
 
-def test_nearly_touching_resolved_islands(finder):
-    # two resolved blobs elongated across the line joining them, a ~5 px gap apart
+def test_nearly_touching_resolved_islands():
+    # two resolved blobs elongated across the line joining them, a ~5 px gap apart:
+    # joined within one beam FWHM (6.5 px), not within half of one (the default)
     blobs = [(52, 64, 10, 4, 8), (70, 64, 10, 4, 8)]
     img = radio_image(blobs, seed=4)
-    dets = finder(img)
+    dets = ClassicalFinder(touch_distance=1.0)(img)
     assert len(dets) == 1
     assert dets[0].n_islands == 2 and dets[0].rules == ("touching",)
-    strict = ClassicalFinder(touch_distance=0.1)
-    assert len(strict(img)) == 2
+    assert len(ClassicalFinder()(img)) == 2
 
 
 def test_aligned_double(finder):
@@ -179,6 +179,56 @@ def test_host_from_infrared(finder):
     assert det3.host == pytest.approx((84.0, 64.0), abs=0.3)
 
 
+def test_host_likelihood_ratio_not_brightest():
+    # a faint infrared source 1" from the radio core, a bright one 14" away, and a field
+    # of faint sources: the likelihood ratio takes the near one (a faint source that close
+    # is rarely there by chance), the brightest-neighbour rule the bright one
+    radio = radio_image(FR2, seed=8)
+    near = radio.wcs.pixel_to_world_values(64.5, 64.0)  # 1" from the core
+    bright = radio.wcs.pixel_to_world_values(71.0, 64.0)  # 14" from the core
+    field = [radio.wcs.pixel_to_world_values(x, y) for x, y in
+             ((10, 10), (120, 12), (15, 118), (118, 118), (30, 100), (100, 30))]
+    ir = ir_image([(*near, 10.0), (*bright, 40.0)] + [(*c, 18.0) for c in field])
+    radius = {"host_radius": 15 * u.arcsec}
+    (det,) = ClassicalFinder(**radius)(radio, ir)
+    assert det.host_method == "ir"
+    assert det.host == pytest.approx((64.5, 64.0), abs=0.4)
+    (det2,) = ClassicalFinder(host_rule="brightest", **radius)(radio, ir)
+    assert det2.host == pytest.approx((71.0, 64.0), abs=0.4)
+
+
+@pytest.mark.parametrize("peak", [6.0, 20.0, 100.0, 1000.0])
+def test_point_sources_unresolved_at_any_snr(finder, peak):
+    # a point source is never resolved, however bright; the S/N-blind ratio test at a
+    # threshold low enough to keep barely resolved sources calls the bright ones resolved
+    img = radio_image([(64, 64, peak, BEAM_SIGMA)], seed=12)
+    assert finder(img) == []
+    if peak >= 100:
+        assert len(ClassicalFinder(resolved_test="ratio", resolved_ratio=0.95)(img)) == 1
+
+
+def test_barely_resolved_bright_source(finder):
+    # 1.2 times the beam along each axis at 100 sigma: resolved by the S/N-aware test,
+    # which knows how much flux a point source of that peak keeps above the cut; the
+    # S/N-blind integrated-over-peak test at its threshold of 1.5 misses it
+    img = radio_image([(64, 64, 100, BEAM_SIGMA * 1.2)], seed=13)
+    (det,) = finder(img)
+    assert det.class_name == "R"
+    assert ClassicalFinder(resolved_test="ratio", resolved_ratio=1.5)(img) == []
+
+
+def test_seed_threshold():
+    # a faint, diffuse source whose peak stays below 5 sigma: an island at 3 sigma, but
+    # no seed; reported only without the seed test
+    img = radio_image([(64, 64, 4.5, 8.0)], seed=14)
+    assert ClassicalFinder()(img) == []
+    (det,) = ClassicalFinder(seed_n_sigma=None)(img)
+    assert 3 < det.peak_snr < 5
+    # the same source on another noise draw reaches 5 sigma: reported either way
+    brighter = radio_image([(64, 64, 4.5, 8.0)], seed=15)
+    assert len(ClassicalFinder()(brighter)) == 1
+
+
 def test_table(finder):
     dets = finder(radio_image(FR2 + FR1[:0], seed=9))
     t = detections_to_table(dets)
@@ -203,6 +253,16 @@ def test_options_validated():
         ClassicalFinder(noise_method="paper-ir")
     with pytest.raises(ValueError, match="pair_flux_ratio"):
         ClassicalFinder(pair_flux_ratio=0.5)
+    with pytest.raises(ValueError, match="resolved_test must be one of"):
+        ClassicalFinder(resolved_test="size")
+    with pytest.raises(ValueError, match="host_rule must be one of"):
+        ClassicalFinder(host_rule="nearest")
+    with pytest.raises(ValueError, match="ab_pairing must be one of"):
+        ClassicalFinder(ab_pairing="brightest")
+    with pytest.raises(ValueError, match="seed_n_sigma"):
+        ClassicalFinder(seed_n_sigma=0)
+    with pytest.raises(TypeError, match="host_sigma"):
+        ClassicalFinder(host_sigma=3)
     with pytest.raises(ValueError, match="rules must be a subset"):
         ClassicalFinder(rules=("touching", "bridge"))
     assert ClassicalFinder(rules=["core", "touching"]).rules == ("touching", "core")
@@ -378,5 +438,17 @@ def test_cli(dataset, predictions, tmp_path, capsys):
     assert main(["baseline", "--coco", str(path), "-o", str(out)]) == 2
     assert "already holds predictions.json" in capsys.readouterr().err
     assert main(["baseline", "--coco", str(path), "-o", str(out), "--overwrite"]) == 0
+    # the rules' options reach the finder: the earlier rules give other predictions
+    earlier = ["--host-rule", "brightest", "--ab-pairing", "farthest",
+               "--single-peak-max-extent", "none"]
+    out2 = tmp_path / "out2"
+    assert main(["baseline", "--coco", str(path), "-o", str(out2), *earlier]) == 0
+    finder = ClassicalFinder(host_rule="brightest", ab_pairing="farthest",
+                             single_peak_max_extent=None, progress=False)
+    assert json.loads((out2 / "predictions.json").read_text()) == json.loads(
+        json.dumps(finder.predict_dataset(path)))
+    assert main(["baseline", "--coco", str(path), "-o", str(out2), "--overwrite",
+                 "--single-peak-max-extent", "-2"]) == 2
+    assert "--single-peak-max-extent: expected a positive number" in capsys.readouterr().err
     # a missing JSON is a one-line error
     assert main(["baseline", "--coco", str(tmp_path / "no.json"), "-o", str(out)]) == 2

@@ -84,8 +84,19 @@ def finder():
     return ClassicalFinder()
 
 
-def test_lobes_and_core_grouped(finder):
-    dets = finder(radio_image(FR2 + POINTS))
+@pytest.fixture(scope="module")
+def finder_core():
+    return ClassicalFinder(rules=("touching", "double", "core"))
+
+
+def test_lobes_and_core_grouped(finder_core, finder):
+    # by default (no core rule) the aligned lobes are a double and the core stays alone
+    (det,) = finder(radio_image(FR2 + POINTS))
+    assert det.n_islands == 2 and det.rules == ("double",)
+    # the core island is not part of it: the host falls back to the geometric centre
+    assert det.core is None and det.host_method == "centre"
+    assert det.host == pytest.approx((64, 64), abs=2)
+    dets = finder_core(radio_image(FR2 + POINTS))
     assert len(dets) == 1  # the point sources are not extended radio galaxies
     det = dets[0]
     assert isinstance(det, ClassicalDetection)
@@ -158,7 +169,8 @@ def test_class_by_ab_rule(finder):
     assert r.class_name == "R" and r.a == 0
 
 
-def test_host_from_infrared(finder):
+def test_host_from_infrared(finder_core):
+    finder = finder_core
     radio = radio_image(FR2, seed=8)
     ra0, dec0 = radio.wcs.pixel_to_world_values(65.5, 63.0)  # 3.4" from the core
     ra1, dec1 = radio.wcs.pixel_to_world_values(90.0, 90.0)  # brighter, but far away
@@ -227,6 +239,28 @@ def test_seed_threshold():
     # the same source on another noise draw reaches 5 sigma: reported either way
     brighter = radio_image([(64, 64, 4.5, 8.0)], seed=15)
     assert len(ClassicalFinder()(brighter)) == 1
+
+
+def test_classify_a_given_mask(finder):
+    # the rules' class of any mask: the finder's own masks give its own classes
+    for components, seed in ((FR2, 8), (FR1, 6)):
+        img = radio_image(components, seed=seed)
+        (det,) = finder(img)
+        name, morph = finder.classify(img, det.mask)
+        assert name == det.class_name
+        assert (morph.a, morph.b) == pytest.approx((det.a, det.b))
+    # a box drawn by hand around the FR-I
+    box = np.zeros(SHAPE, dtype=bool)
+    box[50:79, 30:99] = True
+    assert finder.classify(radio_image(FR1, seed=6), box)[0] == "FR-I"
+    with pytest.raises(ValueError, match="expected the radio image's shape"):
+        finder.classify(img, box[:10])
+    from galcam.morphology import NoEmissionError
+
+    empty = np.zeros(SHAPE, dtype=bool)
+    empty[0:3, 0:3] = True
+    with pytest.raises(NoEmissionError):
+        finder.classify(radio_image([], seed=3), empty)
 
 
 def test_table(finder):

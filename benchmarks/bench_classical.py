@@ -39,9 +39,9 @@ VARIANTS = {
     "default": {},
     "no seed threshold": {"seed_n_sigma": None},
     "S/N-blind resolved test": {"resolved_test": "ratio", "resolved_ratio": 1.5},
-    "no touching rule": {"rules": ("double", "core")},
-    "no double rule": {"rules": ("touching", "core")},
-    "no core rule": {"rules": ("touching", "double")},
+    "no touching rule": {"rules": ("double",)},
+    "no double rule": {"rules": ("touching",)},
+    "with the core rule": {"rules": ("touching", "double", "core")},
     "farthest a/b peaks": {"ab_pairing": "farthest"},
     "single peaks all R": {"single_peak_max_extent": None},
     "brightest IR host": {"host_rule": "brightest"},
@@ -50,6 +50,7 @@ VARIANTS = {
         "seed_n_sigma": None, "resolved_test": "ratio", "resolved_ratio": 1.5,
         "touch_distance": 1.0, "core_offset": 1.0, "ab_pairing": "farthest",
         "single_peak_max_extent": None, "host_rule": "brightest",
+        "rules": ("touching", "double", "core"),
     },
 }
 

@@ -131,6 +131,9 @@ def main(argv=None):
                         help="validation sets, GENERATOR:SEED:N comma-separated (galcam: "
                         "galcam simulate; independent: bench_independent.make_dataset). "
                         "Never a test set (galcam 2002, independent 11 and 13, shifted 21)")
+    parser.add_argument("--grouping", default=None,
+                        help="instance step (GalaxyGrouper method: grouped, rules, islands, "
+                        "walk; default: the model's)")
     parser.add_argument("--json", default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -145,9 +148,14 @@ def main(argv=None):
     sets = validation_sets(args.workdir, args.sets)
     rows = []
     for scales, flip, precision in views:
+        extra = {}
+        if args.grouping:
+            from galcam.inference import GalaxyGrouper
+
+            extra["grouper"] = GalaxyGrouper(method=args.grouping)
         seg = WeakSegmenter.load(args.model, device=args.device,
                                  spec_changes={"cam_scales": list(scales)}, flip=flip,
-                                 precision=precision)
+                                 precision=precision, **extra)
         for name, (images, truth, image_dir) in sets.items():
             n = len(json.loads(Path(images).read_text())["images"])
             t = time.perf_counter()

@@ -227,6 +227,16 @@ class _Island:
     peak_snr: float
 
 
+class _LabelImage:
+    """Islands 1..n of a label image, as the finder reads a photutils SegmentationImage."""
+
+    def __init__(self, labels, n):
+        self.data = labels
+        found = ndimage.find_objects(labels, max_label=n)
+        self.labels = [k + 1 for k, slc in enumerate(found) if slc is not None]
+        self.slices = [slc for slc in found if slc is not None]
+
+
 class _UnionFind:
     def __init__(self, n):
         self.parent = list(range(n))
@@ -531,6 +541,64 @@ class ClassicalFinder:
         detections.sort(key=lambda d: -d.score)
         log.debug("%s: %d islands -> %d extended radio galaxies", where, len(isl), len(detections))
         return detections
+
+    def group_islands(self, snr, labels, *, beam_fwhm, beam_minor_fwhm=None, pixel_scale=None):
+        """Group labelled islands of an image by the finder's rules (step 2).
+
+        The finder's grouping on islands found elsewhere (for example by the model's
+        encoder): the rules ``rules`` with their options, and the resolved test, measured
+        on ``snr``.
+
+        Parameters
+        ----------
+        snr : array-like (H, W)
+            The image in units of its noise (background subtracted).
+        labels : int array-like (H, W)
+            The islands, labelled 1 to n (0: no island).
+        beam_fwhm : float
+            The beam's major-axis FWHM in pixels.
+        beam_minor_fwhm : float, optional
+            The beam's minor-axis FWHM in pixels (default: ``beam_fwhm``).
+        pixel_scale : `~astropy.units.Quantity`, optional
+            Angle per pixel, for ``max_separation``; without it the separation of two
+            lobes is not limited.
+
+        Returns
+        -------
+        groups : `~numpy.ndarray` of int (n,)
+            The group of island ``k + 1`` in row ``k``, numbered from 0 in the order of
+            their first island.
+        resolved : `~numpy.ndarray` of bool (n,)
+            Whether each island is resolved.
+        """
+        snr = np.nan_to_num(np.asarray(snr, dtype=np.float64))
+        labels = np.asarray(labels)
+        if snr.shape != labels.shape or snr.ndim != 2:
+            raise ValueError(f"snr and labels: expected two 2-D arrays of one shape, got "
+                             f"{snr.shape} and {labels.shape}")
+        beam_fwhm = check_positive(beam_fwhm, "beam_fwhm")
+        minor = beam_fwhm if beam_minor_fwhm is None else check_positive(beam_minor_fwhm,
+                                                                         "beam_minor_fwhm")
+        n = int(labels.max()) if labels.size else 0
+        if n == 0:
+            return np.zeros(0, dtype=int), np.zeros(0, dtype=bool)
+        max_sep = math.inf
+        if pixel_scale is not None:
+            scale = check_quantity(pixel_scale, "pixel_scale", u.arcsec).to_value(u.arcsec)
+            max_sep = self.max_separation.to_value(u.arcsec) / scale
+        geom = {"fwhm": beam_fwhm, "sigma": beam_fwhm * _FWHM_TO_SIGMA,
+                "beam_area": 2 * np.pi * beam_fwhm * minor * _FWHM_TO_SIGMA**2,
+                "max_sep": max_sep}
+        segm = _LabelImage(labels, n)
+        isl = self._measure_islands(snr, np.ones(snr.shape), segm, geom)
+        groups, _ = self._group(isl, geom)
+        out = np.full(n, -1, dtype=int)  # -1: a label without pixels
+        resolved = np.zeros(n, dtype=bool)
+        for g, members in enumerate(sorted(groups, key=min)):
+            for k in members:
+                out[isl[k].label - 1] = g
+                resolved[isl[k].label - 1] = isl[k].resolved
+        return out, resolved
 
     @staticmethod
     def _as_map(value, radio):

@@ -25,6 +25,8 @@ _LAZY = {
     "GroupingStrategy": "grouping",
     "IslandVoteGrouping": "grouping",
     "RandomWalkGrouping": "grouping",
+    "RuleGrouping": "grouping",
+    "galaxies_from_groups": "grouping",
     "TileEvidence": "grouping",
     "TileGalaxy": "grouping",
     "GROUPING_STRATEGIES": "grouping",

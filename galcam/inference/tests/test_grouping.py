@@ -410,3 +410,42 @@ def test_galaxy_class_probabilities_known_answer_and_empty_mask():
     # an empty mask: no evidence, the tile's probabilities over the candidates
     q = galaxy_class_probabilities(p, cams, np.zeros((20, 30), bool), [0, 2])
     np.testing.assert_allclose(q, [0.8 / 1.7, 0, 0.9 / 1.7])
+
+
+def test_rules_grouping_joins_an_aligned_double():
+    """'rules': islands grouped by the classical finder's rules, class and score as 'grouped'."""
+    import astropy.units as u
+
+    from galcam.inference import GalaxyGrouper
+    from galcam.inference.grouping import galaxies_from_groups
+
+    # two lobes elongated along the line joining them, 60 px apart (far beyond the link
+    # radius of their zero-displacement votes), and a point source off the axis
+    shape = (96, 128)
+    snr = (_gauss(shape, 34, 48, 7.0, 3.0, 15.0) + _gauss(shape, 94, 48, 7.0, 3.0, 15.0)
+           + _gauss(shape, 64, 85, 2.5, 2.0, 40.0)).astype(np.float32)
+    radio01 = np.where(snr > 3, np.log10(np.maximum(snr, 3)) / np.log10(40), 0).astype(np.float32)
+    labels, n = island_labels(radio01)
+    assert n == 3
+    cams = np.full((4, 24, 32), 0.5, np.float32)
+    probs = np.array([0.2, 0.9, 0.1, 0.1], np.float32)
+    evidence = _evidence(radio01, cams, probs, snr=snr, beam_sigma2=2.5 * 2.0)
+    options = {"class_threshold": 0.0, "link_radius": 10 * u.pix}
+    votes = GalaxyGrouper(**options)(evidence)
+    assert len(votes) == 3
+    rules = GalaxyGrouper(method="rules", **options)
+    found = rules(evidence)
+    assert len(found) == 2
+    (double,) = [g for g in found if g.mask[48, 34]]
+    assert double.mask[48, 94] and not double.mask[85, 64]
+    assert double.class_index == 1  # FR-II: the class from the CAMs and probabilities
+    # the class and score are those of the shared step on the same groups
+    lab_group = np.array([0 if labels[48, 34] == k or labels[48, 94] == k else 1
+                          for k in range(1, n + 1)])
+    area, point = island_resolution(labels, n, snr, 2.5 * 2.0)
+    (same,) = [g for g in galaxies_from_groups(evidence, rules.settings(), labels, lab_group,
+                                               area, point) if g.mask[48, 34]]
+    assert same.score == pytest.approx(double.score)
+    # a PNG input (no noise level, no beam) is refused with the way out
+    with pytest.raises(ValueError, match="use method 'grouped'"):
+        rules(_evidence(radio01, cams, probs))

@@ -147,7 +147,7 @@ def calibrate(model, validation, *, image_dir=None, class_thresholds=(0.0, 0.25,
             f"{_describe(validation)}")
         notes["score_threshold_note"] = (
             f"maximises F1 on the validation set {_describe(validation)} (class threshold "
-            f"{best})")
+            f"{best}, instance step {chosen.grouping.method!r})")
         new = ModelSpec.from_dict(extra, path=folder).with_options(
             recommended_class_threshold=best, score_threshold=threshold, grouping=grouping)
         text = json.dumps(new.to_dict(), indent=2) + "\n"

@@ -312,14 +312,15 @@ def test_unresolved_islands_are_not_grouped():
     cams = np.full((4, 16, 16), 0.5, np.float32)
     probs = np.array([0.9, 0.2, 0.1, 0.1], np.float32)
     evidence = _evidence(radio01, cams, probs, snr=snr, beam_sigma2=2.5 * 2.0)
-    apart = GalaxyGrouper(class_threshold=0.0, link_radius=35 * u.pix)
+    apart = GalaxyGrouper("grouped", class_threshold=0.0, link_radius=35 * u.pix)
     assert apart.settings().unresolved_ratio == 1.5
     found = apart(evidence)
     assert len(found) == 2
     point = [g for g in found if g.mask[32, 52]][0]
     other = [g for g in found if g.mask[32, 22]][0]
     assert point.score < 0.1 * other.score  # unresolved: a resolution term near 0
-    together = GalaxyGrouper(class_threshold=0.0, link_radius=35 * u.pix, unresolved_ratio="off")
+    together = GalaxyGrouper("grouped", class_threshold=0.0, link_radius=35 * u.pix,
+                             unresolved_ratio="off")
     (one,) = together(evidence)
     assert one.mask[32, 52] and one.mask[32, 22]
 
@@ -431,7 +432,7 @@ def test_rules_grouping_joins_an_aligned_double():
     probs = np.array([0.2, 0.9, 0.1, 0.1], np.float32)
     evidence = _evidence(radio01, cams, probs, snr=snr, beam_sigma2=2.5 * 2.0)
     options = {"class_threshold": 0.0, "link_radius": 10 * u.pix}
-    votes = GalaxyGrouper(**options)(evidence)
+    votes = GalaxyGrouper("grouped", **options)(evidence)
     assert len(votes) == 3
     rules = GalaxyGrouper(method="rules", **options)
     found = rules(evidence)
@@ -446,6 +447,8 @@ def test_rules_grouping_joins_an_aligned_double():
     (same,) = [g for g in galaxies_from_groups(evidence, rules.settings(), labels, lab_group,
                                                area, point) if g.mask[48, 34]]
     assert same.score == pytest.approx(double.score)
-    # a PNG input (no noise level, no beam) is refused with the way out
-    with pytest.raises(ValueError, match="use method 'grouped'"):
-        rules(_evidence(radio01, cams, probs))
+    # a PNG input (no noise level, no beam): IRNet's votes decide, as with 'grouped'
+    png = _evidence(radio01, cams, probs)
+    by_votes = GalaxyGrouper(method="grouped", **options)(png)
+    assert [g.mask.sum() for g in rules(png)] == [g.mask.sum() for g in by_votes]
+    assert GalaxyGrouper().options()["method"] == "rules"  # the default

@@ -72,9 +72,16 @@ def validation_sets(workdir, spec="galcam:3003:100,independent:31:100"):
                 make_shifted(folder, n, seed)
             sets[f"bench_shifted {seed} (n={n})"] = (folder / "images.json",
                                                      folder / "annotations.json", folder)
+        elif kind == "tailed":
+            from bench_tailed import make_dataset as make_tailed
+
+            if not (folder / "annotations.json").exists():
+                make_tailed(folder, n, seed)
+            sets[f"bench_tailed {seed} (n={n})"] = (folder / "images.json",
+                                                    folder / "annotations.json", folder)
         else:
             raise SystemExit(f"--sets: unknown generator {kind!r} (galcam, independent, "
-                             "shifted)")
+                             "shifted, tailed)")
     return sets
 
 
@@ -130,7 +137,8 @@ def main(argv=None):
     parser.add_argument("--sets", default="galcam:3003:100,independent:31:100",
                         help="validation sets, GENERATOR:SEED:N comma-separated (galcam: "
                         "galcam simulate; independent: bench_independent.make_dataset). "
-                        "Never a test set (galcam 2002, independent 11 and 13, shifted 21)")
+                        "Never a test set (galcam 2002, independent 11 and 13, shifted 21, "
+                        "tailed 61)")
     parser.add_argument("--grouping", default=None,
                         help="instance step (GalaxyGrouper method: grouped, rules, islands, "
                         "walk; default: the model's)")

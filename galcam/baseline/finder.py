@@ -946,6 +946,43 @@ class ClassicalFinder:
         morph = self._morphology(data, float(np.median(rms_map[inside])), mask, geom)
         return self._class_name(self._rule_label(morph, geom)), morph
 
+    def classify_snr(self, snr, mask, *, beam_fwhm):
+        """The rules' class of a mask on an image in units of its noise (step 3), or None.
+
+        The array version of `classify`, for an image already divided by its noise
+        (background subtracted), as the model's instance step has it.
+
+        Parameters
+        ----------
+        snr : array-like (H, W)
+            The image in units of its noise.
+        mask : bool array-like (H, W)
+            The galaxy's pixels.
+        beam_fwhm : float
+            The beam's major-axis FWHM in pixels.
+
+        Returns
+        -------
+        str or None
+            One of ``classes``; None when no pixel of the mask is above the island
+            threshold.
+        """
+        from galcam.morphology import NoEmissionError
+
+        mask = np.asarray(mask, dtype=bool)
+        ys, xs = np.nonzero(mask)
+        if xs.size == 0:
+            return None
+        y0, x0 = max(int(ys.min()) - 2, 0), max(int(xs.min()) - 2, 0)
+        box = (slice(y0, int(ys.max()) + 3), slice(x0, int(xs.max()) + 3))
+        data = np.nan_to_num(np.asarray(snr, dtype=np.float64)[box])
+        geom = {"fwhm": check_positive(beam_fwhm, "beam_fwhm")}
+        try:
+            morph = self._morphology(data, 1.0, mask[box], geom)
+        except NoEmissionError:
+            return None
+        return self._class_name(self._rule_label(morph, geom))
+
     def _class_name(self, label):
         from galcam.datasets.classes import normalize_class_name
 

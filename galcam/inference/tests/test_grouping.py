@@ -452,3 +452,48 @@ def test_rules_grouping_joins_an_aligned_double():
     by_votes = GalaxyGrouper(method="grouped", **options)(png)
     assert [g.mask.sum() for g in rules(png)] == [g.mask.sum() for g in by_votes]
     assert GalaxyGrouper().options()["method"] == "rules"  # the default
+
+
+def test_rule_class_weight_fuses_the_ab_rule_into_the_class():
+    """The a/b rule on a galaxy's mask raises its class's log-probability by the weight."""
+    import dataclasses
+    import math
+
+    import astropy.units as u
+
+    from galcam.baseline import ClassicalFinder
+    from galcam.inference import GalaxyGrouper
+
+    shape = (96, 128)
+    # an aligned double with bright hotspots at the ends: FR-II by the a/b rule
+    snr = (_gauss(shape, 34, 48, 7.0, 3.0, 15.0) + _gauss(shape, 94, 48, 7.0, 3.0, 15.0)
+           + _gauss(shape, 30, 48, 2.0, 2.0, 30.0) + _gauss(shape, 98, 48, 2.0, 2.0, 30.0)
+           ).astype(np.float32)
+    radio01 = np.where(snr > 3, np.log10(np.maximum(snr, 3)) / np.log10(45), 0).astype(np.float32)
+    cams = np.full((4, 24, 32), 0.5, np.float32)
+    probs = np.array([0.6, 0.5, 0.1, 0.1], np.float32)  # the networks lean to FR-I
+    evidence = _evidence(radio01, cams, probs, snr=snr, beam_sigma2=2.5 * 2.0)
+    fwhm = math.sqrt(2.5 * 2.0) * 2.3548
+    labels, _ = island_labels(radio01)
+    assert ClassicalFinder().classify_snr(snr, labels > 0, beam_fwhm=fwhm) == "FR-II"
+    assert ClassicalFinder().classify_snr(snr, np.zeros(shape, bool), beam_fwhm=fwhm) is None
+    classes = ("FR-I", "FR-II", "FR-X", "R")
+
+    def galaxy(**options):
+        grouper = GalaxyGrouper("rules", class_threshold=0.0, link_radius=10 * u.pix, **options)
+        settings = dataclasses.replace(grouper.settings(), classes=classes)
+        (g,) = grouper(evidence, settings)
+        return g
+
+    off, on = galaxy(rule_class_weight="off"), galaxy()
+    assert off.class_index == 0  # the networks alone: FR-I (0.6 x 0.5 against 0.5 x 0.5)
+    assert on.class_index == 1  # the rule's FR-II raised by exp(0.5): 0.25 e^0.5 > 0.3
+    assert on.class_probabilities.sum() == pytest.approx(1.0)
+    # the score keeps its formula, with the chosen class's p_c (CAMs uniformly 0.5)
+    assert on.score == pytest.approx(off.score * (1 + 0.5 * 0.5) / (1 + 0.6 * 0.5), rel=1e-6)
+    assert galaxy(rule_class_weight=0.1).class_index == 0  # too weak to turn it
+    # without the model's class names (no spec) the networks alone decide
+    grouper = GalaxyGrouper("rules", class_threshold=0.0, link_radius=10 * u.pix)
+    assert grouper(evidence)[0].class_index == 0
+    with pytest.raises(ValueError, match="rule_class_weight"):
+        GalaxyGrouper(rule_class_weight=-1)

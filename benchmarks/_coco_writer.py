@@ -61,3 +61,27 @@ def write_coco(folder, images, annotations, info):
         text = json.dumps(content)
         atomic_write(Path(folder) / name, lambda tmp, text=text: Path(tmp).write_text(text))
     return Path(folder)
+
+
+def write_generated_set(folder, n, seed, cutout, *, prefix, description):
+    """Write ``n`` cutouts of a generator and their truth as a COCO data set.
+
+    ``cutout(rng, klass)`` returns ``(radio, ir, radio_wcs, ir_wcs, beam, truth)`` with
+    ``truth`` a list of ``(class, mask, host)``, the primary galaxy first. Primary classes
+    come in turn (equal numbers); a cutout whose primary galaxy fell below the truth's
+    size limit is drawn again. Returns the folder (``images.json`` without annotations,
+    ``annotations.json`` with them).
+    """
+    rng = np.random.default_rng(seed)
+    images, annotations = [], []
+    for k in range(n):
+        klass = CLASSES[k % len(CLASSES)]
+        while True:
+            radio, ir, rwcs, iwcs, beam, truth = cutout(rng, klass)
+            if truth and truth[0][0] == klass:
+                break
+        record = write_cutout(folder, f"{prefix}_{k:05d}", radio, ir, rwcs, iwcs, beam)
+        images.append({"id": k + 1, **record})
+        for klass_i, mask, host in truth:
+            annotations.append(annotation(len(annotations) + 1, k + 1, klass_i, mask, host))
+    return write_coco(folder, images, annotations, {"description": description, "seed": seed})

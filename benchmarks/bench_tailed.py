@@ -212,23 +212,11 @@ def _cutout(rng, klass):
 def make_dataset(folder, n, seed):
     """Write ``n`` cutouts and their truth as a COCO data set (``images.json`` without
     annotations, ``annotations.json`` with them)."""
-    from _coco_writer import annotation, write_coco, write_cutout
+    from _coco_writer import write_generated_set
 
-    rng = np.random.default_rng(seed)
-    images, annotations = [], []
-    for k in range(n):
-        klass = CLASSES[k % len(CLASSES)]
-        while True:
-            radio, ir, rwcs, iwcs, beam, truth = _cutout(rng, klass)
-            if truth and truth[0][0] == klass:
-                break
-        record = write_cutout(folder, f"tail_{k:05d}", radio, ir, rwcs, iwcs, beam)
-        images.append({"id": k + 1, **record})
-        for klass_i, mask, host in truth:
-            annotations.append(annotation(len(annotations) + 1, k + 1, klass_i, mask, host))
-    info = {"description": "bench_tailed.py: LOFAR-like beams, tailed sources, stripes",
-            "seed": seed}
-    return write_coco(folder, images, annotations, info)
+    return write_generated_set(
+        folder, n, seed, _cutout, prefix="tail",
+        description="bench_tailed.py: LOFAR-like beams, tailed sources, stripes")
 
 
 def main(argv=None):

@@ -82,6 +82,14 @@ def add_parser(subparsers):
     parser.add_argument("--min-classes", type=int, default=0, metavar="K",
                         help="keep the K most probable classes of every tile even below the "
                         "threshold (default 0)")
+    parser.add_argument("--instance-step", default=None,
+                        choices=["rules", "grouped", "islands", "walk"],
+                        help="how islands become galaxies (default 'rules': the classical "
+                        "finder's grouping rules; 'grouped': IRNet's displacement votes; "
+                        "'islands'/'walk': the paper's random walk)")
+    parser.add_argument("--rule-class-weight", default=None, metavar="W|off",
+                        help="weight of the a/b rule in each galaxy's class (default 0.5; "
+                        "'off': the networks' classes alone)")
     parser.add_argument("--beam-matching", type=float, default=None, metavar="F",
                         help="in [0, 1]: how far an image whose beam is much larger than the "
                         "model's training beam is resampled onto coarser pixels, towards as "
@@ -155,6 +163,15 @@ def _check_args(args):
         raise GalcamCLIError(f"--beam-matching must be in [0, 1], got {args.beam_matching}")
     if args.min_classes < 0:
         raise GalcamCLIError(f"--min-classes must be >= 0, got {args.min_classes}")
+    if args.rule_class_weight is not None and args.rule_class_weight != "off":
+        try:
+            weight = float(args.rule_class_weight)
+        except ValueError:
+            weight = -1.0
+        if not weight >= 0 or weight == float("inf"):
+            raise GalcamCLIError(f"--rule-class-weight: expected a number >= 0 or 'off', got "
+                                 f"{args.rule_class_weight!r}")
+        args.rule_class_weight = weight
     if args.score_threshold is not None and not 0 <= args.score_threshold <= 1:
         raise GalcamCLIError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
     for name in ("radio", "ir", "coco", "image_dir"):
@@ -208,8 +225,9 @@ def run(args):
                 log.warning("--ir '%s' is in %s: is it a radio image? galcam expects an "
                             "infrared (WISE W1-like) image there", ir, ir_image.unit)
     try:
-        grouper = GalaxyGrouper(min_classes=args.min_classes,
-                                class_threshold=args.class_threshold)
+        grouper = GalaxyGrouper(args.instance_step, min_classes=args.min_classes,
+                                class_threshold=args.class_threshold,
+                                rule_class_weight=args.rule_class_weight)
         options = {} if args.beam_matching is None else {"beam_matching": args.beam_matching}
         segmenter = WeakSegmenter.load(args.model, device=args.device, grouper=grouper,
                                        force=args.force, precision=args.precision, **options)

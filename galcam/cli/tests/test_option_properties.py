@@ -10,7 +10,8 @@ hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
 
 OPTIONS = ["--score-threshold", "--class-threshold", "--beam-matching", "--batch-size",
-           "--min-classes", "--plane", "--hdu", "--unit"]
+           "--min-classes", "--plane", "--hdu", "--unit", "--rule-class-weight",
+           "--instance-step"]
 
 values = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),

@@ -59,6 +59,30 @@ def test_predict_one_image(main, model_dir, files, tmp_path, capsys):
     ]
 
 
+def test_predict_instance_step_options(main, model_dir, files, tmp_path, capsys, monkeypatch):
+    """--instance-step and --rule-class-weight reach the grouper the segmenter is given."""
+    from galcam.inference import WeakSegmenter
+
+    seen = []
+    load = WeakSegmenter.load
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["grouper"].given)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(WeakSegmenter, "load", spy)
+    radio, ir = files
+    base = ["predict", str(radio), "--ir", str(ir), "--model", str(model_dir), "--device", "cpu",
+            "--no-progress", "-q"]
+    assert main([*base, "-o", str(tmp_path / "a"), "--instance-step", "grouped",
+                 "--rule-class-weight", "off"]) == 0
+    assert seen[-1]["method"] == "grouped" and seen[-1]["rule_class_weight"] == 0.0
+    assert main([*base, "-o", str(tmp_path / "b"), "--rule-class-weight", "1.5"]) == 0
+    assert seen[-1]["rule_class_weight"] == 1.5 and "method" not in seen[-1]
+    assert main([*base, "-o", str(tmp_path / "c"), "--rule-class-weight", "-1"]) == 2
+    assert "--rule-class-weight: expected a number >= 0 or 'off'" in _one_line_error(capsys)
+
+
 def test_predict_errors_are_one_line(main, model_dir, files, tmp_path, capsys):
     radio, _ = files
     out = str(tmp_path / "o")

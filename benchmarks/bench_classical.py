@@ -11,12 +11,15 @@ convention). What each rule bought is the difference between the defaults and th
 without it.
 
 Tune on validation sets only (the default ``--sets``); score a test set
-(galcam 2002, independent 11 and 13, shifted 21) once per choice, with ``--sets``.
+(galcam 2002, independent 11 and 13, shifted 21, tailed 61) once per choice, with
+``--sets``. ``--try 'NAME:KEY=VALUE;...'`` adds a variant; ``--confusion`` prints the
+confusion matrices.
 
 Usage::
 
     python benchmarks/bench_classical.py                        # every variant, validation sets
-    python benchmarks/bench_classical.py --variants default,no-flood
+    python benchmarks/bench_classical.py --variants "default,no seed threshold"
+    python benchmarks/bench_classical.py --variants default --try "r1.3:resolved_ratio=1.3"
     python benchmarks/bench_classical.py --sets independent:13:160,shifted:21:200 \\
         --variants default --json test.json                     # once, at the end
 """

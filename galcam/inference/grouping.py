@@ -44,6 +44,7 @@ Rule (deterministic, independent of the order of the instances):
 3. an instance left without islands is dropped (it holds no emission above 3 sigma).
 """
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -528,6 +529,19 @@ class IslandVoteGrouping(GroupingStrategy):
         return galaxies_from_groups(evidence, settings, labels, groups, area, point)
 
 
+@functools.lru_cache(maxsize=8)
+def _rule_finder(n_sigma):
+    """The classical finder (default rules) at an island threshold, made once, not per tile."""
+    from ..baseline import ClassicalFinder
+
+    return ClassicalFinder(n_sigma=n_sigma)
+
+
+def _beam_fwhm(evidence):
+    """The beam's FWHM in tile pixels (geometric mean of the axes) from ``beam_sigma2``."""
+    return math.sqrt(float(evidence.beam_sigma2)) * 2.0 * math.sqrt(2.0 * math.log(2.0))
+
+
 def galaxies_from_groups(evidence, settings, labels, groups, area=None, point=None):
     """Steps 4 and 5 of `IslandVoteGrouping`: the class and score of every group of islands.
 
@@ -577,11 +591,10 @@ def galaxies_from_groups(evidence, settings, labels, groups, area=None, point=No
     rules = None
     if (settings.rule_class_weight > 0 and settings.classes is not None
             and evidence.snr is not None and evidence.beam_sigma2 is not None):
-        from ..baseline import ClassicalFinder
         from ..datasets.classes import normalize_class_name
 
-        rules = ClassicalFinder(n_sigma=evidence.n_sigma)
-        fwhm = math.sqrt(float(evidence.beam_sigma2)) * 2.0 * math.sqrt(2.0 * math.log(2.0))
+        rules = _rule_finder(evidence.n_sigma)
+        fwhm = _beam_fwhm(evidence)
         # the rules' classes matched to the model's by name (a class the rules never
         # give, such as FIRST's Compact or Bent, is never raised)
         index = {normalize_class_name(c): k for k, c in enumerate(settings.classes)}
@@ -640,17 +653,14 @@ class RuleGrouping(GroupingStrategy):
     uses_resolution = True
 
     def __call__(self, evidence, settings):
-        from ..baseline import ClassicalFinder
-
         labels, n = island_labels(evidence.radio01)
         if n == 0:
             return []
         if evidence.snr is None or evidence.beam_sigma2 is None:
             # no noise level or beam (a PNG in the paper's encoding): IRNet's votes decide
             return GROUPING_STRATEGIES["grouped"](evidence, settings)
-        fwhm = math.sqrt(float(evidence.beam_sigma2)) * 2.0 * math.sqrt(2.0 * math.log(2.0))
-        groups, _ = ClassicalFinder(n_sigma=evidence.n_sigma).group_islands(
-            evidence.snr, labels, beam_fwhm=fwhm)
+        groups, _ = _rule_finder(evidence.n_sigma).group_islands(
+            evidence.snr, labels, beam_fwhm=_beam_fwhm(evidence))
         area = point = None
         if settings.resolution_scale is not None:
             area, point = island_resolution(labels, n, evidence.snr, evidence.beam_sigma2,

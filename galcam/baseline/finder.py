@@ -492,28 +492,14 @@ class ClassicalFinder:
         detections : list of `ClassicalDetection`
             Ordered by decreasing score.
         """
-        from galcam.io import read_image
         from galcam.preprocessing.islands import find_islands
-        from galcam.preprocessing.noise import NoiseEstimator
 
-        radio = read_image(radio)
-        beam = radio.meta.get("beam")
-        where = radio.meta.get("filename") or "radio image"
-        if beam is None:
-            raise ValueError(
-                f"{where}: the radio image has no restoring beam (BMAJ/BMIN); the classical "
-                "finder measures sizes in beams"
-            )
-        geom = self._geometry(radio, beam)
-        if noise is None:
-            noise = NoiseEstimator(method=self.noise_method)(radio)
-        rms_map = self._as_map(noise.rms_map if noise.has_maps else noise.rms, radio)
-        bkg_map = self._as_map(noise.background_map if noise.has_maps else noise.background, radio)
+        radio, where, geom = self._read_radio(radio)
+        noise, rms_map, data = self._noise_and_data(radio, noise)
         islands = find_islands(radio, noise, n_sigma=self.n_sigma, n_pixels=self.n_pixels)
         if islands.segment_image is None:
             log.debug("%s: no island above %g sigma", where, self.n_sigma)
             return []
-        data = np.where(np.isfinite(radio.data), radio.data, 0.0).astype(np.float64) - bkg_map
         snr = data / rms_map
         isl = self._measure_islands(data, rms_map, islands.segment_image, geom)
         groups, rules = self._group(isl, geom)
@@ -582,13 +568,10 @@ class ClassicalFinder:
         n = int(labels.max()) if labels.size else 0
         if n == 0:
             return np.zeros(0, dtype=int), np.zeros(0, dtype=bool)
-        max_sep = math.inf
+        scale = None
         if pixel_scale is not None:
             scale = check_quantity(pixel_scale, "pixel_scale", u.arcsec).to_value(u.arcsec)
-            max_sep = self.max_separation.to_value(u.arcsec) / scale
-        geom = {"fwhm": beam_fwhm, "sigma": beam_fwhm * _FWHM_TO_SIGMA,
-                "beam_area": 2 * np.pi * beam_fwhm * minor * _FWHM_TO_SIGMA**2,
-                "max_sep": max_sep}
+        geom = self._pixel_geometry(beam_fwhm, minor, scale)
         segm = _LabelImage(labels, n)
         isl = self._measure_islands(snr, np.ones(snr.shape), segm, geom)
         groups, _ = self._group(isl, geom)
@@ -599,6 +582,31 @@ class ClassicalFinder:
                 out[isl[k].label - 1] = g
                 resolved[isl[k].label - 1] = isl[k].resolved
         return out, resolved
+
+    def _read_radio(self, radio):
+        """The radio image read, its name for messages, and its geometry in pixels."""
+        from galcam.io import read_image
+
+        radio = read_image(radio)
+        where = radio.meta.get("filename") or "radio image"
+        beam = radio.meta.get("beam")
+        if beam is None:
+            raise ValueError(
+                f"{where}: the radio image has no restoring beam (BMAJ/BMIN); the classical "
+                "finder measures sizes and peak separations in beams"
+            )
+        return radio, where, self._geometry(radio, beam)
+
+    def _noise_and_data(self, radio, noise):
+        """The noise (measured unless given), the rms map and the background-free data."""
+        from galcam.preprocessing.noise import NoiseEstimator
+
+        if noise is None:
+            noise = NoiseEstimator(method=self.noise_method)(radio)
+        rms_map = self._as_map(noise.rms_map if noise.has_maps else noise.rms, radio)
+        bkg_map = self._as_map(noise.background_map if noise.has_maps else noise.background, radio)
+        data = np.where(np.isfinite(radio.data), radio.data, 0.0).astype(np.float64) - bkg_map
+        return noise, rms_map, data
 
     @staticmethod
     def _as_map(value, radio):
@@ -611,15 +619,20 @@ class ClassicalFinder:
         from galcam.io import pixel_scale
 
         scale = pixel_scale(radio).to_value(u.arcsec)
-        fwhm_major = beam.major.to_value(u.arcsec) / scale
-        fwhm_minor = beam.minor.to_value(u.arcsec) / scale
+        return self._pixel_geometry(beam.major.to_value(u.arcsec) / scale,
+                                    beam.minor.to_value(u.arcsec) / scale, scale)
+
+    def _pixel_geometry(self, fwhm_major, fwhm_minor, scale=None):
+        """Beam and options in pixels; ``scale`` (arcsec per pixel) None: angles unlimited."""
         return {
             "scale": scale,  # arcsec per pixel
             "fwhm": fwhm_major,  # beam major FWHM in pixels
             "sigma": fwhm_major * _FWHM_TO_SIGMA,
             "beam_area": 2 * np.pi * fwhm_major * fwhm_minor * _FWHM_TO_SIGMA**2,  # pixels
-            "max_sep": self.max_separation.to_value(u.arcsec) / scale,
-            "host_radius": self.host_radius.to_value(u.arcsec) / scale,
+            "max_sep": math.inf if scale is None else self.max_separation.to_value(u.arcsec)
+            / scale,
+            "host_radius": math.inf if scale is None else self.host_radius.to_value(u.arcsec)
+            / scale,
         }
 
     def _measure_islands(self, data, rms_map, segm, geom):
@@ -919,25 +932,12 @@ class ClassicalFinder:
         ValueError
             The image has no beam, or the mask does not match the image.
         """
-        from galcam.io import read_image
-        from galcam.preprocessing.noise import NoiseEstimator
-
-        radio = read_image(radio)
-        where = radio.meta.get("filename") or "radio image"
-        beam = radio.meta.get("beam")
-        if beam is None:
-            raise ValueError(f"{where}: the radio image has no restoring beam (BMAJ/BMIN); "
-                             "the a/b rule measures peaks a beam apart")
+        radio, where, geom = self._read_radio(radio)
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != radio.data.shape:
             raise ValueError(f"mask: expected the radio image's shape {radio.data.shape}, got "
                              f"{mask.shape}")
-        geom = self._geometry(radio, beam)
-        if noise is None:
-            noise = NoiseEstimator(method=self.noise_method)(radio)
-        rms_map = self._as_map(noise.rms_map if noise.has_maps else noise.rms, radio)
-        bkg_map = self._as_map(noise.background_map if noise.has_maps else noise.background, radio)
-        data = np.where(np.isfinite(radio.data), radio.data, 0.0).astype(np.float64) - bkg_map
+        _, rms_map, data = self._noise_and_data(radio, noise)
         inside = mask & np.isfinite(rms_map)
         if not inside.any():
             from galcam.morphology import NoEmissionError

@@ -44,7 +44,6 @@ import math
 import resource
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -255,8 +254,7 @@ def main(argv=None):
     parser.add_argument("--json", default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from astropy.utils.exceptions import AstropyUserWarning
-    from bench_views import score
+    from bench_views import predict_and_score
 
     from galcam.baseline import ClassicalFinder
     from galcam.inference import WeakSegmenter
@@ -269,20 +267,15 @@ def main(argv=None):
     truth = folder / "annotations.json"
     n_gal = len(json.loads(truth.read_text())["annotations"])
     out = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyUserWarning)
-        systems = {"model": WeakSegmenter.load(args.model, device="cpu")}
-        if not args.skip_baseline:
-            systems["classical"] = ClassicalFinder()
-        for name, system in systems.items():
-            t = time.perf_counter()
-            pred = system.predict_dataset(folder / "images.json", image_dir=folder)
-            seconds = (time.perf_counter() - t) / args.n
-            aware, flat = score(truth, pred, folder)  # class-aware, class-agnostic
-            out[name] = {**{k: aware.get(k) for k in KEYS},
-                         "agnostic_segm_AP50": flat["segm_mAP50"],
-                         "agnostic_kp3": flat["keypoints_mAP50_arcsec"],
-                         "s_per_cutout": seconds}
+    systems = {"model": WeakSegmenter.load(args.model, device="cpu")}
+    if not args.skip_baseline:
+        systems["classical"] = ClassicalFinder(progress=False)
+    for name, system in systems.items():
+        aware, flat, seconds = predict_and_score(system, folder)
+        out[name] = {**{k: aware.get(k) for k in KEYS},
+                     "agnostic_segm_AP50": flat["segm_mAP50"],
+                     "agnostic_kp3": flat["keypoints_mAP50_arcsec"],
+                     "s_per_cutout": seconds}
     print(f"{args.n} cutouts, {n_gal} galaxies (seed {args.seed}); peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     for name, r in out.items():

@@ -36,7 +36,6 @@ import logging
 import math
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -228,8 +227,8 @@ def main(argv=None):
     parser.add_argument("--json", default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from astropy.utils.exceptions import AstropyUserWarning
-    from bench_views import score
+    from bench_classical import VARIANTS
+    from bench_views import predict_and_score
 
     from galcam.baseline import ClassicalFinder
     from galcam.inference import GalaxyGrouper, WeakSegmenter
@@ -241,10 +240,7 @@ def main(argv=None):
         print(f"wrote {args.n} cutouts to {folder} ({time.perf_counter() - t:.0f} s)")
     truth = folder / "annotations.json"
     n_gal = len(json.loads(truth.read_text())["annotations"])
-    earlier = ClassicalFinder(seed_n_sigma=None, resolved_test="ratio", resolved_ratio=1.5,
-                              touch_distance=1.0, core_offset=1.0, ab_pairing="farthest",
-                              single_peak_max_extent=None, host_rule="brightest",
-                              rules=("touching", "double", "core"))
+    earlier = ClassicalFinder(progress=False, **VARIANTS["earlier defaults"])
     systems = {
         "model 'rules'": WeakSegmenter.load(args.model, device="cpu"),
         "model 'grouped'": WeakSegmenter.load(args.model, device="cpu",
@@ -253,25 +249,19 @@ def main(argv=None):
         "classical, earlier": earlier,
     }
     out = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyUserWarning)
-        for name, system in systems.items():
-            t = time.perf_counter()
-            kwargs = {"progress": False} if "model" in name else {}
-            pred = system.predict_dataset(folder / "images.json", image_dir=folder, **kwargs)
-            seconds = (time.perf_counter() - t) / args.n
-            aware, flat = score(truth, pred, folder)
-            out[name] = {"segm_mAP50": aware["segm_mAP50"],
-                         "keypoints_mAP50_arcsec": aware["keypoints_mAP50_arcsec"],
-                         "class_accuracy": aware["class_accuracy"],
-                         "agnostic_segm_AP50": flat["segm_mAP50"],
-                         "agnostic_kp3": flat["keypoints_mAP50_arcsec"],
-                         "s_per_cutout": seconds}
-            r = out[name]
-            print(f"{name:>18}: segm {r['segm_mAP50']:.3f} kp3 "
-                  f"{r['keypoints_mAP50_arcsec']:.3f} acc {r['class_accuracy']:.3f} | "
-                  f"agnostic segm {r['agnostic_segm_AP50']:.3f} kp3 {r['agnostic_kp3']:.3f} | "
-                  f"{seconds:.3f} s/cutout", flush=True)
+    for name, system in systems.items():
+        aware, flat, seconds = predict_and_score(system, folder)
+        out[name] = {"segm_mAP50": aware["segm_mAP50"],
+                     "keypoints_mAP50_arcsec": aware["keypoints_mAP50_arcsec"],
+                     "class_accuracy": aware["class_accuracy"],
+                     "agnostic_segm_AP50": flat["segm_mAP50"],
+                     "agnostic_kp3": flat["keypoints_mAP50_arcsec"],
+                     "s_per_cutout": seconds}
+        r = out[name]
+        print(f"{name:>18}: segm {r['segm_mAP50']:.3f} kp3 "
+              f"{r['keypoints_mAP50_arcsec']:.3f} acc {r['class_accuracy']:.3f} | "
+              f"agnostic segm {r['agnostic_segm_AP50']:.3f} kp3 {r['agnostic_kp3']:.3f} | "
+              f"{seconds:.3f} s/cutout", flush=True)
     print(f"{args.n} cutouts, {n_gal} galaxies (seed {args.seed})")
     if args.json:
         Path(args.json).write_text(json.dumps({"data": {"n": args.n, "seed": args.seed,

@@ -37,16 +37,23 @@ from pathlib import Path
 KEYS = ("segm_mAP50", "keypoints_mAP50_arcsec", "class_accuracy")
 
 
+#: The generators of labelled sets beside galcam's simulator: name -> the module beside
+#: this script whose ``make_dataset(folder, n, seed)`` writes them.
+GENERATORS = {"independent": "bench_independent", "shifted": "bench_shifted",
+              "tailed": "bench_tailed"}
+
+
 def validation_sets(workdir, spec="galcam:3003:100,independent:31:100"):
     """``{name: (images.json, annotations.json, image_dir)}``, written when missing.
 
     ``spec``: comma-separated ``GENERATOR:SEED:N``, GENERATOR ``galcam`` (``galcam
-    simulate``), ``independent`` (``bench_independent.make_dataset``) or ``shifted``
-    (``bench_shifted.make_dataset``).
+    simulate``), ``independent`` (``bench_independent.make_dataset``), ``shifted``
+    (``bench_shifted.make_dataset``) or ``tailed`` (``bench_tailed.make_dataset``, a test
+    generator only).
     """
-    sys.path.insert(0, str(Path(__file__).parent))
-    from bench_independent import make_dataset
+    import importlib
 
+    sys.path.insert(0, str(Path(__file__).parent))
     from galcam.datasets import simulate_dataset
 
     sets = {}
@@ -60,28 +67,14 @@ def validation_sets(workdir, spec="galcam:3003:100,independent:31:100"):
                                  progress=False)
             sets[f"galcam simulate {seed} (n={n})"] = (folder / "annotations.json",
                                                        folder / "annotations.json", folder)
-        elif kind == "independent":
+        elif kind in GENERATORS:
             if not (folder / "annotations.json").exists():
-                make_dataset(folder, n, seed)
-            sets[f"bench_independent {seed} (n={n})"] = (folder / "images.json",
+                importlib.import_module(GENERATORS[kind]).make_dataset(folder, n, seed)
+            sets[f"{GENERATORS[kind]} {seed} (n={n})"] = (folder / "images.json",
                                                          folder / "annotations.json", folder)
-        elif kind == "shifted":
-            from bench_shifted import make_dataset as make_shifted
-
-            if not (folder / "annotations.json").exists():
-                make_shifted(folder, n, seed)
-            sets[f"bench_shifted {seed} (n={n})"] = (folder / "images.json",
-                                                     folder / "annotations.json", folder)
-        elif kind == "tailed":
-            from bench_tailed import make_dataset as make_tailed
-
-            if not (folder / "annotations.json").exists():
-                make_tailed(folder, n, seed)
-            sets[f"bench_tailed {seed} (n={n})"] = (folder / "images.json",
-                                                    folder / "annotations.json", folder)
         else:
-            raise SystemExit(f"--sets: unknown generator {kind!r} (galcam, independent, "
-                             "shifted, tailed)")
+            raise SystemExit(f"--sets: unknown generator {kind!r} (galcam, "
+                             f"{', '.join(GENERATORS)})")
     return sets
 
 
@@ -108,6 +101,28 @@ def score(truth_path, preds, image_dir):
         truth, merged = agnostic(truth_path, preds)
         flat = evaluate(truth, merged, image_dir=image_dir).metrics
     return aware, flat
+
+
+def predict_and_score(system, folder):
+    """A model's or the classical finder's predictions on ``FOLDER/images.json``, scored.
+
+    Returns ``(class-aware metrics, class-agnostic metrics, seconds per cutout)``; the
+    truth is ``FOLDER/annotations.json``, read only by the scorer.
+    """
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    from galcam.inference import WeakSegmenter
+
+    folder = Path(folder)
+    n = len(json.loads((folder / "images.json").read_text())["images"])
+    options = {"progress": False} if isinstance(system, WeakSegmenter) else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        t = time.perf_counter()
+        pred = system.predict_dataset(folder / "images.json", image_dir=folder, **options)
+        seconds = (time.perf_counter() - t) / n
+    aware, flat = score(folder / "annotations.json", pred, folder)
+    return aware, flat, seconds
 
 
 def parse_views(text):
